@@ -1,0 +1,348 @@
+//! The admin grammar, against request → reply pairs measured on gearmand 1.1.20.
+//!
+//! Error cases compare the exact reply line from [`AdminError::reply`]; accepted lines compare
+//! the parsed [`AdminCommand`].
+
+use bytes::{Bytes, BytesMut};
+use gearbox_proto::{AdminCommand, AdminError, Codec, Frame, MAX_ADMIN_TOKENS};
+
+fn parse(line: &str) -> Result<AdminCommand, AdminError> {
+    AdminCommand::parse(&Bytes::copy_from_slice(line.as_bytes()))
+}
+
+#[track_caller]
+fn ok(line: &str) -> AdminCommand {
+    parse(line).unwrap_or_else(|e| panic!("{line:?} rejected: {e:?}"))
+}
+
+/// The reply gearmand sends for a rejected line, as text.
+#[track_caller]
+fn reply(line: &str) -> String {
+    match parse(line) {
+        Ok(command) => panic!("{line:?} accepted as {command:?}"),
+        Err(error) => String::from_utf8(error.reply()).unwrap(),
+    }
+}
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+fn maxqueue(function: &str, limits: [u32; 3]) -> AdminCommand {
+    AdminCommand::MaxQueue {
+        function: b(function),
+        limits,
+    }
+}
+
+const UNKNOWN: &str = "ERR UNKNOWN_COMMAND Unknown+server+command";
+
+fn invalid_arguments(command: &str) -> String {
+    format!("ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+{command}\r\n")
+}
+
+#[test]
+fn status_is_case_insensitive_and_ignores_extra_arguments() {
+    assert_eq!(ok("status"), AdminCommand::Status);
+    assert_eq!(ok("STATUS"), AdminCommand::Status);
+    assert_eq!(ok("Status"), AdminCommand::Status);
+    assert_eq!(ok("status extra"), AdminCommand::Status);
+}
+
+#[test]
+fn leading_space_makes_an_empty_unknown_command_word() {
+    assert_eq!(reply(" status"), format!("{UNKNOWN}\r\n"));
+    assert_eq!(
+        parse(" status"),
+        Err(AdminError::UnknownCommand(Bytes::new()))
+    );
+}
+
+#[test]
+fn tab_is_not_a_separator_and_is_echoed_in_the_unknown_command() {
+    assert_eq!(reply("status\tx"), format!("{UNKNOWN}status\tx\r\n"));
+}
+
+#[test]
+fn empty_line_is_an_unknown_empty_command() {
+    assert_eq!(reply(""), format!("{UNKNOWN}\r\n"));
+}
+
+#[test]
+fn unknown_command_echoes_the_word_without_separator() {
+    assert_eq!(
+        reply("bogus"),
+        "ERR UNKNOWN_COMMAND Unknown+server+commandbogus\r\n"
+    );
+    assert_eq!(reply("bogus a b"), format!("{UNKNOWN}bogus\r\n"));
+    // Commands of other implementations (PROTOCOL.md §9.3).
+    for word in ["jobs", "clients", "gladiator"] {
+        assert_eq!(reply(word), format!("{UNKNOWN}{word}\r\n"));
+    }
+}
+
+#[test]
+fn other_simple_commands_parse_and_ignore_extra_arguments() {
+    assert_eq!(ok("workers"), AdminCommand::Workers);
+    assert_eq!(ok("prioritystatus"), AdminCommand::PriorityStatus);
+    assert_eq!(ok("PriorityStatus"), AdminCommand::PriorityStatus);
+    assert_eq!(ok("version"), AdminCommand::Version);
+    assert_eq!(ok("version x y"), AdminCommand::Version);
+    assert_eq!(ok("getpid"), AdminCommand::Getpid);
+    assert_eq!(ok("getpid x"), AdminCommand::Getpid);
+    assert_eq!(ok("verbose"), AdminCommand::Verbose);
+    assert_eq!(ok("verbose x"), AdminCommand::Verbose);
+}
+
+#[test]
+fn maxqueue_without_function_is_invalid_arguments() {
+    assert_eq!(
+        reply("maxqueue"),
+        "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+maxqueue\r\n"
+    );
+}
+
+#[test]
+fn maxqueue_with_function_only_resets_to_unlimited() {
+    assert_eq!(ok("maxqueue f"), maxqueue("f", [0, 0, 0]));
+}
+
+#[test]
+fn maxqueue_with_one_number_applies_it_to_every_priority() {
+    assert_eq!(ok("maxqueue f 3"), maxqueue("f", [3, 3, 3]));
+    assert_eq!(ok("MAXQUEUE f 100"), maxqueue("f", [100, 100, 100]));
+}
+
+#[test]
+fn maxqueue_with_two_numbers_leaves_low_unlimited() {
+    assert_eq!(ok("maxqueue f 1 2"), maxqueue("f", [1, 2, 0]));
+}
+
+#[test]
+fn maxqueue_with_three_numbers_sets_each_priority() {
+    assert_eq!(ok("maxqueue f 1 2 3"), maxqueue("f", [1, 2, 3]));
+}
+
+#[test]
+fn maxqueue_tokens_are_separated_by_runs_of_spaces() {
+    assert_eq!(ok("maxqueue  f  3"), maxqueue("f", [3, 3, 3]));
+}
+
+#[test]
+fn maxqueue_function_name_keeps_its_case() {
+    assert_eq!(ok("maxqueue Upper 1"), maxqueue("Upper", [1, 1, 1]));
+}
+
+#[test]
+fn maxqueue_non_numeric_or_negative_means_unlimited() {
+    assert_eq!(ok("maxqueue f abc"), maxqueue("f", [0, 0, 0]));
+    assert_eq!(ok("maxqueue f -5"), maxqueue("f", [0, 0, 0]));
+    assert_eq!(ok("maxqueue f 0"), maxqueue("f", [0, 0, 0]));
+    assert_eq!(ok("maxqueue f -5 7 x"), maxqueue("f", [0, 7, 0]));
+}
+
+#[test]
+fn maxqueue_numbers_are_read_like_c_atoi() {
+    assert_eq!(ok("maxqueue f 12abc"), maxqueue("f", [12, 12, 12]));
+    assert_eq!(ok("maxqueue f +4"), maxqueue("f", [4, 4, 4]));
+    assert_eq!(
+        ok("maxqueue f \t7"),
+        maxqueue("f", [7, 7, 7]),
+        "atoi skips leading white space"
+    );
+    assert_eq!(ok("maxqueue f 5\r"), maxqueue("f", [5, 5, 5]));
+    assert_eq!(
+        ok("maxqueue f 2147483647"),
+        maxqueue("f", [i32::MAX as u32; 3])
+    );
+}
+
+#[test]
+fn bare_show_is_an_unknown_command() {
+    assert_eq!(
+        reply("show"),
+        "ERR UNKNOWN_COMMAND Unknown+server+commandshow\r\n"
+    );
+}
+
+#[test]
+fn show_jobs_is_case_insensitive() {
+    for line in ["show jobs", "Show Jobs", "show JOBS", "SHOW jobs"] {
+        assert_eq!(ok(line), AdminCommand::ShowJobs, "{line:?}");
+    }
+}
+
+#[test]
+fn show_unique_jobs_is_case_insensitive() {
+    for line in ["show unique jobs", "show UNIQUE jobs", "SHOW Unique JOBS"] {
+        assert_eq!(ok(line), AdminCommand::ShowUniqueJobs, "{line:?}");
+    }
+}
+
+#[test]
+fn show_with_other_arguments_is_unknown_show_arguments() {
+    for line in [
+        "show foo",
+        "show jobs x",
+        "show unique",
+        "show unique jobs x",
+        "show jobs unique",
+    ] {
+        assert_eq!(reply(line), "ERR UNKNOWN_SHOW_ARGUMENTS\r\n", "{line:?}");
+    }
+}
+
+#[test]
+fn cancel_with_fewer_than_three_tokens_is_an_unknown_command() {
+    for line in ["cancel", "cancel job"] {
+        assert_eq!(
+            reply(line),
+            "ERR UNKNOWN_COMMAND Unknown+server+commandcancel\r\n",
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
+fn cancel_job_takes_the_handle_as_typed() {
+    assert_eq!(
+        ok("cancel job H:x:1"),
+        AdminCommand::Cancel { handle: b("H:x:1") }
+    );
+    assert_eq!(ok("cancel JOB h"), AdminCommand::Cancel { handle: b("h") });
+    assert_eq!(
+        ok("CANCEL job H:Box:7"),
+        AdminCommand::Cancel {
+            handle: b("H:Box:7")
+        }
+    );
+}
+
+#[test]
+fn malformed_cancel_is_unknown_error() {
+    for line in ["cancel a b", "cancel x y", "cancel job h extra"] {
+        assert_eq!(reply(line), "ERR UNKNOWN_ERROR\r\n", "{line:?}");
+    }
+}
+
+#[test]
+fn create_function_takes_a_name() {
+    assert_eq!(
+        ok("create function abc"),
+        AdminCommand::CreateFunction(b("abc"))
+    );
+    assert_eq!(
+        ok("create FUNCTION Abc"),
+        AdminCommand::CreateFunction(b("Abc"))
+    );
+}
+
+#[test]
+fn create_with_wrong_arguments_is_invalid_arguments() {
+    for line in [
+        "create",
+        "create function",
+        "create x y",
+        "create x y z",
+        "create function ",
+    ] {
+        assert_eq!(reply(line), invalid_arguments("create"), "{line:?}");
+    }
+}
+
+#[test]
+fn drop_function_takes_a_name() {
+    assert_eq!(
+        ok("drop function abc"),
+        AdminCommand::DropFunction(b("abc"))
+    );
+}
+
+#[test]
+fn drop_with_wrong_arguments_is_invalid_arguments() {
+    for line in [
+        "drop",
+        "drop function",
+        "drop x y",
+        "drop x y z",
+        "drop function a b",
+    ] {
+        assert_eq!(reply(line), invalid_arguments("drop"), "{line:?}");
+    }
+}
+
+#[test]
+fn five_tokens_are_read() {
+    assert_eq!(MAX_ADMIN_TOKENS, 5);
+    assert_eq!(reply("a b c d e"), format!("{UNKNOWN}a\r\n"));
+    assert_eq!(ok("status b c d e"), AdminCommand::Status);
+}
+
+#[test]
+fn six_tokens_are_too_many_arguments() {
+    for line in [
+        "a b c d e f",
+        "status b c d e f",
+        "maxqueue f 1 2 3 4",
+        " a b c d e",
+    ] {
+        assert_eq!(parse(line), Err(AdminError::TooManyArguments), "{line:?}");
+    }
+    assert_eq!(
+        AdminError::TooManyArguments.reply(),
+        b"ERR INVALID_ARGUMENTS Too+many+arguments+were+sent+in+one+line\r\n"
+    );
+}
+
+#[test]
+fn runs_of_spaces_do_not_make_empty_tokens() {
+    assert_eq!(ok("show   unique    jobs"), AdminCommand::ShowUniqueJobs);
+    assert_eq!(
+        ok("status a  b  c  d   "),
+        AdminCommand::Status,
+        "still five tokens"
+    );
+}
+
+#[test]
+fn shutdown_parses_with_optional_graceful() {
+    assert_eq!(ok("shutdown"), AdminCommand::Shutdown { graceful: false });
+    assert_eq!(
+        ok("shutdown graceful"),
+        AdminCommand::Shutdown { graceful: true }
+    );
+    assert_eq!(
+        ok("SHUTDOWN Graceful"),
+        AdminCommand::Shutdown { graceful: true }
+    );
+}
+
+/// Decode one admin line from `wire` with the codec, then parse it.
+fn parse_wire(wire: &[u8]) -> Result<AdminCommand, AdminError> {
+    let mut buf = BytesMut::from(wire);
+    let Ok(Some(Frame::Admin(line))) = Codec::default().decode(&mut buf) else {
+        panic!("{wire:?} is not one admin line")
+    };
+    assert!(buf.is_empty());
+    AdminCommand::parse(&line)
+}
+
+#[test]
+fn codec_and_parser_accept_lf_and_crlf_endings() {
+    assert_eq!(parse_wire(b"status\n"), Ok(AdminCommand::Status));
+    assert_eq!(parse_wire(b"status\r\n"), Ok(AdminCommand::Status));
+    assert_eq!(
+        parse_wire(b"cancel job H:x:1\r\n"),
+        Ok(AdminCommand::Cancel { handle: b("H:x:1") })
+    );
+}
+
+#[test]
+fn second_carriage_return_stays_in_the_command_word() {
+    let error = parse_wire(b"status\r\r\n").unwrap_err();
+    assert_eq!(error, AdminError::UnknownCommand(b("status\r")));
+    assert_eq!(
+        error.reply(),
+        b"ERR UNKNOWN_COMMAND Unknown+server+commandstatus\r\r\n"
+    );
+}

@@ -1,0 +1,365 @@
+//! `gearboxd`: the Gearbox job server. Reads gearmand's flags, binds the listeners, drops
+//! privileges if asked, and runs the server on one thread until SIGTERM, SIGINT or an admin
+//! `shutdown`.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{ArgAction, Parser};
+use gearbox_server::config::{Keepalive, ServerConfig};
+use gearbox_server::engine::EngineConfig;
+use gearbox_server::net::{serve, Stop};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+/// The Gearbox job server: a Gearman job server, wire-compatible with gearmand.
+///
+/// Clients, workers and admin tools written for gearmand (libgearman, the PECL extension,
+/// gearman/gearadmin, the Perl, Python, Go and Java clients) work against it unchanged. The
+/// flags are gearmand's where they apply.
+#[derive(Debug, Parser)]
+#[command(name = "gearboxd", version, about, long_about = None, disable_version_flag = true)]
+struct Args {
+    /// Port to listen on (gearmand -p). Also read from GEARMAND_PORT. 0 picks a free port.
+    #[arg(short = 'p', long, env = "GEARMAND_PORT", default_value_t = 4730)]
+    port: u16,
+
+    /// Address to listen on; repeat for several (gearmand -L). An address may carry its own
+    /// port (`127.0.0.1:4731`). Default: every IPv4 and IPv6 address.
+    #[arg(short = 'L', long = "listen", value_name = "ADDR")]
+    listen: Vec<String>,
+
+    /// Requeues allowed for a job whose worker disconnects, sends CANT_DO or times out:
+    /// -1 unlimited (default), 0 none, N at most N; then waiting clients get WORK_FAIL.
+    /// (gearmand 2.0 meaning; gearmand 1.1 read 0 as unlimited.)
+    #[arg(short = 'j', long, default_value_t = -1, allow_negative_numbers = true)]
+    job_retries: i32,
+
+    /// Sleeping workers to wake (NOOP) for each job that becomes runnable; 0 wakes all.
+    #[arg(short = 'w', long, default_value_t = 0)]
+    worker_wakeup: u32,
+
+    /// Accepted for gearmand compatibility. gearboxd serves every connection from one
+    /// event-loop thread, which on its own outruns gearmand's I/O thread pool.
+    #[arg(short = 't', long, default_value_t = 4)]
+    threads: u32,
+
+    /// Queue store. Only `memory` (alias `builtin`, gearmand's default) exists in this
+    /// release: jobs live in RAM and are lost when the server stops.
+    #[arg(short = 'q', long, default_value = "memory")]
+    queue_type: String,
+
+    /// Log level: FATAL, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFO or DEBUG (also shown by
+    /// the admin `verbose` command).
+    #[arg(long, default_value = "INFO")]
+    verbose: String,
+
+    /// Raise the log level one step per -v (after --verbose).
+    #[arg(short = 'v', action = ArgAction::Count)]
+    more_verbose: u8,
+
+    /// Where logs go: `stderr` (default), `none`, or a file path (appended).
+    #[arg(short = 'l', long, default_value = "stderr")]
+    log_file: String,
+
+    /// Write the process id to this file.
+    #[arg(short = 'P', long)]
+    pid_file: Option<PathBuf>,
+
+    /// After binding the listeners, switch to this user (and its group).
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+
+    /// Enable TCP keepalive on accepted sockets.
+    #[arg(long)]
+    keepalive: bool,
+
+    /// TCP_KEEPIDLE in seconds, with --keepalive (-1: system default).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    keepalive_idle: i64,
+
+    /// TCP_KEEPINTVL in seconds, with --keepalive (-1: system default).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    keepalive_interval: i64,
+
+    /// TCP_KEEPCNT, with --keepalive (-1: system default).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    keepalive_count: i64,
+
+    /// Listen backlog.
+    #[arg(short = 'b', long, default_value_t = 1024)]
+    backlog: u32,
+
+    /// Open-file limit to ask for; default: the hard limit, so many connections fit.
+    #[arg(short = 'f', long)]
+    file_descriptors: Option<u64>,
+
+    /// Treat every connection as having set the `exceptions` option.
+    #[arg(long)]
+    exceptions: bool,
+
+    /// Job handle prefix; handles are `<prefix>:<n>`. Default `H:<hostname>`.
+    #[arg(long)]
+    job_handle_prefix: Option<String>,
+
+    /// Accepted for gearmand compatibility: work is always handed out round-robin between a
+    /// worker's functions.
+    #[arg(short = 'R', long)]
+    round_robin: bool,
+
+    /// Largest packet body accepted, in bytes; larger ones get ERROR and the connection closes.
+    #[arg(long, default_value_t = gearbox_proto::DEFAULT_MAX_BODY)]
+    max_body: u32,
+
+    /// Unsent bytes a connection may accumulate before it is closed as a reader that does not
+    /// keep up.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_outbound: usize,
+
+    /// Connections served at once.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_connections: usize,
+
+    /// On SIGTERM/SIGINT, seconds running foreground jobs get to finish.
+    #[arg(long, default_value_t = 30)]
+    shutdown_timeout: u64,
+
+    /// Accept the admin `shutdown` command from any address (default: loopback only).
+    #[arg(long)]
+    remote_shutdown: bool,
+
+    /// Once listening, write the first bound address (`IP:PORT`) to this file.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+
+    /// Print the version and exit.
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    version: Option<bool>,
+}
+
+const LEVELS: [&str; 8] = [
+    "FATAL", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG",
+];
+
+fn level(args: &Args) -> Result<&'static str> {
+    let wanted = args.verbose.to_ascii_uppercase();
+    let Some(at) = LEVELS.iter().position(|l| *l == wanted) else {
+        bail!(
+            "unknown --verbose level {:?}; use one of {}",
+            args.verbose,
+            LEVELS.join(", ")
+        );
+    };
+    Ok(LEVELS[(at + usize::from(args.more_verbose)).min(LEVELS.len() - 1)])
+}
+
+fn init_logging(args: &Args, level: &str) -> Result<()> {
+    let filter = match level {
+        "FATAL" | "ALERT" | "CRITICAL" | "ERROR" => "error",
+        "WARNING" => "warn",
+        "NOTICE" | "INFO" => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GEARBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_file.as_str() {
+        "stderr" => builder.with_writer(std::io::stderr).init(),
+        "none" => builder.with_writer(std::io::sink).init(),
+        path => {
+            let file = File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening log file {path}"))?;
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .init();
+        }
+    }
+    Ok(())
+}
+
+fn listen_addrs(args: &Args) -> Result<Vec<SocketAddr>> {
+    if args.listen.is_empty() {
+        return Ok(vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), args.port),
+        ]);
+    }
+    args.listen
+        .iter()
+        .map(|text| {
+            if let Ok(addr) = text.parse::<SocketAddr>() {
+                return Ok(addr);
+            }
+            let host = text.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return Ok(SocketAddr::new(ip, args.port));
+            }
+            std::net::ToSocketAddrs::to_socket_addrs(&(host, args.port))
+                .with_context(|| format!("resolving listen address {text}"))?
+                .next()
+                .with_context(|| format!("listen address {text} resolves to nothing"))
+        })
+        .collect()
+}
+
+fn bind(
+    addr: SocketAddr,
+    backlog: u32,
+    only_default: bool,
+) -> Result<Option<std::net::TcpListener>> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // The IPv4 wildcard has its own listener; keep the IPv6 one to IPv6.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    if let Err(e) = socket.bind(&addr.into()) {
+        // With no -L, a machine without IPv6 still serves IPv4.
+        if only_default && addr.is_ipv6() {
+            warn!(%addr, error = %e, "not listening on IPv6");
+            return Ok(None);
+        }
+        return Err(e).with_context(|| format!("binding {addr}"));
+    }
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    Ok(Some(socket.into()))
+}
+
+fn raise_fd_limit(wanted: Option<u64>) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let target = wanted.unwrap_or(hard).min(hard);
+    if target > soft {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+            warn!(error = %e, "could not raise the open-file limit");
+        }
+    }
+}
+
+fn drop_privileges(name: &str) -> Result<()> {
+    use nix::unistd::{initgroups, setgid, setuid, User};
+    let user = User::from_name(name)?.with_context(|| format!("no such user {name}"))?;
+    let cname = std::ffi::CString::new(name)?;
+    initgroups(&cname, user.gid).context("initgroups")?;
+    setgid(user.gid).context("setgid")?;
+    setuid(user.uid).context("setuid")?;
+    info!(user = name, "dropped privileges");
+    Ok(())
+}
+
+fn seconds(value: i64) -> Option<Duration> {
+    u64::try_from(value).ok().map(Duration::from_secs)
+}
+
+async fn stop_signal() -> Stop {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: stopping gracefully"),
+        _ = int.recv() => info!("SIGINT: stopping gracefully"),
+    }
+    Stop::Graceful
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let level = level(&args)?;
+    init_logging(&args, level)?;
+    if !matches!(args.queue_type.as_str(), "memory" | "builtin") {
+        bail!(
+            "queue type {:?} is not available in this release; use `memory` (jobs in RAM)",
+            args.queue_type
+        );
+    }
+    raise_fd_limit(args.file_descriptors);
+
+    let defaults = listen_addrs(&args)?;
+    let mut std_listeners = Vec::new();
+    for addr in &defaults {
+        if let Some(listener) = bind(*addr, args.backlog, args.listen.is_empty())? {
+            std_listeners.push(listener);
+        }
+    }
+    if let Some(user) = &args.user {
+        drop_privileges(user)?;
+    }
+    if let Some(path) = &args.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing pid file {}", path.display()))?;
+    }
+
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    // Seeded from the clock so that a handle from before a restart never names a new job.
+    let first_handle = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs())
+        * 1_000_000;
+    let keepalive = args.keepalive.then(|| Keepalive {
+        idle: seconds(args.keepalive_idle),
+        interval: seconds(args.keepalive_interval),
+        count: u32::try_from(args.keepalive_count).ok(),
+    });
+    let config = ServerConfig {
+        engine: EngineConfig {
+            handle_prefix: args
+                .job_handle_prefix
+                .clone()
+                .unwrap_or(format!("H:{hostname}")),
+            first_handle,
+            job_retries: args.job_retries,
+            worker_wakeup: args.worker_wakeup,
+            exceptions: args.exceptions,
+            remote_shutdown: args.remote_shutdown,
+            verbose: level.to_owned(),
+            ..EngineConfig::default()
+        },
+        max_body: args.max_body,
+        max_outbound: args.max_outbound,
+        max_connections: args.max_connections,
+        keepalive,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        ..ServerConfig::default()
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut listeners = Vec::new();
+        for listener in std_listeners {
+            listeners.push(TcpListener::from_std(listener)?);
+        }
+        if let Some(path) = &args.ready_file {
+            let addr = listeners.first().context("no listener")?.local_addr()?;
+            let mut file = File::create(path)?;
+            writeln!(file, "{addr}")?;
+        }
+        serve(listeners, config, stop_signal()).await?;
+        Ok::<(), anyhow::Error>(())
+    })?;
+    if let Some(path) = &args.pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Server configuration: what the network layer needs beyond the engine's own settings.
+//!
+//! Plain data with defaults; the `gearboxd` binary fills it from its command line. Keeping it
+//! free of parsing lets tests build a server in a few lines.
+
+use std::time::Duration;
+
+use crate::engine::EngineConfig;
+
+/// TCP keepalive settings for accepted sockets (gearmand's `--keepalive*` options).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe (TCP_KEEPIDLE); system default when `None`.
+    pub idle: Option<Duration>,
+    /// Time between probes (TCP_KEEPINTVL).
+    pub interval: Option<Duration>,
+    /// Probes before the peer is declared dead (TCP_KEEPCNT).
+    pub count: Option<u32>,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Job rules and identity.
+    pub engine: EngineConfig,
+    /// Largest packet body accepted; larger ones get ERROR and the connection is closed.
+    pub max_body: u32,
+    /// Longest admin line accepted.
+    pub max_admin_line: usize,
+    /// Bytes of unsent output a connection may accumulate before it is cut off as a reader
+    /// that does not keep up.
+    pub max_outbound: usize,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// TCP keepalive for accepted sockets; `None` leaves it off.
+    pub keepalive: Option<Keepalive>,
+    /// On a graceful stop, how long running foreground jobs get to finish.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            engine: EngineConfig::default(),
+            max_body: gearbox_proto::DEFAULT_MAX_BODY,
+            max_admin_line: gearbox_proto::DEFAULT_MAX_ADMIN_LINE,
+            max_outbound: 64 * 1024 * 1024,
+            max_connections: 1_000_000,
+            keepalive: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}

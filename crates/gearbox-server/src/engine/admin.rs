@@ -1,0 +1,152 @@
+//! Answers to the admin text commands, byte-compatible with gearmand 1.1.20 (PROTOCOL.md §9).
+//!
+//! Every answer is built whole and handed to the outbox as one piece, because `gearadmin` stops
+//! reading after a short pause. Listing order follows the engine's tables (gearmand's is its
+//! hash order; nothing depends on it). Mutating commands go through the same helpers as the
+//! binary protocol, so an admin `cancel` detaches clients exactly as a finished job does.
+
+use std::io::Write as _;
+
+use gearbox_proto::{AdminCommand, PacketType};
+
+use super::job::Priority;
+use super::{Action, ConnId, Engine, FnId, Outbox};
+
+const OK: &[u8] = b"OK\r\n";
+
+/// `workers` prints client ids raw in gearmand; a space or newline in one would break every
+/// parser of the listing, so such bytes are shown as `_`.
+fn printable(label: &[u8], text: &mut Vec<u8>) {
+    text.extend(
+        label
+            .iter()
+            .map(|&b| if b <= b' ' || b == 0x7f { b'_' } else { b }),
+    );
+}
+
+impl Engine {
+    pub(super) fn admin_command(
+        &mut self,
+        id: ConnId,
+        command: AdminCommand,
+        out: &mut impl Outbox,
+    ) {
+        let mut text = Vec::new();
+        match command {
+            AdminCommand::Status => {
+                for (_, f) in &self.functions {
+                    text.extend_from_slice(&f.name);
+                    let _ = writeln!(text, "\t{}\t{}\t{}", f.total, f.running, f.workers);
+                }
+                text.extend_from_slice(b".\n");
+            }
+            AdminCommand::PriorityStatus => {
+                for (_, f) in &self.functions {
+                    text.extend_from_slice(&f.name);
+                    let [high, normal, low] = Priority::ALL.map(|p| f.queued(p));
+                    let _ = writeln!(text, "\t{high}\t{normal}\t{low}\t{}", f.workers);
+                }
+                text.extend_from_slice(b".\n");
+            }
+            AdminCommand::Workers => {
+                for conn in self.conns.iter().flatten() {
+                    let _ = write!(text, "{} {} ", conn.peer.label, conn.peer.ip);
+                    printable(&conn.client_id, &mut text);
+                    text.extend_from_slice(b" :");
+                    // gearmand lists the most recently registered function first.
+                    for ability in conn.abilities.iter().rev() {
+                        text.push(b' ');
+                        text.extend_from_slice(&self.functions[ability.function as usize].name);
+                    }
+                    text.push(b'\n');
+                }
+                text.extend_from_slice(b".\n");
+            }
+            AdminCommand::ShowJobs => {
+                for (_, job) in &self.jobs {
+                    text.extend_from_slice(self.handle_of(job.handle_no).as_bytes());
+                    let _ = writeln!(text, "\t{}\t0\t0", job.retries);
+                }
+                text.extend_from_slice(b".\n");
+            }
+            AdminCommand::ShowUniqueJobs => {
+                for (_, job) in &self.jobs {
+                    text.extend_from_slice(job.unique());
+                    text.push(b'\n');
+                }
+                text.extend_from_slice(b".\n");
+            }
+            AdminCommand::Version => {
+                let _ = writeln!(text, "OK {}", self.config.version);
+            }
+            AdminCommand::Getpid => {
+                let _ = writeln!(text, "OK {}", self.config.pid);
+            }
+            AdminCommand::Verbose => {
+                let _ = writeln!(text, "OK {}", self.config.verbose);
+            }
+            AdminCommand::MaxQueue { function, limits } => {
+                // gearmand ignores a limit for an unknown function; we create it, so the limit
+                // holds for the jobs that come later.
+                let f = self.function_id(&function);
+                self.functions[f as usize].limits = limits;
+                text.extend_from_slice(OK);
+            }
+            AdminCommand::Cancel { handle } => text.extend_from_slice(self.cancel(&handle, out)),
+            AdminCommand::CreateFunction(name) => {
+                self.function_id(&name);
+                text.extend_from_slice(OK);
+            }
+            AdminCommand::DropFunction(name) => text.extend_from_slice(self.drop_function(&name)),
+            AdminCommand::Shutdown { graceful } => {
+                if self.permitted(id, Action::Shutdown) {
+                    text.extend_from_slice(OK);
+                    out.shutdown(graceful);
+                } else {
+                    text.extend_from_slice(
+                        b"ERR PERMISSION_DENIED shutdown+is+accepted+only+from+loopback+connections\r\n",
+                    );
+                }
+            }
+        }
+        out.text(id, &text);
+    }
+
+    /// `cancel job`: clients get WORK_FAIL and are detached, and the job is gone at once, so a
+    /// second cancel finds nothing and a worker's late result gets JOB_NOT_FOUND (gearmand keeps
+    /// the job and its clients, who may then see two terminal packets).
+    fn cancel(&mut self, handle: &[u8], out: &mut impl Outbox) -> &'static [u8] {
+        let Some(job_id) = self.lookup(handle) else {
+            return b"ERR UNKNOWN_JOB\r\n";
+        };
+        let job = &self.jobs[job_id as usize];
+        for &listener in &job.listeners {
+            out.packet(listener, PacketType::WorkFail, &[], handle);
+        }
+        if let Some(worker) = job.worker {
+            self.take_from_worker(worker, job_id);
+        }
+        self.counters.cancelled += 1;
+        self.remove_job(job_id);
+        OK
+    }
+
+    /// `drop function`: refused while the function has workers or any job, queued ones
+    /// included (gearmand drops it and orphans the queued jobs).
+    fn drop_function(&mut self, name: &[u8]) -> &'static [u8] {
+        let found = self
+            .functions
+            .iter()
+            .find(|(_, f)| f.name.eq_ignore_ascii_case(name))
+            .map(|(id, f)| (id as FnId, f.workers > 0 || f.total > 0));
+        match found {
+            None => b"ERR function not found\r\n",
+            Some((_, true)) => b"ERR there are still connected workers or executing clients\r\n",
+            Some((f, false)) => {
+                let function = self.functions.remove(f as usize);
+                self.function_ids.remove(&function.name);
+                OK
+            }
+        }
+    }
+}

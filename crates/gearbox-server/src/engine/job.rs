@@ -1,0 +1,195 @@
+//! Jobs and the intrusive FIFO lists that queue them.
+//!
+//! A job is stored once, in the engine's slab; queues link jobs through `prev`/`next` indices so
+//! that push at either end and removal from the middle (cancel, abandon) are O(1) and a queue
+//! costs no memory of its own as it grows. Nothing here decides policy: which job runs, when it
+//! is retried or dropped is the engine's business.
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::{ConnId, FnId};
+
+/// Index of a job in the engine's slab.
+pub type JobId = u32;
+
+/// "No job" in a list link.
+pub const NIL: JobId = u32::MAX;
+
+/// Job priority; the discriminant indexes a function's three queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// `*_HIGH*` submissions.
+    High = 0,
+    /// Plain submissions, epoch and reduce jobs.
+    Normal = 1,
+    /// `*_LOW*` submissions.
+    Low = 2,
+}
+
+impl Priority {
+    /// High, normal, low: the order GRAB serves them in.
+    pub const ALL: [Priority; 3] = [Priority::High, Priority::Normal, Priority::Low];
+
+    /// Index into per-priority arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where a job is in its life (PROTOCOL.md §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Submitted with an epoch still in the future: counted, but in no queue until it is due.
+    Pending,
+    /// In its function's queue for its priority.
+    Queued,
+    /// Held by a worker connection.
+    Running,
+}
+
+/// One job in memory.
+#[derive(Debug)]
+pub struct Job {
+    /// The `N` of the job handle `<prefix>:N`.
+    pub handle_no: u64,
+    /// Function the job was submitted for.
+    pub function: FnId,
+    /// The submission body (`function\0unique\0…data`); unique, reducer and data are ranges of
+    /// it, so a job holds one buffer however many fields it has.
+    pub body: Bytes,
+    /// Range of the unique in `body`.
+    pub unique: (u16, u16),
+    /// Range of the reducer name in `body` (empty for jobs without one).
+    pub reducer: (u16, u16),
+    /// Offset of the workload in `body`.
+    pub data_start: u32,
+    /// Queue the job lives in.
+    pub priority: Priority,
+    /// Some background submission contributed to the job, so it survives its clients leaving.
+    pub background: bool,
+    /// Queued, pending or running.
+    pub state: JobState,
+    /// Times the job went back to the queue after losing its worker.
+    pub retries: u16,
+    /// Last WORK_STATUS numerator and denominator.
+    pub progress: (u32, u32),
+    /// Foreground connections that receive the job's WORK_* packets.
+    pub listeners: SmallVec<[ConnId; 1]>,
+    /// The worker holding the job while it runs.
+    pub worker: Option<ConnId>,
+    /// Counts assignments, so a timeout armed for an earlier run of the job is recognised.
+    pub assignment: u32,
+    /// Previous job in the queue, or [`NIL`].
+    pub prev: JobId,
+    /// Next job in the queue, or [`NIL`].
+    pub next: JobId,
+}
+
+impl Job {
+    /// The unique id, possibly empty.
+    pub fn unique(&self) -> &[u8] {
+        &self.body[self.unique.0 as usize..(self.unique.0 + self.unique.1) as usize]
+    }
+
+    /// The reducer function name, empty when the job has none.
+    pub fn reducer(&self) -> &[u8] {
+        &self.body[self.reducer.0 as usize..(self.reducer.0 + self.reducer.1) as usize]
+    }
+
+    /// The workload, shared with the job's buffer.
+    pub fn data(&self) -> Bytes {
+        self.body.slice(self.data_start as usize..)
+    }
+}
+
+/// Head and tail of one intrusive FIFO list, with its length.
+#[derive(Debug, Clone, Copy)]
+pub struct JobList {
+    head: JobId,
+    tail: JobId,
+    len: u32,
+}
+
+impl Default for JobList {
+    fn default() -> Self {
+        JobList {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
+    }
+}
+
+/// Access to job links, so list operations work on the engine's slab without owning it.
+pub trait Links {
+    /// The job at `id`, which must be live.
+    fn job(&mut self, id: JobId) -> &mut Job;
+}
+
+impl JobList {
+    /// Number of jobs in the list.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// True when no job is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The oldest job.
+    pub fn front(&self) -> Option<JobId> {
+        (self.head != NIL).then_some(self.head)
+    }
+
+    /// Append at the tail (new submissions).
+    pub fn push_back(&mut self, jobs: &mut impl Links, id: JobId) {
+        let job = jobs.job(id);
+        job.prev = self.tail;
+        job.next = NIL;
+        if self.tail == NIL {
+            self.head = id;
+        } else {
+            jobs.job(self.tail).next = id;
+        }
+        self.tail = id;
+        self.len += 1;
+    }
+
+    /// Insert at the head (a job that lost its worker runs next).
+    pub fn push_front(&mut self, jobs: &mut impl Links, id: JobId) {
+        let job = jobs.job(id);
+        job.prev = NIL;
+        job.next = self.head;
+        if self.head == NIL {
+            self.tail = id;
+        } else {
+            jobs.job(self.head).prev = id;
+        }
+        self.head = id;
+        self.len += 1;
+    }
+
+    /// Unlink a job that is in this list.
+    pub fn remove(&mut self, jobs: &mut impl Links, id: JobId) {
+        let (prev, next) = {
+            let job = jobs.job(id);
+            let links = (job.prev, job.next);
+            job.prev = NIL;
+            job.next = NIL;
+            links
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            jobs.job(prev).next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            jobs.job(next).prev = prev;
+        }
+        self.len -= 1;
+    }
+}

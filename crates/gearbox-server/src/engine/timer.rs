@@ -1,0 +1,62 @@
+//! Timers the engine keeps: epoch jobs falling due and CAN_DO_TIMEOUT run limits.
+//!
+//! One binary heap ordered by deadline; entries are never removed early. Each carries what it
+//! was armed for (the job's handle number and assignment count), and the engine ignores an entry
+//! whose job has since finished, been requeued or reassigned. The network layer sleeps until
+//! [`Timers::next_deadline`] and then calls the engine's tick; nothing here touches a clock.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::job::JobId;
+
+/// What a timer was armed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// An epoch job becomes runnable.
+    EpochDue,
+    /// A worker's run-time limit for one assignment of a job expires.
+    RunTimeout {
+        /// The job's assignment count when the timer was armed.
+        assignment: u32,
+    },
+}
+
+/// One armed timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timer {
+    /// When it fires, in engine milliseconds.
+    pub deadline: u64,
+    /// Slab index of the job.
+    pub job: JobId,
+    /// Handle number of the job, to ignore a reused slab slot.
+    pub handle_no: u64,
+    /// Why it was armed.
+    pub kind: TimerKind,
+}
+
+/// The engine's timers.
+#[derive(Debug, Default)]
+pub struct Timers {
+    heap: BinaryHeap<Reverse<Timer>>,
+}
+
+impl Timers {
+    /// Arm a timer.
+    pub fn arm(&mut self, timer: Timer) {
+        self.heap.push(Reverse(timer));
+    }
+
+    /// The earliest deadline, if any timer is armed.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.heap.peek().map(|Reverse(t)| t.deadline)
+    }
+
+    /// Take the earliest timer if it is due at `now`.
+    pub fn pop_due(&mut self, now: u64) -> Option<Timer> {
+        match self.heap.peek() {
+            Some(Reverse(t)) if t.deadline <= now => self.heap.pop().map(|Reverse(t)| t),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! One connection's I/O: the reading task that frames input and feeds the engine, the
+//! non-blocking flush of its output, and the writer task spawned only while its socket is full.
+//!
+//! The reader owns the connection's life: when it ends (EOF, error, protocol violation, or the
+//! server cutting the peer off) it tells the engine once and releases the connection id. A
+//! protocol violation is logged once and costs only this connection. Idle connections hold no
+//! read buffer and no output buffer of any size.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, ErrorKind};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use gearbox_proto::{Codec, Frame, PacketType, ProtoError};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tracing::{debug, info};
+
+use super::outbuf::OutBuf;
+use super::Shared;
+use crate::config::Keepalive;
+use crate::engine::{ConnId, Outbox};
+
+/// Free space below which the read buffer is grown before a read.
+const MIN_READ_SPACE: usize = 4096;
+/// How much the read buffer grows by.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads handled in a row before the task yields, so one busy peer cannot starve the others.
+const READS_PER_TURN: u32 = 16;
+
+/// A connection's socket and output, shared by its tasks and the engine's outbox.
+pub struct ConnIo {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub out: RefCell<OutBuf>,
+    /// Queued in the server's dirty list.
+    pub dirty: Cell<bool>,
+    /// No more output is accepted and the reader is to stop.
+    pub closing: Cell<bool>,
+    /// Close once the pending output is written (after an ERROR that ends the stream).
+    close_when_flushed: Cell<bool>,
+    writer_active: Cell<bool>,
+    closed: Notify,
+}
+
+impl ConnIo {
+    pub fn new(stream: TcpStream, peer: SocketAddr) -> ConnIo {
+        ConnIo {
+            stream,
+            peer,
+            out: RefCell::new(OutBuf::default()),
+            dirty: Cell::new(false),
+            closing: Cell::new(false),
+            close_when_flushed: Cell::new(false),
+            writer_active: Cell::new(false),
+            closed: Notify::new(),
+        }
+    }
+
+    /// Cut the connection now, dropping unsent output.
+    pub fn close(&self) {
+        if self.closing.replace(true) {
+            return;
+        }
+        self.out.borrow_mut().discard();
+        let _ = socket2::SockRef::from(&self.stream).shutdown(Shutdown::Both);
+        self.closed.notify_one();
+    }
+
+    /// Close once everything sent so far is written.
+    pub fn close_after_flush(&self) {
+        self.close_when_flushed.set(true);
+    }
+
+    /// Write what is pending without waiting; hand the rest to a writer task.
+    pub fn flush(self: &Rc<Self>) {
+        match self.try_write() {
+            Ok(true) => {
+                if self.close_when_flushed.get() {
+                    self.close();
+                }
+            }
+            Ok(false) => {
+                if !self.writer_active.replace(true) {
+                    tokio::task::spawn_local(write_pending(self.clone()));
+                }
+            }
+            Err(e) => {
+                debug!(peer = %self.peer, error = %e, "write failed");
+                self.close();
+            }
+        }
+    }
+
+    /// `Ok(true)` when everything was written, `Ok(false)` when the socket is full.
+    fn try_write(&self) -> io::Result<bool> {
+        let mut out = self.out.borrow_mut();
+        while !out.is_empty() {
+            let mut slices = OutBuf::slice_array();
+            let n = out.slices(&mut slices);
+            match self.stream.try_write_vectored(&slices[..n]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(written) => out.advance(written),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Keep writing while the peer's socket is full.
+async fn write_pending(io: Rc<ConnIo>) {
+    loop {
+        match io.try_write() {
+            Ok(true) => break,
+            Ok(false) => {
+                if io.stream.writable().await.is_err() {
+                    io.close();
+                    break;
+                }
+            }
+            Err(e) => {
+                debug!(peer = %io.peer, error = %e, "write failed");
+                io.close();
+                break;
+            }
+        }
+    }
+    io.writer_active.set(false);
+    if io.close_when_flushed.get() {
+        io.close();
+    }
+}
+
+/// Enable TCP keepalive on an accepted socket.
+pub fn set_keepalive(stream: &TcpStream, keepalive: Keepalive) {
+    let mut params = socket2::TcpKeepalive::new();
+    if let Some(idle) = keepalive.idle {
+        params = params.with_time(idle);
+    }
+    if let Some(interval) = keepalive.interval {
+        params = params.with_interval(interval);
+    }
+    if let Some(count) = keepalive.count {
+        params = params.with_retries(count);
+    }
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&params) {
+        debug!(error = %e, "could not enable keepalive");
+    }
+}
+
+/// Why a connection ended, for the log.
+enum End {
+    Eof { pending: usize },
+    Io(io::Error),
+    Protocol(ProtoError),
+    ClosedByServer,
+}
+
+/// Read, frame and dispatch until the connection ends, then tell the engine.
+pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
+    let codec = Codec {
+        max_body: shared.config.max_body,
+        max_admin_line: shared.config.max_admin_line,
+    };
+    let mut buf = BytesMut::new();
+    let mut reads = 0u32;
+    let end = loop {
+        if io.closing.get() {
+            break End::ClosedByServer;
+        }
+        if buf.capacity() - buf.len() < MIN_READ_SPACE {
+            buf.reserve(READ_CHUNK);
+        }
+        match io.stream.try_read_buf(&mut buf) {
+            Ok(0) => break End::Eof { pending: buf.len() },
+            Ok(_) => {
+                if let Err(e) = dispatch(&shared, id, &io, &codec, &mut buf) {
+                    break End::Protocol(e);
+                }
+                reads += 1;
+                if reads == READS_PER_TURN {
+                    reads = 0;
+                    tokio::task::yield_now().await;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                reads = 0;
+                if buf.is_empty() {
+                    // Idle: give the read buffer back until the peer sends again.
+                    buf = BytesMut::new();
+                }
+                tokio::select! {
+                    ready = io.stream.readable() => if let Err(e) = ready { break End::Io(e) },
+                    () = io.closed.notified() => {}
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break End::Io(e),
+        }
+    };
+    match end {
+        End::Eof { pending: 0 } | End::ClosedByServer => {
+            debug!(conn = id.0, peer = %io.peer, "connection closed");
+        }
+        End::Eof { pending } => {
+            info!(conn = id.0, peer = %io.peer, pending, "peer closed in the middle of a packet");
+        }
+        End::Io(e) => debug!(conn = id.0, peer = %io.peer, error = %e, "connection failed"),
+        End::Protocol(e) => {
+            info!(conn = id.0, peer = %io.peer, error = %e, "protocol violation; closing");
+        }
+    }
+    shared.with_engine(|engine, out, _| engine.disconnect(id, out));
+    shared.conns.borrow_mut().try_remove(id.0 as usize);
+    if !io.writer_active.get() {
+        io.close();
+    }
+}
+
+/// Decode every complete frame in `buf` and hand it to the engine, as one batch.
+fn dispatch(
+    shared: &Shared,
+    id: ConnId,
+    io: &ConnIo,
+    codec: &Codec,
+    buf: &mut BytesMut,
+) -> Result<(), ProtoError> {
+    shared.with_engine(|engine, out, now| loop {
+        if io.closing.get() {
+            return Ok(());
+        }
+        match codec.decode(buf) {
+            Ok(Some(Frame::Packet(packet))) => engine.packet(id, &packet, now, out),
+            Ok(Some(Frame::Admin(line))) => engine.admin(id, &line, out),
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                // The stream is out of step: say why where a reply can still be framed, then
+                // close. Bad magic and unknown types get no reply, as from gearmand.
+                match &e {
+                    ProtoError::BodyTooLarge { .. } => out.packet(
+                        id,
+                        PacketType::Error,
+                        &[b"ARGUMENT_TOO_LARGE"],
+                        e.to_string().as_bytes(),
+                    ),
+                    ProtoError::AdminLineTooLong { max } => out.text(
+                        id,
+                        format!("ERR ARGUMENT_TOO_LARGE Line+longer+than+{max}+bytes\r\n")
+                            .as_bytes(),
+                    ),
+                    _ => {}
+                }
+                out.close(id);
+                return Err(e);
+            }
+        }
+    })
+}

@@ -1,0 +1,351 @@
+//! The network layer: accepts connections, frames their bytes, feeds the engine and writes its
+//! answers. It decides nothing about jobs.
+//!
+//! Everything runs on one thread (a tokio `LocalSet`): the engine is a plain `RefCell`, so a
+//! packet goes from the socket to the engine and its answer into the peer's output buffer with
+//! no lock, channel or thread hop. Each read is decoded completely and answered as one batch;
+//! output is written straight from the reading task with a non-blocking vectored write, and a
+//! writer task is spawned only for a peer whose socket is full. No `RefCell` borrow is ever
+//! held across an `.await`.
+
+mod connection;
+mod outbuf;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use gearbox_proto::PacketType;
+use slab::Slab;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::LocalSet;
+use tracing::{debug, info, warn};
+
+use crate::config::ServerConfig;
+use crate::engine::{ConnId, Engine, Outbox, Peer};
+use connection::ConnIo;
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A listener failed in a way that is not about one connection.
+    #[error("listener failed: {0}")]
+    Listener(#[source] std::io::Error),
+}
+
+/// How the server was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Stop accepting, let running foreground jobs finish (bounded), then return.
+    Graceful,
+    /// Return at once.
+    Immediate,
+}
+
+/// Milliseconds on a Unix-time scale that never go backwards: the wall clock read once at
+/// start, advanced by a monotonic clock.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    start: Instant,
+    start_ms: u64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let start_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Clock {
+            start: Instant::now(),
+            start_ms,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.start_ms + u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, ms: u64) -> Instant {
+        self.start + Duration::from_millis(ms.saturating_sub(self.start_ms))
+    }
+}
+
+/// State shared by the tasks of one server.
+struct Shared {
+    config: ServerConfig,
+    engine: RefCell<Engine>,
+    conns: RefCell<Slab<Rc<ConnIo>>>,
+    /// Connections with new output since the last flush.
+    dirty: RefCell<Vec<ConnId>>,
+    clock: Clock,
+    /// Deadline the timer task sleeps until; it is woken when an earlier one appears.
+    timer_at: Cell<Option<u64>>,
+    timer_wake: Notify,
+    /// Set by the admin `shutdown` command.
+    stop_request: Cell<Option<Stop>>,
+    stop_wake: Notify,
+}
+
+/// The engine's [`Outbox`] over connection buffers.
+struct NetOutbox<'a> {
+    conns: &'a Slab<Rc<ConnIo>>,
+    dirty: &'a mut Vec<ConnId>,
+    max_outbound: usize,
+    stop: &'a Cell<Option<Stop>>,
+}
+
+impl NetOutbox<'_> {
+    fn with(&mut self, id: ConnId, write: impl FnOnce(&mut outbuf::OutBuf)) {
+        let Some(io) = self.conns.get(id.0 as usize) else {
+            return;
+        };
+        if io.closing.get() {
+            return;
+        }
+        let mut out = io.out.borrow_mut();
+        write(&mut out);
+        if out.len() > self.max_outbound {
+            warn!(conn = id.0, peer = %io.peer, bytes = out.len(),
+                "peer does not read its replies; closing the connection");
+            out.discard();
+            drop(out);
+            io.close();
+            return;
+        }
+        if !io.dirty.replace(true) {
+            self.dirty.push(id);
+        }
+    }
+}
+
+impl Outbox for NetOutbox<'_> {
+    fn packet(&mut self, conn: ConnId, kind: PacketType, fields: &[&[u8]], last: &[u8]) {
+        self.with(conn, |out| out.packet(kind, fields, last));
+    }
+
+    fn packet_shared(&mut self, conn: ConnId, kind: PacketType, fields: &[&[u8]], last: &Bytes) {
+        self.with(conn, |out| out.packet_shared(kind, fields, last));
+    }
+
+    fn text(&mut self, conn: ConnId, text: &[u8]) {
+        self.with(conn, |out| out.text(text));
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        if let Some(io) = self.conns.get(conn.0 as usize) {
+            io.close_after_flush();
+            if !io.dirty.replace(true) {
+                self.dirty.push(conn);
+            }
+        }
+    }
+
+    fn shutdown(&mut self, graceful: bool) {
+        self.stop.set(Some(if graceful {
+            Stop::Graceful
+        } else {
+            Stop::Immediate
+        }));
+    }
+}
+
+impl Shared {
+    /// Run `f` against the engine with an outbox, then write out what it produced.
+    fn with_engine<R>(&self, f: impl FnOnce(&mut Engine, &mut NetOutbox<'_>, u64) -> R) -> R {
+        let result = {
+            let mut engine = self.engine.borrow_mut();
+            let conns = self.conns.borrow();
+            let mut dirty = self.dirty.borrow_mut();
+            let mut out = NetOutbox {
+                conns: &conns,
+                dirty: &mut dirty,
+                max_outbound: self.config.max_outbound,
+                stop: &self.stop_request,
+            };
+            f(&mut engine, &mut out, self.clock.now())
+        };
+        self.after_engine();
+        result
+    }
+
+    /// Flush every connection that got output, re-arm the timer if the engine's next deadline
+    /// moved earlier, and pass on a stop request.
+    fn after_engine(&self) {
+        let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
+        {
+            let conns = self.conns.borrow();
+            for id in &dirty {
+                if let Some(io) = conns.get(id.0 as usize) {
+                    io.dirty.set(false);
+                    io.flush();
+                }
+            }
+        }
+        // Give the vector's capacity back for the next batch.
+        let mut slot = self.dirty.borrow_mut();
+        if slot.is_empty() {
+            *slot = dirty;
+            slot.clear();
+        }
+        drop(slot);
+        let next = self.engine.borrow().next_deadline();
+        if let Some(next) = next {
+            if self.timer_at.get().is_none_or(|at| next < at) {
+                self.timer_wake.notify_one();
+            }
+        }
+        if self.stop_request.get().is_some() {
+            self.stop_wake.notify_one();
+        }
+    }
+}
+
+/// Run a server on already-bound listeners until `stop` resolves or an administrator sends
+/// `shutdown`. Must be awaited on a current-thread runtime (it runs a `LocalSet`).
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    config: ServerConfig,
+    stop: impl Future<Output = Stop>,
+) -> Result<(), ServerError> {
+    let local = LocalSet::new();
+    local.run_until(run(listeners, config, stop)).await
+}
+
+async fn run(
+    listeners: Vec<TcpListener>,
+    config: ServerConfig,
+    stop: impl Future<Output = Stop>,
+) -> Result<(), ServerError> {
+    let shared = Rc::new(Shared {
+        engine: RefCell::new(Engine::new(config.engine.clone())),
+        config,
+        conns: RefCell::new(Slab::new()),
+        dirty: RefCell::new(Vec::new()),
+        clock: Clock::new(),
+        timer_at: Cell::new(None),
+        timer_wake: Notify::new(),
+        stop_request: Cell::new(None),
+        stop_wake: Notify::new(),
+    });
+    let timer = tokio::task::spawn_local(timer_loop(shared.clone()));
+    let mut acceptors = Vec::new();
+    for listener in listeners {
+        if let Ok(addr) = listener.local_addr() {
+            info!(%addr, "listening");
+        }
+        acceptors.push(tokio::task::spawn_local(accept_loop(
+            shared.clone(),
+            listener,
+        )));
+    }
+    let how = tokio::select! {
+        how = stop => how,
+        () = admin_stop(&shared) => shared.stop_request.get().unwrap_or(Stop::Immediate),
+    };
+    for acceptor in &acceptors {
+        acceptor.abort();
+    }
+    if how == Stop::Graceful {
+        drain(&shared).await;
+    }
+    timer.abort();
+    let conns: Vec<Rc<ConnIo>> = shared
+        .conns
+        .borrow()
+        .iter()
+        .map(|(_, io)| io.clone())
+        .collect();
+    for io in conns {
+        io.close();
+    }
+    info!(?how, "server stopped");
+    Ok(())
+}
+
+async fn admin_stop(shared: &Shared) {
+    while shared.stop_request.get().is_none() {
+        shared.stop_wake.notified().await;
+    }
+}
+
+/// Wait, at most `shutdown_timeout`, for running foreground jobs to finish.
+async fn drain(shared: &Shared) {
+    let deadline = tokio::time::Instant::now() + shared.config.shutdown_timeout;
+    loop {
+        let running = shared.engine.borrow().running_foreground();
+        if running == 0 {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            warn!(running, "stopping with foreground jobs still running");
+            return;
+        }
+        info!(
+            running,
+            "waiting for running foreground jobs before stopping"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn timer_loop(shared: Rc<Shared>) {
+    loop {
+        let next = shared.engine.borrow().next_deadline();
+        shared.timer_at.set(next);
+        match next {
+            Some(at) => {
+                let when = tokio::time::Instant::from_std(shared.clock.instant(at));
+                tokio::select! {
+                    () = tokio::time::sleep_until(when) => {
+                        shared.with_engine(|engine, out, now| engine.tick(now, out));
+                    }
+                    () = shared.timer_wake.notified() => {}
+                }
+            }
+            None => shared.timer_wake.notified().await,
+        }
+    }
+}
+
+async fn accept_loop(shared: Rc<Shared>, listener: TcpListener) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(10);
+                if shared.conns.borrow().len() >= shared.config.max_connections {
+                    warn!(%peer, "connection limit reached; refusing connection");
+                    continue;
+                }
+                start_connection(&shared, stream, peer);
+            }
+            Err(e) => {
+                // Out of descriptors or memory: back off instead of spinning on accept.
+                warn!(error = %e, "accept failed; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn start_connection(shared: &Rc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    if let Some(keepalive) = shared.config.keepalive {
+        connection::set_keepalive(&stream, keepalive);
+    }
+    let label = u32::try_from(stream.as_raw_fd()).unwrap_or(0);
+    let ip = peer.ip().to_canonical();
+    let io = Rc::new(ConnIo::new(stream, peer));
+    let id =
+        ConnId(u32::try_from(shared.conns.borrow_mut().insert(io.clone())).unwrap_or(u32::MAX));
+    shared.engine.borrow_mut().connect(id, Peer { ip, label });
+    debug!(conn = id.0, %peer, "connection accepted");
+    tokio::task::spawn_local(connection::read_loop(shared.clone(), id, io));
+}
