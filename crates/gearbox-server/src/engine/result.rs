@@ -1,0 +1,93 @@
+//! Work results from workers: WORK_DATA, WARNING, STATUS relayed to the job's clients, and the
+//! terminal COMPLETE, FAIL and EXCEPTION that finish a job (PROTOCOL.md §5.6).
+//!
+//! Only the connection holding a running job may report on it; anything else gets
+//! JOB_NOT_FOUND and changes nothing. Relayed packets reuse the worker's body buffer.
+
+use gearbox_proto::{Args, Packet, PacketType};
+
+use super::job::JobState;
+use super::{atoi_u32, error, ident, ConnId, Engine, Outbox};
+
+impl Engine {
+    pub(super) fn work(
+        &mut self,
+        id: ConnId,
+        packet: &Packet,
+        args: &Args,
+        after_exception: Option<u64>,
+        out: &mut impl Outbox,
+    ) {
+        use PacketType as T;
+        let handle = if packet.kind == T::WorkFail {
+            ident(args.get(0))
+        } else {
+            args.get(0)
+        };
+        let held = self.lookup(handle).filter(|&j| {
+            let job = &self.jobs[j as usize];
+            job.state == JobState::Running && job.worker == Some(id)
+        });
+        let Some(job_id) = held else {
+            if packet.kind == T::WorkFail
+                && after_exception.is_some()
+                && after_exception == self.handle_no(handle)
+            {
+                return;
+            }
+            let text = match packet.kind {
+                T::WorkData | T::WorkWarning => "Job does not exist on server",
+                T::WorkException => "An exception was received for a job that does not exist",
+                _ => "Job given in work result not found",
+            };
+            return error(out, id, "JOB_NOT_FOUND", text);
+        };
+        let job = &mut self.jobs[job_id as usize];
+        match packet.kind {
+            T::WorkStatus => {
+                job.progress = (atoi_u32(args.get(1)), atoi_u32(args.get(2)));
+                relay(out, &job.listeners, packet);
+            }
+            T::WorkData | T::WorkWarning => relay(out, &job.listeners, packet),
+            T::WorkComplete => {
+                relay(out, &job.listeners, packet);
+                self.counters.completed += 1;
+                self.take_from_worker(id, job_id);
+                self.remove_job(job_id);
+            }
+            T::WorkFail => {
+                for &listener in &job.listeners {
+                    out.packet(listener, T::WorkFail, &[], handle);
+                }
+                self.counters.failed += 1;
+                self.take_from_worker(id, job_id);
+                self.remove_job(job_id);
+            }
+            _ => {
+                for &listener in &job.listeners {
+                    let wants = self.conns[listener.0 as usize]
+                        .as_ref()
+                        .is_some_and(|c| c.exceptions);
+                    if wants {
+                        out.packet_shared(listener, T::WorkException, &[], &packet.body);
+                    } else {
+                        out.packet(listener, T::WorkFail, &[], handle);
+                    }
+                }
+                let handle_no = job.handle_no;
+                self.counters.failed += 1;
+                self.take_from_worker(id, job_id);
+                self.remove_job(job_id);
+                if let Some(conn) = self.conn_mut(id) {
+                    conn.after_exception = Some(handle_no);
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn relay(out: &mut impl Outbox, listeners: &[ConnId], packet: &Packet) {
+    for &listener in listeners {
+        out.packet_shared(listener, packet.kind, &[], &packet.body);
+    }
+}

@@ -1,0 +1,83 @@
+//! Status queries and connection options: GET_STATUS, GET_STATUS_UNIQUE, OPTION_REQ
+//! (PROTOCOL.md §5.1, §5.3). Read-only except for the connection's `exceptions` flag.
+
+use bytes::Bytes;
+use gearbox_proto::PacketType;
+
+use super::job::JobState;
+use super::{error, flag, ident, ConnId, Engine, FnId, Outbox};
+
+impl Engine {
+    pub(super) fn get_status(&mut self, id: ConnId, handle: &[u8], out: &mut impl Outbox) {
+        let (known, running, num, den) = match self.lookup(ident(handle)) {
+            Some(j) => {
+                let job = &self.jobs[j as usize];
+                (
+                    true,
+                    job.state == JobState::Running,
+                    job.progress.0,
+                    job.progress.1,
+                )
+            }
+            None => (false, false, 0, 0),
+        };
+        let (num, den) = (num.to_string(), den.to_string());
+        out.packet(
+            id,
+            PacketType::StatusRes,
+            &[handle, flag(known), flag(running), num.as_bytes()],
+            den.as_bytes(),
+        );
+    }
+
+    pub(super) fn get_status_unique(&mut self, id: ConnId, unique: &[u8], out: &mut impl Outbox) {
+        let unique = ident(unique);
+        // gearmand searches every function and answers with the most recently created match.
+        let key_unique = Bytes::copy_from_slice(unique);
+        let found = self
+            .functions
+            .iter()
+            .filter_map(|(f, _)| self.uniques.get(&(f as FnId, key_unique.clone())))
+            .map(|&j| &self.jobs[j as usize])
+            .max_by_key(|j| j.handle_no);
+        let (known, running, num, den, waiting) = match found {
+            Some(job) => (
+                true,
+                job.state == JobState::Running,
+                job.progress.0,
+                job.progress.1,
+                job.listeners.len(),
+            ),
+            None => (false, false, 0, 0, 0),
+        };
+        let (num, den, waiting) = (num.to_string(), den.to_string(), waiting.to_string());
+        out.packet(
+            id,
+            PacketType::StatusResUnique,
+            &[
+                unique,
+                flag(known),
+                flag(running),
+                num.as_bytes(),
+                den.as_bytes(),
+            ],
+            waiting.as_bytes(),
+        );
+    }
+
+    pub(super) fn option(&mut self, id: ConnId, option: &[u8], out: &mut impl Outbox) {
+        if ident(option).eq_ignore_ascii_case(b"exceptions") {
+            if let Some(conn) = self.conn_mut(id) {
+                conn.exceptions = true;
+            }
+            out.packet(id, PacketType::OptionRes, &[], option);
+        } else {
+            error(
+                out,
+                id,
+                "UNKNOWN_OPTION",
+                "Server does not recognize given option",
+            );
+        }
+    }
+}
