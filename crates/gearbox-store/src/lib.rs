@@ -1,0 +1,60 @@
+//! Durable job storage for gearboxd: what is stored ([`StoredJob`], [`StoreOp`]), the one trait
+//! every backend implements ([`JobStore`]), the group-commit thread that batches operations
+//! into one transaction ([`Committer`]), and the embedded SQLite backend ([`SqliteStore`]).
+//!
+//! A backend only stores and replays; it never decides anything about jobs. Nothing here runs
+//! on the server's event loop: backends block, so they live on the committer's own thread.
+
+mod commit;
+mod error;
+mod sqlite;
+
+use bytes::Bytes;
+
+pub use commit::{Commit, Committer};
+pub use error::StoreError;
+pub use sqlite::{SqliteStore, DEFAULT_TABLE};
+
+/// A background job as kept in the store, from acceptance until it completes, fails for good
+/// or is cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredJob {
+    /// The store's key, chosen by the server; submission order is ascending id order.
+    pub id: u64,
+    /// Function name.
+    pub function: Bytes,
+    /// Unique id, possibly empty (never a key: two jobs with empty uniques are two rows).
+    pub unique: Bytes,
+    /// gearmand's priority code: 0 high, 1 normal, 2 low.
+    pub priority: u8,
+    /// Unix time (seconds) the job may run at; 0 for at once.
+    pub when_to_run: u64,
+    /// Reducer function name for reduce jobs, else empty.
+    pub reducer: Bytes,
+    /// The workload, NUL bytes and all.
+    pub data: Bytes,
+}
+
+/// One change to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Keep a newly accepted job.
+    Put(StoredJob),
+    /// Forget a job: it completed, failed for good, or was cancelled.
+    Done {
+        /// The job's store id.
+        id: u64,
+    },
+}
+
+/// A durable job store. Implementations block; they run on the committer's thread.
+pub trait JobStore: Send + 'static {
+    /// Make every operation in `batch` durable, in order, before returning: one transaction
+    /// (one sync to disk) for the whole batch. On error nothing of the batch may be assumed
+    /// stored.
+    fn append(&mut self, batch: &[StoreOp]) -> Result<(), StoreError>;
+
+    /// Feed every stored job to `sink` in submission order. Called once, before the server
+    /// accepts connections.
+    fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError>;
+}
