@@ -14,6 +14,7 @@ use clap::{ArgAction, Parser};
 use gearbox_server::config::{Keepalive, ServerConfig};
 use gearbox_server::engine::EngineConfig;
 use gearbox_server::net::{serve, Stop};
+use gearbox_store::{JobStore, SqliteStore};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -49,10 +50,29 @@ struct Args {
     #[arg(short = 't', long, default_value_t = 4)]
     threads: u32,
 
-    /// Queue store. Only `memory` (alias `builtin`, gearmand's default) exists in this
-    /// release: jobs live in RAM and are lost when the server stops.
-    #[arg(short = 'q', long, default_value = "memory")]
+    /// Queue store. `sqlite` (default; alias `libsqlite3`): background jobs are written to an
+    /// embedded SQLite database and survive restarts, `kill -9` and power loss.
+    /// `memory` (alias `builtin`, gearmand's default): jobs live in RAM only.
+    #[arg(short = 'q', long, default_value = "sqlite")]
     queue_type: String,
+
+    /// Directory for the default SQLite database (`gearbox.db`); created if missing.
+    #[arg(long, default_value = "gearbox-data")]
+    data_dir: PathBuf,
+
+    /// SQLite database file (gearmand's flag); default `<data-dir>/gearbox.db`. A queue file
+    /// written by gearmand's `-q libsqlite3` is taken over.
+    #[arg(long = "libsqlite3-db")]
+    libsqlite3_db: Option<PathBuf>,
+
+    /// SQLite table name (gearmand's flag).
+    #[arg(long = "libsqlite3-table", default_value = gearbox_store::DEFAULT_TABLE)]
+    libsqlite3_table: String,
+
+    /// Answer JOB_CREATED before the store commit instead of after it: faster, but a crash or
+    /// power loss can lose background jobs whose JOB_CREATED was already sent.
+    #[arg(long)]
+    ack_before_commit: bool,
 
     /// Log level: FATAL, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFO or DEBUG (also shown by
     /// the admin `verbose` command).
@@ -260,6 +280,30 @@ fn drop_privileges(name: &str) -> Result<()> {
     Ok(())
 }
 
+fn open_store(args: &Args) -> Result<Option<Box<dyn JobStore>>> {
+    match args.queue_type.as_str() {
+        "memory" | "builtin" => Ok(None),
+        "sqlite" | "libsqlite3" => {
+            let path = match &args.libsqlite3_db {
+                Some(path) => path.clone(),
+                None => {
+                    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+                        format!("creating data directory {}", args.data_dir.display())
+                    })?;
+                    args.data_dir.join("gearbox.db")
+                }
+            };
+            let store = SqliteStore::open(&path, &args.libsqlite3_table)
+                .with_context(|| format!("opening job store {}", path.display()))?;
+            info!(path = %path.display(), "durable job store: SQLite");
+            Ok(Some(Box::new(store)))
+        }
+        other => bail!(
+            "queue type {other:?} is not available; use `sqlite` (durable, default) or `memory`"
+        ),
+    }
+}
+
 fn seconds(value: i64) -> Option<Duration> {
     u64::try_from(value).ok().map(Duration::from_secs)
 }
@@ -283,12 +327,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let level = level(&args)?;
     init_logging(&args, level)?;
-    if !matches!(args.queue_type.as_str(), "memory" | "builtin") {
-        bail!(
-            "queue type {:?} is not available in this release; use `memory` (jobs in RAM)",
-            args.queue_type
-        );
-    }
+    let store = open_store(&args)?;
     raise_fd_limit(args.file_descriptors);
 
     let defaults = listen_addrs(&args)?;
@@ -332,6 +371,7 @@ fn main() -> Result<()> {
             exceptions: args.exceptions,
             remote_shutdown: args.remote_shutdown,
             verbose: level.to_owned(),
+            ack_before_commit: args.ack_before_commit,
             ..EngineConfig::default()
         },
         max_body: args.max_body,
@@ -355,7 +395,7 @@ fn main() -> Result<()> {
             let mut file = File::create(path)?;
             writeln!(file, "{addr}")?;
         }
-        serve(listeners, config, stop_signal()).await?;
+        serve(listeners, config, store, stop_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;
     if let Some(path) = &args.pid_file {

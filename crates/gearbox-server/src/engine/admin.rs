@@ -65,7 +65,8 @@ impl Engine {
             AdminCommand::ShowJobs => {
                 for (_, job) in &self.jobs {
                     text.extend_from_slice(self.handle_of(job.handle_no).as_bytes());
-                    let _ = writeln!(text, "\t{}\t0\t0", job.retries);
+                    let persisted = u8::from(job.store_id != 0);
+                    let _ = writeln!(text, "\t{}\t0\t{persisted}", job.retries);
                 }
                 text.extend_from_slice(b".\n");
             }
@@ -109,7 +110,7 @@ impl Engine {
                 }
             }
         }
-        out.text(id, &text);
+        super::reply::reply_text(&mut self.conns, out, id, &text);
     }
 
     /// `cancel job`: clients get WORK_FAIL and are detached, and the job is gone at once, so a
@@ -127,7 +128,7 @@ impl Engine {
             self.take_from_worker(worker, job_id);
         }
         self.counters.cancelled += 1;
-        self.remove_job(job_id);
+        self.remove_job(job_id, out);
         OK
     }
 

@@ -25,4 +25,6 @@ pub struct Counters {
     pub abandoned: u64,
     /// Jobs removed by the admin `cancel job`.
     pub cancelled: u64,
+    /// Jobs rebuilt from the durable store at start.
+    pub restored: u64,
 }

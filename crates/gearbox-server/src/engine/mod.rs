@@ -13,8 +13,10 @@ mod conn;
 mod counters;
 mod function;
 mod job;
+mod reply;
 mod result;
 mod status;
+mod store;
 mod submit;
 #[cfg(test)]
 mod tests;
@@ -30,11 +32,13 @@ use slab::Slab;
 
 pub use conn::Peer;
 pub use counters::Counters;
+pub use gearbox_store::{StoreOp, StoredJob};
 pub use job::Priority;
 
 use conn::Conn;
 use function::Function;
 use job::{Job, JobId, JobState, Links};
+use reply::{error, reply_shared, reply_text};
 use timer::{TimerKind, Timers};
 
 /// Identifies a connection; assigned by the network layer, reused only after
@@ -78,6 +82,10 @@ pub trait Outbox {
 
     /// An administrator asked the server to stop.
     fn shutdown(&mut self, graceful: bool);
+
+    /// Write `op` to the durable store; `seq` grows with every call. The network layer reports
+    /// the outcome back through [`Engine::committed`].
+    fn persist(&mut self, seq: u64, op: StoreOp);
 }
 
 /// What the engine needs to know from the server's configuration.
@@ -103,6 +111,11 @@ pub struct EngineConfig {
     pub version: String,
     /// Process id reported by the admin `getpid` command.
     pub pid: u32,
+    /// Background jobs are written to a durable store; JOB_CREATED waits for the commit.
+    pub durable: bool,
+    /// With `durable`: answer JOB_CREATED before the commit (faster; a crash can lose jobs
+    /// whose JOB_CREATED was already sent).
+    pub ack_before_commit: bool,
 }
 
 impl Default for EngineConfig {
@@ -118,6 +131,8 @@ impl Default for EngineConfig {
             verbose: "ERROR".to_owned(),
             version: "1.1.20".to_owned(),
             pid: std::process::id(),
+            durable: false,
+            ack_before_commit: false,
         }
     }
 }
@@ -150,6 +165,10 @@ pub struct Engine {
     next_handle: u64,
     next_sleep_serial: u64,
     counters: Counters,
+    /// Sequence number of the next store write.
+    next_seq: u64,
+    /// Durable jobs whose store write is not yet committed, in sequence order.
+    storing: std::collections::VecDeque<store::Storing>,
 }
 
 /// Strip exactly one trailing NUL from an identifier sent as a final field (PROTOCOL.md §3.2).
@@ -199,6 +218,17 @@ impl HandleBuf {
     }
 }
 
+/// `<prefix>:<n>` in a stack buffer.
+fn format_handle(prefix: &[u8], handle_no: u64) -> HandleBuf {
+    let mut buf = [0u8; MAX_HANDLE + 1];
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut cursor = std::io::Cursor::new(&mut buf[prefix.len()..]);
+    // 20 digits always fit: the prefix was cut to leave room for them.
+    let _ = write!(cursor, "{handle_no}");
+    let len = prefix.len() + usize::try_from(cursor.position()).unwrap_or(0);
+    HandleBuf { buf, len }
+}
+
 impl Engine {
     /// A new engine with no functions, jobs or connections.
     pub fn new(config: EngineConfig) -> Engine {
@@ -220,6 +250,8 @@ impl Engine {
             timers: Timers::default(),
             next_sleep_serial: 1,
             counters: Counters::default(),
+            next_seq: 1,
+            storing: std::collections::VecDeque::new(),
         }
     }
 
@@ -297,7 +329,7 @@ impl Engine {
             job.listeners.retain(|l| *l != id);
             if job.listeners.is_empty() && !job.background && job.state == JobState::Queued {
                 self.counters.abandoned += 1;
-                self.remove_job(waiting.job);
+                self.remove_job(waiting.job, out);
             }
         }
         // A worker that was woken but never grabbed leaves work nobody else was told about.
@@ -336,7 +368,13 @@ impl Engine {
         };
         let after_exception = conn.after_exception.take();
         if packet.magic != Magic::Req {
-            return error(out, id, "INVALID_MAGIC", "Request magic expected");
+            return error(
+                &mut self.conns,
+                out,
+                id,
+                "INVALID_MAGIC",
+                "Request magic expected",
+            );
         }
         use PacketType as T;
         // Reply-only types, the reserved type 5, and the two requests gearmand never
@@ -358,11 +396,17 @@ impl Engine {
                 | T::AllYours
                 | T::SubmitJobSched
         ) {
-            return error(out, id, "INVALID_COMMAND", "Command not expected");
+            return error(
+                &mut self.conns,
+                out,
+                id,
+                "INVALID_COMMAND",
+                "Command not expected",
+            );
         }
         let args = match packet.args() {
             Ok(args) => args,
-            Err(e) => return error(out, id, "INVALID_PACKET", &e.to_string()),
+            Err(e) => return error(&mut self.conns, out, id, "INVALID_PACKET", &e.to_string()),
         };
         match packet.kind {
             T::SubmitJob
@@ -387,7 +431,15 @@ impl Engine {
                 let timeout = match parse_decimal(args.last()) {
                     Some(0) => 0,
                     Some(ms) => ms.max(MIN_RUN_TIMEOUT_MS),
-                    None => return error(out, id, "ARGUMENT_TOO_LARGE", "Timeout too large"),
+                    None => {
+                        return error(
+                            &mut self.conns,
+                            out,
+                            id,
+                            "ARGUMENT_TOO_LARGE",
+                            "Timeout too large",
+                        )
+                    }
                 };
                 self.can_do(id, args.get(0), timeout, out)
             }
@@ -395,7 +447,7 @@ impl Engine {
             T::ResetAbilities => self.reset_abilities(id, out),
             T::GetStatus => self.get_status(id, args.last(), out),
             T::GetStatusUnique => self.get_status_unique(id, args.last(), out),
-            T::EchoReq => out.packet_shared(id, T::EchoRes, &[], &packet.body),
+            T::EchoReq => reply_shared(&mut self.conns, out, id, T::EchoRes, &[], &packet.body),
             T::OptionReq => self.option(id, args.last(), out),
             T::SetClientId => {
                 let label = ident(args.last());
@@ -409,19 +461,18 @@ impl Engine {
                     };
                 }
             }
-            _ => error(out, id, "INVALID_COMMAND", "Command not expected"),
+            _ => error(
+                &mut self.conns,
+                out,
+                id,
+                "INVALID_COMMAND",
+                "Command not expected",
+            ),
         }
     }
 
     fn handle_of(&self, handle_no: u64) -> HandleBuf {
-        let mut buf = [0u8; MAX_HANDLE + 1];
-        let prefix = self.handle_prefix.len();
-        buf[..prefix].copy_from_slice(&self.handle_prefix);
-        let mut cursor = std::io::Cursor::new(&mut buf[prefix..]);
-        // 20 digits always fit: the prefix was cut to leave room for them.
-        let _ = write!(cursor, "{handle_no}");
-        let len = prefix + cursor.position() as usize;
-        HandleBuf { buf, len }
+        format_handle(&self.handle_prefix, handle_no)
     }
 
     /// The job a handle names, if it is one of ours and the job still exists.
@@ -450,7 +501,7 @@ impl Engine {
 
     /// Forget a job: unlink it from its queue and indexes, fix the counters, free it. The
     /// caller has already told its clients whatever they must hear and detached its worker.
-    fn remove_job(&mut self, job_id: JobId) {
+    fn remove_job(&mut self, job_id: JobId, out: &mut impl Outbox) {
         let job = &self.jobs[job_id as usize];
         let f = job.function;
         match job.state {
@@ -459,9 +510,14 @@ impl Engine {
                 self.functions[f as usize].queues[p].remove(&mut self.jobs, job_id);
             }
             JobState::Running => self.functions[f as usize].running -= 1,
-            JobState::Pending => {}
+            JobState::Pending | JobState::Storing => {}
         }
         let job = self.jobs.remove(job_id as usize);
+        if job.store_id != 0 {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            out.persist(seq, StoreOp::Done { id: job.store_id });
+        }
         self.functions[f as usize].total -= 1;
         self.handles.remove(&job.handle_no);
         let unique = job.unique();
@@ -523,7 +579,7 @@ impl Engine {
     pub fn admin(&mut self, id: ConnId, line: &Bytes, out: &mut impl Outbox) {
         match AdminCommand::parse(line) {
             Ok(command) => self.admin_command(id, command, out),
-            Err(e) => out.text(id, &e.reply()),
+            Err(e) => reply_text(&mut self.conns, out, id, &e.reply()),
         }
     }
 }
@@ -534,10 +590,6 @@ fn flag(value: bool) -> &'static [u8] {
     } else {
         b"0"
     }
-}
-
-fn error(out: &mut impl Outbox, id: ConnId, code: &str, text: &str) {
-    out.packet(id, PacketType::Error, &[code.as_bytes()], text.as_bytes());
 }
 
 impl Links for Slab<Job> {

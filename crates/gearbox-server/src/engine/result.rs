@@ -7,7 +7,8 @@
 use gearbox_proto::{Args, Packet, PacketType};
 
 use super::job::JobState;
-use super::{atoi_u32, error, ident, ConnId, Engine, Outbox};
+use super::reply::error;
+use super::{atoi_u32, ident, ConnId, Engine, Outbox};
 
 impl Engine {
     pub(super) fn work(
@@ -40,7 +41,7 @@ impl Engine {
                 T::WorkException => "An exception was received for a job that does not exist",
                 _ => "Job given in work result not found",
             };
-            return error(out, id, "JOB_NOT_FOUND", text);
+            return error(&mut self.conns, out, id, "JOB_NOT_FOUND", text);
         };
         let job = &mut self.jobs[job_id as usize];
         match packet.kind {
@@ -53,7 +54,7 @@ impl Engine {
                 relay(out, &job.listeners, packet);
                 self.counters.completed += 1;
                 self.take_from_worker(id, job_id);
-                self.remove_job(job_id);
+                self.remove_job(job_id, out);
             }
             T::WorkFail => {
                 for &listener in &job.listeners {
@@ -61,7 +62,7 @@ impl Engine {
                 }
                 self.counters.failed += 1;
                 self.take_from_worker(id, job_id);
-                self.remove_job(job_id);
+                self.remove_job(job_id, out);
             }
             _ => {
                 for &listener in &job.listeners {
@@ -77,7 +78,7 @@ impl Engine {
                 let handle_no = job.handle_no;
                 self.counters.failed += 1;
                 self.take_from_worker(id, job_id);
-                self.remove_job(job_id);
+                self.remove_job(job_id, out);
                 if let Some(conn) = self.conn_mut(id) {
                     conn.after_exception = Some(handle_no);
                 }

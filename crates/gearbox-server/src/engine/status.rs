@@ -5,7 +5,8 @@ use bytes::Bytes;
 use gearbox_proto::PacketType;
 
 use super::job::JobState;
-use super::{error, flag, ident, ConnId, Engine, FnId, Outbox};
+use super::reply::{error, reply};
+use super::{flag, ident, ConnId, Engine, FnId, Outbox};
 
 impl Engine {
     pub(super) fn get_status(&mut self, id: ConnId, handle: &[u8], out: &mut impl Outbox) {
@@ -22,7 +23,9 @@ impl Engine {
             None => (false, false, 0, 0),
         };
         let (num, den) = (num.to_string(), den.to_string());
-        out.packet(
+        reply(
+            &mut self.conns,
+            out,
             id,
             PacketType::StatusRes,
             &[handle, flag(known), flag(running), num.as_bytes()],
@@ -51,7 +54,9 @@ impl Engine {
             None => (false, false, 0, 0, 0),
         };
         let (num, den, waiting) = (num.to_string(), den.to_string(), waiting.to_string());
-        out.packet(
+        reply(
+            &mut self.conns,
+            out,
             id,
             PacketType::StatusResUnique,
             &[
@@ -70,9 +75,10 @@ impl Engine {
             if let Some(conn) = self.conn_mut(id) {
                 conn.exceptions = true;
             }
-            out.packet(id, PacketType::OptionRes, &[], option);
+            reply(&mut self.conns, out, id, PacketType::OptionRes, &[], option);
         } else {
             error(
+                &mut self.conns,
                 out,
                 id,
                 "UNKNOWN_OPTION",

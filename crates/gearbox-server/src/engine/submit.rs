@@ -10,11 +10,26 @@ use smallvec::SmallVec;
 
 use super::conn::Waiting;
 use super::job::{self, Job, JobId, JobState, Priority};
+use super::reply::{error, reply};
 use super::timer::{Timer, TimerKind};
 use super::{
-    error, offset_in, parse_decimal, to_u16, ConnId, Engine, Outbox, COMPACT_LIMIT, MAX_REDUCER,
+    offset_in, parse_decimal, to_u16, ConnId, Engine, FnId, Outbox, COMPACT_LIMIT, MAX_REDUCER,
     MAX_UNIQUE,
 };
+
+/// A job about to be created: where its fields lie in its body.
+pub(super) struct NewJob {
+    pub function: FnId,
+    pub body: Bytes,
+    /// (offset, length) of the unique in `body`.
+    pub unique: (usize, usize),
+    /// (offset, length) of the reducer name in `body`.
+    pub reducer: (usize, usize),
+    pub data_start: usize,
+    pub priority: Priority,
+    pub background: bool,
+    pub store_id: u64,
+}
 
 impl Engine {
     pub(super) fn submit(
@@ -71,15 +86,7 @@ impl Engine {
                 &self.uniques
             };
             if let Some(&existing) = map.get(&key) {
-                self.counters.coalesced += 1;
-                let job = &mut self.jobs[existing as usize];
-                job.background |= background;
-                let handle_no = job.handle_no;
-                if !background {
-                    self.attach(id, existing);
-                }
-                let handle = self.handle_of(handle_no);
-                return out.packet(id, T::JobCreated, &[], handle.as_bytes());
+                return self.join(id, existing, background, out);
             }
         }
         if self.functions[fn_id as usize].is_full(priority) {
@@ -91,30 +98,88 @@ impl Engine {
         } else {
             packet.body.clone()
         };
-        let handle_no = self.next_handle;
-        self.next_handle += 1;
-        let unique_at = offset_in(&packet.body, unique);
         let reducer_at = if reducer.is_empty() {
             0
         } else {
             offset_in(&packet.body, reducer)
         };
-        let data_at = offset_in(&packet.body, data);
-        let pending = when.saturating_mul(1000) > now;
-        let job_id = self.jobs.insert(Job {
-            handle_no,
+        let job_id = self.insert_job(NewJob {
             function: fn_id,
-            unique: (to_u16(unique_at), to_u16(unique.len())),
-            reducer: (to_u16(reducer_at), to_u16(reducer.len())),
-            data_start: u32::try_from(data_at).unwrap_or(u32::MAX),
+            unique: (offset_in(&packet.body, unique), unique.len()),
+            reducer: (reducer_at, reducer.len()),
+            data_start: offset_in(&packet.body, data),
             body,
             priority,
             background,
-            state: if pending {
-                JobState::Pending
-            } else {
-                JobState::Queued
-            },
+            store_id: 0,
+        });
+        self.counters.submitted += 1;
+        if !background {
+            self.attach(id, job_id);
+        }
+        if self.config.durable && background {
+            self.store_job(job_id, when, out);
+            if !self.config.ack_before_commit {
+                // Nobody sees or runs the job until its store write is committed.
+                self.jobs[job_id as usize].state = JobState::Storing;
+                return self.defer_created(id, job_id);
+            }
+        }
+        self.reply_created(id, job_id, out);
+        self.make_runnable(job_id, when, now, out);
+    }
+
+    /// A submission matched an existing job: attach a foreground submitter and answer with the
+    /// existing handle (once the job is durable, if its store write is still pending).
+    fn join(&mut self, id: ConnId, job_id: JobId, background: bool, out: &mut impl Outbox) {
+        self.counters.coalesced += 1;
+        let job = &mut self.jobs[job_id as usize];
+        job.background |= background;
+        let (state, stored) = (job.state, job.store_id != 0);
+        if !background {
+            self.attach(id, job_id);
+        }
+        if self.config.durable && background && !stored {
+            // A background submission joined a foreground job: the job must now survive a
+            // restart like any background job. It is not delayed, whatever this submission said.
+            self.store_job(job_id, 0, out);
+            if !self.config.ack_before_commit {
+                return self.defer_created(id, job_id);
+            }
+        }
+        if state == JobState::Storing && !self.config.ack_before_commit {
+            return self.defer_created(id, job_id);
+        }
+        self.reply_created(id, job_id, out);
+    }
+
+    fn reply_created(&mut self, id: ConnId, job_id: JobId, out: &mut impl Outbox) {
+        let handle = self.handle_of(self.jobs[job_id as usize].handle_no);
+        reply(
+            &mut self.conns,
+            out,
+            id,
+            PacketType::JobCreated,
+            &[],
+            handle.as_bytes(),
+        );
+    }
+
+    /// Create a job and index it; it is in no queue yet.
+    pub(super) fn insert_job(&mut self, new: NewJob) -> JobId {
+        let handle_no = self.next_handle;
+        self.next_handle += 1;
+        let job_id = self.jobs.insert(Job {
+            handle_no,
+            function: new.function,
+            unique: (to_u16(new.unique.0), to_u16(new.unique.1)),
+            reducer: (to_u16(new.reducer.0), to_u16(new.reducer.1)),
+            data_start: u32::try_from(new.data_start).unwrap_or(u32::MAX),
+            body: new.body,
+            priority: new.priority,
+            background: new.background,
+            state: JobState::Pending,
+            store_id: new.store_id,
             retries: 0,
             progress: (0, 0),
             listeners: SmallVec::new(),
@@ -124,32 +189,33 @@ impl Engine {
             next: job::NIL,
         }) as JobId;
         self.handles.insert(handle_no, job_id);
-        if coalesce {
-            let job = &self.jobs[job_id as usize];
-            let key = if by_payload {
-                job.data()
-            } else {
-                job.body.slice_ref(job.unique())
-            };
-            let map = if by_payload {
-                &mut self.payloads
-            } else {
-                &mut self.uniques
-            };
-            map.insert((fn_id, key), job_id);
+        let job = &self.jobs[job_id as usize];
+        let unique = job.unique();
+        if unique == b"-" && job.data_start as usize != job.body.len() {
+            self.payloads.insert((new.function, job.data()), job_id);
+        } else if !unique.is_empty() && unique != b"-" {
+            self.uniques
+                .insert((new.function, job.body.slice_ref(unique)), job_id);
         }
-        self.functions[fn_id as usize].total += 1;
-        self.counters.submitted += 1;
-        if !background {
-            self.attach(id, job_id);
-        }
-        let handle = self.handle_of(handle_no);
-        out.packet(id, T::JobCreated, &[], handle.as_bytes());
-        if pending {
+        self.functions[new.function as usize].total += 1;
+        job_id
+    }
+
+    /// Queue a job now, or arm its timer if its epoch time is still ahead.
+    pub(super) fn make_runnable(
+        &mut self,
+        job_id: JobId,
+        when: u64,
+        now: u64,
+        out: &mut impl Outbox,
+    ) {
+        if when.saturating_mul(1000) > now {
+            let job = &mut self.jobs[job_id as usize];
+            job.state = JobState::Pending;
             self.timers.arm(Timer {
                 deadline: when * 1000,
                 job: job_id,
-                handle_no,
+                handle_no: job.handle_no,
                 kind: TimerKind::EpochDue,
             });
         } else {
@@ -159,7 +225,7 @@ impl Engine {
 
     pub(super) fn reject(&mut self, id: ConnId, code: &str, text: &str, out: &mut impl Outbox) {
         self.counters.rejected += 1;
-        error(out, id, code, text);
+        error(&mut self.conns, out, id, code, text);
     }
 
     /// Make `id` a listener of `job` (once per foreground submission, as gearmand does: a

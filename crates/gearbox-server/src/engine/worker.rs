@@ -12,8 +12,9 @@ use smallvec::SmallVec;
 use super::conn::{Ability, Conn};
 use super::function::{Function, Sleeper};
 use super::job::{JobId, JobState, Priority};
+use super::reply::{error, reply, reply_shared};
 use super::timer::{Timer, TimerKind};
-use super::{error, ConnId, Engine, FnId, Outbox};
+use super::{ConnId, Engine, FnId, Outbox};
 
 impl Engine {
     /// Wake sleeping workers of `f`: all of them, or `worker_wakeup` of them, longest asleep
@@ -52,7 +53,13 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         if function.len() > self.config.max_function {
-            return error(out, id, "ARGUMENT_TOO_LARGE", "Function name too large");
+            return error(
+                &mut self.conns,
+                out,
+                id,
+                "ARGUMENT_TOO_LARGE",
+                "Function name too large",
+            );
         }
         let f = self.function_id(function);
         let Some(conn) = self.conn_mut(id) else {
@@ -151,7 +158,7 @@ impl Engine {
         conn.noop_sent = false;
         conn.sleep_serial = serial;
         let Some((job_id, timeout_ms)) = select_job(conn, &self.functions) else {
-            return out.packet(id, PacketType::NoJob, &[], &[]);
+            return reply(&mut self.conns, out, id, PacketType::NoJob, &[], &[]);
         };
         conn.held.push(job_id);
         let job = &mut self.jobs[job_id as usize];
@@ -179,16 +186,25 @@ impl Engine {
         let data = job.data();
         // GRAB_JOB_ALL answers JOB_ASSIGN_UNIQ unless the job has a reducer (PROTOCOL.md §5.5).
         match kind {
-            PacketType::GrabJob => {
-                out.packet_shared(id, PacketType::JobAssign, &[handle.as_bytes(), name], &data)
-            }
-            PacketType::GrabJobAll if job.reducer.1 > 0 => out.packet_shared(
+            PacketType::GrabJob => reply_shared(
+                &mut self.conns,
+                out,
+                id,
+                PacketType::JobAssign,
+                &[handle.as_bytes(), name],
+                &data,
+            ),
+            PacketType::GrabJobAll if job.reducer.1 > 0 => reply_shared(
+                &mut self.conns,
+                out,
                 id,
                 PacketType::JobAssignAll,
                 &[handle.as_bytes(), name, job.unique(), job.reducer()],
                 &data,
             ),
-            _ => out.packet_shared(
+            _ => reply_shared(
+                &mut self.conns,
+                out,
                 id,
                 PacketType::JobAssignUniq,
                 &[handle.as_bytes(), name, job.unique()],
@@ -219,7 +235,7 @@ impl Engine {
             for &listener in &self.jobs[job_id as usize].listeners {
                 out.packet(listener, PacketType::WorkFail, &[], handle.as_bytes());
             }
-            return self.remove_job(job_id);
+            return self.remove_job(job_id, out);
         }
         self.counters.retried += 1;
         let job = &mut self.jobs[job_id as usize];

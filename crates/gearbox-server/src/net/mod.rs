@@ -27,8 +27,9 @@ use tokio::task::LocalSet;
 use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
-use crate::engine::{ConnId, Engine, Outbox, Peer};
+use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
 use connection::ConnIo;
+use gearbox_store::{Commit, Committer, JobStore, StoreError};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,9 @@ pub enum ServerError {
     /// A listener failed in a way that is not about one connection.
     #[error("listener failed: {0}")]
     Listener(#[source] std::io::Error),
+    /// The durable store could not be read at start.
+    #[error("replaying the job store failed: {0}")]
+    Replay(#[source] StoreError),
 }
 
 /// How the server was asked to stop.
@@ -90,6 +94,10 @@ struct Shared {
     /// Set by the admin `shutdown` command.
     stop_request: Cell<Option<Stop>>,
     stop_wake: Notify,
+    /// The durable store's commit thread, when jobs are durable.
+    store: Option<Committer>,
+    /// Highest store write that could not even be queued (the store thread is gone).
+    store_lost: Cell<Option<u64>>,
 }
 
 /// The engine's [`Outbox`] over connection buffers.
@@ -98,6 +106,8 @@ struct NetOutbox<'a> {
     dirty: &'a mut Vec<ConnId>,
     max_outbound: usize,
     stop: &'a Cell<Option<Stop>>,
+    store: Option<&'a Committer>,
+    store_lost: &'a Cell<Option<u64>>,
 }
 
 impl NetOutbox<'_> {
@@ -153,6 +163,13 @@ impl Outbox for NetOutbox<'_> {
             Stop::Immediate
         }));
     }
+
+    fn persist(&mut self, seq: u64, op: StoreOp) {
+        let queued = self.store.map(|store| store.submit(seq, op));
+        if !matches!(queued, Some(Ok(()))) {
+            self.store_lost.set(Some(seq));
+        }
+    }
 }
 
 impl Shared {
@@ -167,6 +184,8 @@ impl Shared {
                 dirty: &mut dirty,
                 max_outbound: self.config.max_outbound,
                 stop: &self.stop_request,
+                store: self.store.as_ref(),
+                store_lost: &self.store_lost,
             };
             f(&mut engine, &mut out, self.clock.now())
         };
@@ -177,6 +196,12 @@ impl Shared {
     /// Flush every connection that got output, re-arm the timer if the engine's next deadline
     /// moved earlier, and pass on a stop request.
     fn after_engine(&self) {
+        if let Some(seq) = self.store_lost.take() {
+            tracing::error!("the store thread is gone; durable submissions fail");
+            self.with_engine(|engine, out, now| {
+                engine.committed(seq, Some("the store thread has stopped"), now, out);
+            });
+        }
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
         {
             let conns = self.conns.borrow();
@@ -207,33 +232,78 @@ impl Shared {
 }
 
 /// Run a server on already-bound listeners until `stop` resolves or an administrator sends
-/// `shutdown`. Must be awaited on a current-thread runtime (it runs a `LocalSet`).
+/// `shutdown`. With a `store`, background jobs are durable: the store is replayed before any
+/// connection is accepted. Must be awaited on a current-thread runtime (it runs a `LocalSet`).
 pub async fn serve(
     listeners: Vec<TcpListener>,
     config: ServerConfig,
+    store: Option<Box<dyn JobStore>>,
     stop: impl Future<Output = Stop>,
 ) -> Result<(), ServerError> {
     let local = LocalSet::new();
-    local.run_until(run(listeners, config, stop)).await
+    local.run_until(run(listeners, config, store, stop)).await
+}
+
+/// Build the engine, filled from the store if there is one.
+fn restored_engine(
+    config: &ServerConfig,
+    store: Option<&mut Box<dyn JobStore>>,
+    clock: Clock,
+) -> Result<Engine, ServerError> {
+    let mut engine_config = config.engine.clone();
+    engine_config.durable = store.is_some();
+    let mut engine = Engine::new(engine_config);
+    if let Some(store) = store {
+        let conns = Slab::new();
+        let mut dirty = Vec::new();
+        let stop = Cell::new(None);
+        let lost = Cell::new(None);
+        let mut out = NetOutbox {
+            conns: &conns,
+            dirty: &mut dirty,
+            max_outbound: config.max_outbound,
+            stop: &stop,
+            store: None,
+            store_lost: &lost,
+        };
+        let now = clock.now();
+        store
+            .replay(&mut |job| engine.restore(job, now, &mut out))
+            .map_err(ServerError::Replay)?;
+        info!(jobs = engine.counters().restored, "replayed the job store");
+    }
+    Ok(engine)
 }
 
 async fn run(
     listeners: Vec<TcpListener>,
     config: ServerConfig,
+    mut store: Option<Box<dyn JobStore>>,
     stop: impl Future<Output = Stop>,
 ) -> Result<(), ServerError> {
+    let clock = Clock::new();
+    let engine = restored_engine(&config, store.as_mut(), clock)?;
+    let (commit_tx, commit_rx) = tokio::sync::mpsc::unbounded_channel();
+    let committer = store.map(|store| {
+        Committer::start(store, move |commit| {
+            let _ = commit_tx.send(commit);
+        })
+    });
     let shared = Rc::new(Shared {
-        engine: RefCell::new(Engine::new(config.engine.clone())),
+        engine: RefCell::new(engine),
         config,
         conns: RefCell::new(Slab::new()),
         dirty: RefCell::new(Vec::new()),
-        clock: Clock::new(),
+        clock,
         timer_at: Cell::new(None),
         timer_wake: Notify::new(),
         stop_request: Cell::new(None),
         stop_wake: Notify::new(),
+        store: committer,
+        store_lost: Cell::new(None),
     });
     let timer = tokio::task::spawn_local(timer_loop(shared.clone()));
+    let commits = tokio::task::spawn_local(commit_loop(shared.clone(), commit_rx));
     let mut acceptors = Vec::new();
     for listener in listeners {
         if let Ok(addr) = listener.local_addr() {
@@ -255,6 +325,7 @@ async fn run(
         drain(&shared).await;
     }
     timer.abort();
+    commits.abort();
     let conns: Vec<Rc<ConnIo>> = shared
         .conns
         .borrow()
@@ -291,6 +362,22 @@ async fn drain(shared: &Shared) {
             "waiting for running foreground jobs before stopping"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Hand store commits to the engine, which answers the submitters that waited for them.
+async fn commit_loop(
+    shared: Rc<Shared>,
+    mut commits: tokio::sync::mpsc::UnboundedReceiver<Commit>,
+) {
+    let mut batch = Vec::new();
+    while commits.recv_many(&mut batch, 64).await > 0 {
+        shared.with_engine(|engine, out, now| {
+            for commit in batch.drain(..) {
+                let failure = commit.result.err().map(|e| e.to_string());
+                engine.committed(commit.last, failure.as_deref(), now, out);
+            }
+        });
     }
 }
 

@@ -14,6 +14,7 @@ enum Sent {
     Text(ConnId, String),
     Close(ConnId),
     Shutdown(bool),
+    Persist(u64, StoreOp),
 }
 
 #[derive(Default)]
@@ -51,6 +52,10 @@ impl Outbox for Recorder {
 
     fn shutdown(&mut self, graceful: bool) {
         self.sent.push(Sent::Shutdown(graceful));
+    }
+
+    fn persist(&mut self, seq: u64, op: StoreOp) {
+        self.sent.push(Sent::Persist(seq, op));
     }
 }
 
@@ -1115,3 +1120,5 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
     let f = h.engine.function_ids[&Bytes::from_static(b"quiet")];
     assert!(h.engine.functions[f as usize].sleepers.len() <= 32);
 }
+
+mod durable;
