@@ -58,8 +58,9 @@ pub enum AdminCommand {
 pub enum AdminError {
     /// Unknown command word (echoed as typed, gearmand style: `…command<word>`).
     UnknownCommand(Bytes),
-    /// A known command with missing arguments; carries the command word gearmand names.
-    InvalidArguments(&'static str),
+    /// A known command with missing arguments; carries the command word as typed, which
+    /// gearmand echoes.
+    InvalidArguments(Bytes),
     /// More than [`MAX_ADMIN_TOKENS`] tokens (gearmand closes the connection instead).
     TooManyArguments,
     /// `show` followed by anything but `jobs` or `unique jobs`.
@@ -78,10 +79,12 @@ impl AdminError {
                 out.extend_from_slice(b"\r\n");
                 out
             }
-            AdminError::InvalidArguments(cmd) => format!(
-                "ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+{cmd}\r\n"
-            )
-            .into_bytes(),
+            AdminError::InvalidArguments(word) => {
+                let mut out = b"ERR INVALID_ARGUMENTS An+incomplete+set+of+arguments+was+sent+to+this+command+".to_vec();
+                out.extend_from_slice(word);
+                out.extend_from_slice(b"\r\n");
+                out
+            }
             AdminError::TooManyArguments => {
                 b"ERR INVALID_ARGUMENTS Too+many+arguments+were+sent+in+one+line\r\n".to_vec()
             }
@@ -174,12 +177,12 @@ impl AdminCommand {
             b"create" if n == 3 && is(&tokens[1], "function") => {
                 AdminCommand::CreateFunction(tokens[2].clone())
             }
-            b"create" => return Err(AdminError::InvalidArguments("create")),
+            b"create" => return Err(AdminError::InvalidArguments(word.clone())),
             b"drop" if n == 3 && is(&tokens[1], "function") => {
                 AdminCommand::DropFunction(tokens[2].clone())
             }
-            b"drop" => return Err(AdminError::InvalidArguments("drop")),
-            b"maxqueue" if n < 2 => return Err(AdminError::InvalidArguments("maxqueue")),
+            b"drop" => return Err(AdminError::InvalidArguments(word.clone())),
+            b"maxqueue" if n < 2 => return Err(AdminError::InvalidArguments(word.clone())),
             b"maxqueue" => {
                 let (high, normal, low) = match n {
                     2 => (0, 0, 0),

@@ -346,3 +346,10 @@ fn second_carriage_return_stays_in_the_command_word() {
         b"ERR UNKNOWN_COMMAND Unknown+server+commandstatus\r\r\n"
     );
 }
+
+#[test]
+fn invalid_arguments_echo_the_command_word_as_typed() {
+    assert_eq!(reply("MAXQUEUE"), invalid_arguments("MAXQUEUE"));
+    assert_eq!(reply("Create function"), invalid_arguments("Create"));
+    assert_eq!(reply("DROP"), invalid_arguments("DROP"));
+}

@@ -24,7 +24,7 @@ use tracing::{info, warn};
 /// gearman/gearadmin, the Perl, Python, Go and Java clients) work against it unchanged. The
 /// flags are gearmand's where they apply.
 #[derive(Debug, Parser)]
-#[command(name = "gearboxd", version, about, long_about = None, disable_version_flag = true)]
+#[command(name = "gearboxd", version, about, long_about = None, disable_version_flag = true, args_override_self = true)]
 struct Args {
     /// Port to listen on (gearmand -p). Also read from GEARMAND_PORT. 0 picks a free port.
     #[arg(short = 'p', long, env = "GEARMAND_PORT", default_value_t = 4730)]

@@ -43,7 +43,7 @@ impl Engine {
             AdminCommand::PriorityStatus => {
                 for (_, f) in &self.functions {
                     text.extend_from_slice(&f.name);
-                    let [high, normal, low] = Priority::ALL.map(|p| f.queued(p));
+                    let [high, normal, low] = Priority::ALL.map(|p| f.waiting(p));
                     let _ = writeln!(text, "\t{high}\t{normal}\t{low}\t{}", f.workers);
                 }
                 text.extend_from_slice(b".\n");

@@ -33,6 +33,8 @@ pub struct Function {
     pub total: u32,
     /// Jobs held by workers.
     pub running: u32,
+    /// Epoch jobs per priority whose time has not come: counted as queued, in no queue.
+    pub pending: [u32; 3],
     /// Connections registered for the function.
     pub workers: u32,
     /// Queue limits per priority; 0 is unlimited.
@@ -53,6 +55,12 @@ impl Function {
     /// Jobs waiting in the queue of `priority`.
     pub fn queued(&self, priority: Priority) -> u32 {
         self.queues[priority.index()].len()
+    }
+
+    /// Jobs waiting at `priority`, epoch jobs not yet due included (what `prioritystatus`
+    /// shows, as gearmand does).
+    pub fn waiting(&self, priority: Priority) -> u32 {
+        self.queued(priority) + self.pending[priority.index()]
     }
 
     /// True when some job can be handed to a worker now.

@@ -46,8 +46,6 @@ pub enum JobState {
     Queued,
     /// Held by a worker connection.
     Running,
-    /// Accepted, waiting for its store write to commit before anyone may see or run it.
-    Storing,
 }
 
 /// One job in memory.
@@ -82,6 +80,8 @@ pub struct Job {
     pub worker: Option<ConnId>,
     /// Key of the job's row in the durable store; 0 when the job is not stored.
     pub store_id: u64,
+    /// The job's store write is not committed yet: submitters joining it wait for the commit.
+    pub committing: bool,
     /// Counts assignments, so a timeout armed for an earlier run of the job is recognised.
     pub assignment: u32,
     /// Previous job in the queue, or [`NIL`].

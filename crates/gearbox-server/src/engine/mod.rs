@@ -176,13 +176,25 @@ fn ident(field: &[u8]) -> &[u8] {
     field.strip_suffix(b"\0").unwrap_or(field)
 }
 
-/// C `atoi` into u32, as gearmand reads progress numbers: leading digits, else 0.
+/// Progress numbers as gearmand reads them: at most the first 10 bytes, C `atoi` (optional
+/// sign, leading digits) stored into a u32, wrapping; so `-5` reads as 4294967291 and
+/// `99999999999` as 1410065407. Anything else is 0.
 fn atoi_u32(text: &[u8]) -> u32 {
+    let text = &text[..text.len().min(10)];
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
     let mut value: u32 = 0;
-    for &b in text.iter().take_while(|b| b.is_ascii_digit()) {
+    for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
         value = value.wrapping_mul(10).wrapping_add(u32::from(b - b'0'));
     }
-    value
+    if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    }
 }
 
 /// A decimal number of at most 20 digits, or `None` when it has more or overflows u64.
@@ -510,7 +522,7 @@ impl Engine {
                 self.functions[f as usize].queues[p].remove(&mut self.jobs, job_id);
             }
             JobState::Running => self.functions[f as usize].running -= 1,
-            JobState::Pending | JobState::Storing => {}
+            JobState::Pending => self.functions[f as usize].pending[job.priority.index()] -= 1,
         }
         let job = self.jobs.remove(job_id as usize);
         if job.store_id != 0 {
@@ -557,6 +569,7 @@ impl Engine {
             }
             match timer.kind {
                 TimerKind::EpochDue if job.state == JobState::Pending => {
+                    self.functions[job.function as usize].pending[job.priority.index()] -= 1;
                     self.enqueue_back(timer.job, out);
                 }
                 TimerKind::RunTimeout { assignment }

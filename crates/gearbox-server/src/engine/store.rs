@@ -1,11 +1,11 @@
 //! The durable path: writing background jobs to the store, answering their submitters only
 //! once the write is committed, and rebuilding the queues from the store at start.
 //!
-//! A durable job waits in the `Storing` state, in no queue and invisible to workers, until the
-//! network layer reports its commit through [`Engine::committed`]. Then it becomes runnable and
-//! its JOB_CREATED goes out, in order with the connection's other replies; if the commit
-//! failed, the submitter gets ERROR QUEUE_ERROR instead and the job is gone, so nothing
-//! acknowledged is ever lost. Nothing here does I/O: writes leave through [`Outbox::persist`].
+//! A durable job is queued at once (workers need not wait for the disk), but its JOB_CREATED
+//! waits until the network layer reports the commit through [`Engine::committed`], in order
+//! with the connection's other replies. If the commit failed, the submitter gets ERROR
+//! QUEUE_ERROR instead and a job no worker has taken is dropped, so nothing acknowledged is
+//! ever lost. Nothing here does I/O: writes leave through [`Outbox::persist`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 use gearbox_proto::PacketType;
@@ -24,8 +24,6 @@ pub(super) struct Storing {
     /// The job, and its handle number to detect a reused slot.
     job: JobId,
     handle_no: u64,
-    /// Epoch time (seconds) the job may run at, applied once it is committed.
-    when: u64,
     /// Connections waiting for a JOB_CREATED naming this job (one entry per submission).
     waiters: SmallVec<[ConnId; 1]>,
 }
@@ -36,6 +34,7 @@ impl Engine {
     pub(super) fn store_job(&mut self, job_id: JobId, when: u64, out: &mut impl Outbox) {
         let job = &mut self.jobs[job_id as usize];
         job.store_id = job.handle_no;
+        job.committing = !self.config.ack_before_commit;
         let stored = StoredJob {
             id: job.store_id,
             function: self.functions[job.function as usize].name.clone(),
@@ -51,7 +50,6 @@ impl Engine {
             seq,
             job: job_id,
             handle_no: job.handle_no,
-            when,
             waiters: SmallVec::new(),
         });
         out.persist(seq, StoreOp::Put(stored));
@@ -81,13 +79,7 @@ impl Engine {
     /// The store committed (or, with `failure`, failed to commit) every write up to sequence
     /// number `through`. Jobs become runnable or are dropped, and waiting submitters get their
     /// JOB_CREATED or ERROR, each in order with their other replies.
-    pub fn committed(
-        &mut self,
-        through: u64,
-        failure: Option<&str>,
-        now: u64,
-        out: &mut impl Outbox,
-    ) {
+    pub fn committed(&mut self, through: u64, failure: Option<&str>, out: &mut impl Outbox) {
         let reason = failure.map(|e| Bytes::from(format!("Job could not be stored: {e}")));
         let mut touched: Vec<ConnId> = Vec::new();
         while self.storing.front().is_some_and(|s| s.seq <= through) {
@@ -96,22 +88,19 @@ impl Engine {
             };
             let live = self
                 .jobs
-                .get(storing.job as usize)
-                .filter(|j| j.handle_no == storing.handle_no)
-                .map(|j| j.state);
-            match (&reason, live) {
-                (None, Some(JobState::Storing)) => {
-                    self.make_runnable(storing.job, storing.when, now, out);
-                }
-                (Some(_), Some(state)) => {
-                    // Never stored: forget the store id so nothing is deleted for it later.
-                    self.jobs[storing.job as usize].store_id = 0;
-                    if state == JobState::Storing {
+                .get_mut(storing.job as usize)
+                .filter(|j| j.handle_no == storing.handle_no);
+            if let Some(job) = live {
+                job.committing = false;
+                if reason.is_some() {
+                    // Never stored: forget the store id so nothing is deleted for it later. A
+                    // job no worker has taken yet is dropped, so nothing unacknowledged runs.
+                    job.store_id = 0;
+                    if job.state != JobState::Running {
                         self.counters.rejected += 1;
                         self.remove_job(storing.job, out);
                     }
                 }
-                _ => {}
             }
             for &waiter in &storing.waiters {
                 let Some(conn) = self

@@ -119,13 +119,13 @@ impl Engine {
         }
         if self.config.durable && background {
             self.store_job(job_id, when, out);
-            if !self.config.ack_before_commit {
-                // Nobody sees or runs the job until its store write is committed.
-                self.jobs[job_id as usize].state = JobState::Storing;
-                return self.defer_created(id, job_id);
-            }
         }
-        self.reply_created(id, job_id, out);
+        if self.jobs[job_id as usize].committing {
+            self.defer_created(id, job_id);
+        } else {
+            self.reply_created(id, job_id, out);
+        }
+        // Workers may start on the job before its commit; only the JOB_CREATED waits for it.
         self.make_runnable(job_id, when, now, out);
     }
 
@@ -135,7 +135,7 @@ impl Engine {
         self.counters.coalesced += 1;
         let job = &mut self.jobs[job_id as usize];
         job.background |= background;
-        let (state, stored) = (job.state, job.store_id != 0);
+        let stored = job.store_id != 0;
         if !background {
             self.attach(id, job_id);
         }
@@ -143,14 +143,12 @@ impl Engine {
             // A background submission joined a foreground job: the job must now survive a
             // restart like any background job. It is not delayed, whatever this submission said.
             self.store_job(job_id, 0, out);
-            if !self.config.ack_before_commit {
-                return self.defer_created(id, job_id);
-            }
         }
-        if state == JobState::Storing && !self.config.ack_before_commit {
-            return self.defer_created(id, job_id);
+        if self.jobs[job_id as usize].committing {
+            self.defer_created(id, job_id);
+        } else {
+            self.reply_created(id, job_id, out);
         }
-        self.reply_created(id, job_id, out);
     }
 
     fn reply_created(&mut self, id: ConnId, job_id: JobId, out: &mut impl Outbox) {
@@ -180,6 +178,7 @@ impl Engine {
             background: new.background,
             state: JobState::Pending,
             store_id: new.store_id,
+            committing: false,
             retries: 0,
             progress: (0, 0),
             listeners: SmallVec::new(),
@@ -212,6 +211,7 @@ impl Engine {
         if when.saturating_mul(1000) > now {
             let job = &mut self.jobs[job_id as usize];
             job.state = JobState::Pending;
+            self.functions[job.function as usize].pending[job.priority.index()] += 1;
             self.timers.arm(Timer {
                 deadline: when * 1000,
                 job: job_id,

@@ -198,8 +198,8 @@ impl Shared {
     fn after_engine(&self) {
         if let Some(seq) = self.store_lost.take() {
             tracing::error!("the store thread is gone; durable submissions fail");
-            self.with_engine(|engine, out, now| {
-                engine.committed(seq, Some("the store thread has stopped"), now, out);
+            self.with_engine(|engine, out, _| {
+                engine.committed(seq, Some("the store thread has stopped"), out);
             });
         }
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
@@ -372,10 +372,10 @@ async fn commit_loop(
 ) {
     let mut batch = Vec::new();
     while commits.recv_many(&mut batch, 64).await > 0 {
-        shared.with_engine(|engine, out, now| {
+        shared.with_engine(|engine, out, _| {
             for commit in batch.drain(..) {
                 let failure = commit.result.err().map(|e| e.to_string());
-                engine.committed(commit.last, failure.as_deref(), now, out);
+                engine.committed(commit.last, failure.as_deref(), out);
             }
         });
     }

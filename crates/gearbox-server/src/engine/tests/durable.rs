@@ -22,14 +22,13 @@ fn persisted(sent: &[Sent]) -> Vec<(u64, StoreOp)> {
 
 impl Harness {
     fn commit(&mut self, through: u64, failure: Option<&str>) -> Vec<Sent> {
-        self.engine
-            .committed(through, failure, self.now, &mut self.out);
+        self.engine.committed(through, failure, &mut self.out);
         std::mem::take(&mut self.out.sent)
     }
 }
 
 #[test]
-fn job_created_waits_for_the_commit_and_the_job_is_invisible_until_then() {
+fn job_created_waits_for_the_commit_while_workers_may_start() {
     let mut h = durable();
     h.connect(1);
     h.connect(2);
@@ -40,7 +39,11 @@ fn job_created_waits_for_the_commit_and_the_job_is_invisible_until_then() {
         kinds_to(&sent, C).is_empty(),
         "no JOB_CREATED before the commit"
     );
-    assert!(kinds_to(&sent, W).is_empty(), "no NOOP before the commit");
+    assert_eq!(
+        kinds_to(&sent, W),
+        [T::Noop],
+        "workers need not wait for the disk"
+    );
     let writes = persisted(&sent);
     let [(seq, StoreOp::Put(job))] = writes.as_slice() else {
         panic!("{writes:?}")
@@ -54,17 +57,33 @@ fn job_created_waits_for_the_commit_and_the_job_is_invisible_until_then() {
         ),
         (&b"f"[..], &b"u"[..], &b"x\0y"[..], 1)
     );
-    assert!(h.grab(W).is_none());
-    h.send(W, T::PreSleep, &[]);
-    let sent = h.commit(*seq, None);
-    assert_eq!(kinds_to(&sent, C), [T::JobCreated]);
-    assert_eq!(kinds_to(&sent, W), [T::Noop]);
     let (handle, _, _, data) = h.grab(W).unwrap();
     assert_eq!(data, "x\0y");
+    let sent = h.commit(*seq, None);
+    assert_eq!(kinds_to(&sent, C), [T::JobCreated]);
     let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
     assert_eq!(
         persisted(&sent),
         vec![(seq + 1, StoreOp::Done { id: job.id })]
+    );
+}
+
+#[test]
+fn a_failed_commit_keeps_a_job_already_running_but_unstored() {
+    let mut h = durable();
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"f"]);
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"x"]);
+    let seq = persisted(&sent)[0].0;
+    let (handle, ..) = h.grab(W).unwrap();
+    let sent = h.commit(seq, Some("disk full"));
+    assert_eq!(error_code(&sent, C), "QUEUE_ERROR");
+    assert_eq!(h.engine.jobs_in_memory(), 1);
+    let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
+    assert!(
+        persisted(&sent).is_empty(),
+        "nothing to delete: it was never stored"
     );
 }
 

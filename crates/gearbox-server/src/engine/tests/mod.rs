@@ -1122,3 +1122,37 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
 }
 
 mod durable;
+
+#[test]
+fn prioritystatus_counts_epoch_jobs_not_yet_due_as_waiting() {
+    let mut h = Harness::new();
+    h.connect(2);
+    let when = (T0 / 1000 + 3600).to_string();
+    h.send(
+        C,
+        T::SubmitJobEpoch,
+        &[b"f", b"", when.as_bytes(), b"later"],
+    );
+    h.submit(C, T::SubmitJobBg, "f", "", "now");
+    assert_eq!(h.admin(C, "prioritystatus"), "f\t0\t2\t0\t0\n.\n");
+    assert_eq!(h.engine.queued("f"), 1, "only the due job is in a queue");
+    h.advance(3_600_000);
+    assert_eq!(h.admin(C, "prioritystatus"), "f\t0\t2\t0\t0\n.\n");
+    assert_eq!(h.engine.queued("f"), 2);
+}
+
+#[test]
+fn work_status_numbers_read_like_c_atoi_into_u32() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"f"]);
+    let handle = h.submit(C, T::SubmitJobBg, "f", "", "x");
+    h.grab(W).unwrap();
+    h.send(W, T::WorkStatus, &[handle.as_bytes(), b"-5", b"7 of 9"]);
+    let sent = h.send(C, T::GetStatus, &[handle.as_bytes()]);
+    assert_eq!(
+        packets_to(&sent, C)[0].1[3..],
+        [b"4294967291".to_vec(), b"7".to_vec()]
+    );
+}
