@@ -65,8 +65,9 @@ impl Engine {
             AdminCommand::ShowJobs => {
                 for (_, job) in &self.jobs {
                     text.extend_from_slice(self.handle_of(job.handle_no).as_bytes());
-                    let persisted = u8::from(job.store_id != 0);
-                    let _ = writeln!(text, "\t{}\t0\t{persisted}", job.retries);
+                    // gearmand's fourth column is 1 for every background job, stored or not.
+                    let background = u8::from(job.background);
+                    let _ = writeln!(text, "\t{}\t0\t{background}", job.retries);
                 }
                 text.extend_from_slice(b".\n");
             }

@@ -101,7 +101,10 @@ fn is_executable(p: &Path) -> bool {
 /// prints a skip notice. Always returns `false` so callers can `return`.
 fn missing(what: &str) -> bool {
     if in_ci() {
-        panic!("required test prerequisite missing: {what} (CI=true, so this is a failure, not a skip)");
+        panic!(
+            "required test prerequisite missing: {what} \
+             (CI=true, so this is a failure, not a skip)"
+        );
     }
     eprintln!("SKIPPED: {what} is not available; install it to run this test");
     false
@@ -291,7 +294,8 @@ impl Server {
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
-                    "gearboxd exited ({status}) before becoming ready; args {extra_args:?}\n--- log ---\n{}",
+                    "gearboxd exited ({status}) before becoming ready; args {extra_args:?}\n\
+                     --- log ---\n{}",
                     read_lossy(&log)
                 );
             }
@@ -299,7 +303,8 @@ impl Server {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "gearboxd did not write its ready file within {START_TIMEOUT:?}\n--- log ---\n{}",
+                    "gearboxd did not write its ready file within {START_TIMEOUT:?}\n\
+                     --- log ---\n{}",
                     read_lossy(&log)
                 );
             }
@@ -435,7 +440,8 @@ impl Server {
     pub fn wait_for(&self, what: &str, mut cond: impl FnMut(&Server) -> bool) {
         if !wait_until(STATE_TIMEOUT, || cond(self)) {
             panic!(
-                "[{}] timed out after {STATE_TIMEOUT:?} waiting for {what}; status now {:?}\n--- server log ---\n{}",
+                "[{}] timed out after {STATE_TIMEOUT:?} waiting for {what}; status now {:?}\n\
+                 --- server log ---\n{}",
                 self.kind,
                 self.admin("status"),
                 self.log()
