@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use gearbox_proto::PacketType as T;
 use support::wire::{
-    assert_serving, proc_status_kb, raw_header, raw_packet, req, server_pid, Conn, Gearboxd, Reply,
+    assert_serving, proc_status_kb, raw_header, raw_packet, req, server_pid, Conn, Reply,
 };
 use support::{Kind, Server, TempDir};
 
@@ -501,7 +501,7 @@ fn garbage_from_many_connections_at_once() {
 /// relays the WORK_COMPLETE to the client, then exits 0.
 #[test]
 fn sigterm_waits_for_the_running_foreground_job() {
-    let mut g = Gearboxd::start(&[]);
+    let mut g = Server::start(Kind::Gearboxd, &[]);
     let mut c = Conn::connect(g.addr);
     let mut w = Conn::connect(g.addr);
     w.send_req(T::CanDo, &[b"f"]);
@@ -513,7 +513,7 @@ fn sigterm_waits_for_the_running_foreground_job() {
     g.terminate();
     thread::sleep(Duration::from_millis(700));
     assert!(
-        g.try_exit().is_none(),
+        g.wait_exit(Duration::ZERO).is_none(),
         "gearboxd exited with a foreground job still running\n{}",
         g.log()
     );
@@ -555,7 +555,7 @@ fn sigterm_waits_for_the_running_foreground_job() {
 /// worker are not running jobs): gearboxd exits 0 promptly.
 #[test]
 fn sigterm_without_running_jobs_exits_promptly() {
-    let mut g = Gearboxd::start(&[]);
+    let mut g = Server::start(Kind::Gearboxd, &[]);
     let mut idle = Conn::connect(g.addr);
     assert_eq!(idle.request_req(T::EchoReq, &[b"x"]).len(), 1);
     let mut c = Conn::connect(g.addr);
@@ -580,7 +580,7 @@ fn sigterm_without_running_jobs_exits_promptly() {
 /// `--shutdown-timeout`.
 #[test]
 fn sigterm_drain_is_bounded_by_shutdown_timeout() {
-    let mut g = Gearboxd::start(&["--shutdown-timeout", "1"]);
+    let mut g = Server::start(Kind::Gearboxd, &["--shutdown-timeout", "1"]);
     let mut c = Conn::connect(g.addr);
     let mut w = Conn::connect(g.addr);
     w.send_req(T::CanDo, &[b"f"]);

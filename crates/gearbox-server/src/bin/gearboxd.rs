@@ -327,7 +327,6 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let level = level(&args)?;
     init_logging(&args, level)?;
-    let store = open_store(&args)?;
     raise_fd_limit(args.file_descriptors);
 
     let defaults = listen_addrs(&args)?;
@@ -340,6 +339,8 @@ fn main() -> Result<()> {
     if let Some(user) = &args.user {
         drop_privileges(user)?;
     }
+    // Opened as the final user, so the database files it creates belong to that user.
+    let store = open_store(&args)?;
     if let Some(path) = &args.pid_file {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing pid file {}", path.display()))?;

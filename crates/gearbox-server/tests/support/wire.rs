@@ -5,9 +5,6 @@
 //! admin text lines (kept raw, line ending included, so LF and CRLF stay distinguishable).
 //! Every read has a deadline ([`TIMEOUT`]), so a server that stays silent fails the test
 //! instead of hanging it.
-//!
-//! [`Gearboxd`] spawns its own `gearboxd` for the tests that need the process itself (its pid,
-//! a signal, its exit status), which the shared `Server` harness does not expose.
 
 #![allow(dead_code)]
 
@@ -15,8 +12,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -431,112 +426,4 @@ pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
-static INSTANCES: AtomicU64 = AtomicU64::new(0);
-
-/// A `gearboxd` spawned by the test itself, for access to the process. Killed on drop.
-pub struct Gearboxd {
-    child: Child,
-    /// The address it listens on (loopback, free port).
-    pub addr: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Gearboxd {
-    /// Start `gearboxd -L 127.0.0.1 -p 0 --ready-file F -l <file> --data-dir <dir> <extra>`
-    /// (a private job store) and wait until it listens.
-    pub fn start(extra: &[&str]) -> Gearboxd {
-        let dir = std::env::temp_dir().join(format!(
-            "gearbox-wire-{}-{}",
-            std::process::id(),
-            INSTANCES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let ready = dir.join("ready");
-        let log = dir.join("log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gearboxd"))
-            .args(["-L", "127.0.0.1", "-p", "0", "--ready-file"])
-            .arg(&ready)
-            .arg("-l")
-            .arg(&log)
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning gearboxd");
-        let deadline = Instant::now() + TIMEOUT;
-        let addr = loop {
-            if let Ok(text) = fs::read_to_string(&ready) {
-                if let Some(line) = text.strip_suffix('\n') {
-                    break line.parse().expect("address in the ready file");
-                }
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "gearboxd exited before listening ({status}): {}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("gearboxd did not listen within {TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        Gearboxd { child, addr, dir }
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Send SIGTERM (through `kill`, the tests have no libc).
-    pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
-    }
-
-    /// The exit status if the process has ended.
-    pub fn try_exit(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().unwrap()
-    }
-
-    /// Wait at most `timeout` for the process to end.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// What the server logged so far.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Gearboxd {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = fs::remove_dir_all(&self.dir);
-    }
 }

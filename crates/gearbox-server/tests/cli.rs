@@ -1,0 +1,189 @@
+//! The `gearboxd` command line: gearmand's flags and environment, files it writes, and the
+//! privilege drop. Each test runs the real binary.
+
+#[allow(unused_macros)]
+mod support;
+
+use std::fs;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{free_port, Kind, Server, TempDir};
+
+const GEARBOXD: &str = env!("CARGO_BIN_EXE_gearboxd");
+
+fn output(args: &[&str]) -> (bool, String) {
+    let out = Command::new(GEARBOXD)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gearboxd");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn help_explains_every_gearmand_flag() {
+    let (ok, text) = output(&["--help"]);
+    assert!(ok);
+    for flag in [
+        "--port",
+        "--listen",
+        "--job-retries",
+        "--worker-wakeup",
+        "--threads",
+        "--queue-type",
+        "--verbose",
+        "--log-file",
+        "--pid-file",
+        "--user",
+        "--keepalive",
+        "--keepalive-idle",
+        "--keepalive-interval",
+        "--keepalive-count",
+        "--backlog",
+        "--exceptions",
+        "--job-handle-prefix",
+        "--libsqlite3-db",
+        "GEARMAND_PORT",
+    ] {
+        assert!(
+            text.contains(flag),
+            "--help does not mention {flag}:\n{text}"
+        );
+    }
+    let (ok, text) = output(&["-V"]);
+    assert!(ok && text.contains("gearboxd"), "{text}");
+}
+
+#[test]
+fn unknown_queue_type_and_level_are_refused_clearly() {
+    let dir = TempDir::new("cli");
+    let data = dir.path().to_str().unwrap();
+    let (ok, text) = output(&[
+        "-L",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "--data-dir",
+        data,
+        "-q",
+        "libmemcached",
+    ]);
+    assert!(!ok);
+    assert!(text.contains("libmemcached"), "{text}");
+    let (ok, text) = output(&[
+        "-L",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "-q",
+        "memory",
+        "--verbose",
+        "LOUD",
+    ]);
+    assert!(!ok);
+    assert!(text.contains("LOUD"), "{text}");
+}
+
+#[test]
+fn gearmand_port_environment_variable_sets_the_port() {
+    let dir = TempDir::new("cli-env");
+    let port = free_port();
+    let ready = dir.join("ready");
+    let mut child = Command::new(GEARBOXD)
+        .args([
+            "-L",
+            "127.0.0.1",
+            "-q",
+            "memory",
+            "-l",
+            "none",
+            "--ready-file",
+        ])
+        .arg(&ready)
+        .env("GEARMAND_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn gearboxd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        if let Ok(text) = fs::read_to_string(&ready) {
+            if text.ends_with('\n') {
+                break text;
+            }
+        }
+        assert!(Instant::now() < deadline, "gearboxd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(text.trim(), format!("127.0.0.1:{port}"));
+}
+
+#[test]
+fn pid_file_and_log_file_are_written_and_the_pid_file_removed_on_exit() {
+    let files = TempDir::new("cli-files");
+    let pid_file = files.join("gearboxd.pid");
+    let log_file = files.join("gearboxd.log");
+    let mut server = Server::start(
+        Kind::Gearboxd,
+        &[
+            "-P",
+            pid_file.to_str().unwrap(),
+            "-l",
+            log_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap().trim(),
+        server.pid().to_string()
+    );
+    assert!(fs::read_to_string(&log_file).unwrap().contains("listening"));
+    server.terminate();
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("exit after SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(!pid_file.exists(), "pid file left behind");
+}
+
+#[test]
+fn user_flag_drops_privileges_after_binding() {
+    let uid = |name: &str| {
+        let out = Command::new("id").args(["-u", name]).output().expect("id");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    if uid("") != "0" && std::env::var("CI").as_deref() != Ok("true") {
+        eprintln!("skipping: dropping privileges needs root");
+        return;
+    }
+    let nobody = uid("nobody");
+    assert!(!nobody.is_empty(), "no user nobody");
+    // The store is opened after the drop, so its directory must belong to the user.
+    let data = TempDir::new("cli-user");
+    let status = Command::new("chown")
+        .args(["-R", "nobody"])
+        .arg(data.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let server = Server::start(
+        Kind::Gearboxd,
+        &["-u", "nobody", "--data-dir", data.path().to_str().unwrap()],
+    );
+    let proc_status = fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let uids = proc_status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        uids.split_whitespace().skip(1).collect::<Vec<_>>(),
+        vec![nobody.as_str(); 4],
+        "{uids}"
+    );
+    support::wire::assert_serving(server.addr);
+    assert!(data.join("gearbox.db").exists());
+}
