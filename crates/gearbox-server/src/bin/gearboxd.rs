@@ -41,8 +41,10 @@ struct Args {
     #[arg(short = 'j', long, default_value_t = -1, allow_negative_numbers = true)]
     job_retries: i32,
 
-    /// Sleeping workers to wake (NOOP) for each job that becomes runnable; 0 wakes all.
-    #[arg(short = 'w', long, default_value_t = 0)]
+    /// Sleeping workers to wake (NOOP) for each job that becomes runnable; 0 wakes all of
+    /// them (gearmand's default, a thundering herd with many workers). The default wakes one
+    /// per job, longest asleep first.
+    #[arg(short = 'w', long, default_value_t = 1)]
     worker_wakeup: u32,
 
     /// Accepted for gearmand compatibility. gearboxd serves every connection from one
@@ -53,8 +55,76 @@ struct Args {
     /// Queue store. `sqlite` (default; alias `libsqlite3`): background jobs are written to an
     /// embedded SQLite database and survive restarts, `kill -9` and power loss.
     /// `memory` (alias `builtin`, gearmand's default): jobs live in RAM only.
+    /// `postgres` (alias `libpq`), `mysql` (alias `mariadb`), `redis`: a database server you
+    /// run (builds with the cargo feature of the same name); see the --libpq-*, --mysql-* and
+    /// --redis-* flags, or --store-url.
     #[arg(short = 'q', long, default_value = "sqlite")]
     queue_type: String,
+
+    /// The job store as a URL: `postgres://…`, `mysql://…` or `redis://…`. Chooses the
+    /// backend (instead of -q) and replaces its host, port, user, password and database flags;
+    /// the table or prefix still comes from --libpq-table, --mysql-table or --redis-prefix.
+    #[arg(long, value_name = "URL")]
+    store_url: Option<String>,
+
+    /// PostgreSQL connection string (gearmand's flag): `key=value` pairs as for libpq
+    /// (`host=db user=gearman dbname=jobs`) or a `postgres://` URL. Empty: the local socket.
+    #[arg(long = "libpq-conninfo", default_value = "")]
+    libpq_conninfo: String,
+
+    /// PostgreSQL table name (gearmand's flag).
+    #[arg(long = "libpq-table", default_value = "queue")]
+    libpq_table: String,
+
+    /// MySQL/MariaDB host (gearmand's flag).
+    #[arg(long = "mysql-host", default_value = "localhost")]
+    mysql_host: String,
+
+    /// MySQL/MariaDB port (gearmand's flag).
+    #[arg(long = "mysql-port", default_value_t = 3306)]
+    mysql_port: u16,
+
+    /// MySQL/MariaDB user (gearmand's flag).
+    #[arg(long = "mysql-user")]
+    mysql_user: Option<String>,
+
+    /// MySQL/MariaDB password (gearmand's flag). Also read from GEARBOX_MYSQL_PASSWORD, which
+    /// keeps it out of the process list.
+    #[arg(
+        long = "mysql-password",
+        env = "GEARBOX_MYSQL_PASSWORD",
+        hide_env_values = true
+    )]
+    mysql_password: Option<String>,
+
+    /// MySQL/MariaDB database (gearmand's flag); required with -q mysql.
+    #[arg(long = "mysql-db")]
+    mysql_db: Option<String>,
+
+    /// MySQL/MariaDB table name (gearmand's flag).
+    #[arg(long = "mysql-table", default_value = "gearman_queue")]
+    mysql_table: String,
+
+    /// Redis host (gearmand's flag).
+    #[arg(long = "redis-server", default_value = "127.0.0.1")]
+    redis_server: String,
+
+    /// Redis port (gearmand's flag).
+    #[arg(long = "redis-port", default_value_t = 6379)]
+    redis_port: u16,
+
+    /// Redis password (gearmand's flag). Also read from GEARBOX_REDIS_PASSWORD.
+    #[arg(
+        long = "redis-password",
+        env = "GEARBOX_REDIS_PASSWORD",
+        hide_env_values = true
+    )]
+    redis_password: Option<String>,
+
+    /// Prefix of the Redis keys (gearmand's flag): jobs are kept in `<prefix>:jobs` and
+    /// `<prefix>:ids`.
+    #[arg(long = "redis-prefix", default_value = "gearbox")]
+    redis_prefix: String,
 
     /// Directory for the default SQLite database (`gearbox.db`); created if missing.
     #[arg(long, default_value = "gearbox-data")]
@@ -281,6 +351,9 @@ fn drop_privileges(name: &str) -> Result<()> {
 }
 
 fn open_store(args: &Args) -> Result<Option<Box<dyn JobStore>>> {
+    if let Some(url) = &args.store_url {
+        return open_store_url(args, url).map(Some);
+    }
     match args.queue_type.as_str() {
         "memory" | "builtin" => Ok(None),
         "sqlite" | "libsqlite3" => {
@@ -298,10 +371,106 @@ fn open_store(args: &Args) -> Result<Option<Box<dyn JobStore>>> {
             info!(path = %path.display(), "durable job store: SQLite");
             Ok(Some(Box::new(store)))
         }
+        "postgres" | "postgresql" | "libpq" => {
+            open_postgres(&args.libpq_conninfo, &args.libpq_table).map(Some)
+        }
+        "mysql" | "mariadb" => open_mysql(args, None).map(Some),
+        "redis" | "hiredis" => open_redis(args, None).map(Some),
         other => bail!(
-            "queue type {other:?} is not available; use `sqlite` (durable, default) or `memory`"
+            "queue type {other:?} is not known; use `sqlite` (durable, default), `memory`, \
+             `postgres`, `mysql` or `redis`"
         ),
     }
+}
+
+fn open_store_url(args: &Args, url: &str) -> Result<Box<dyn JobStore>> {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "postgres" | "postgresql" => open_postgres(url, &args.libpq_table),
+        "mysql" => open_mysql(args, Some(url)),
+        // The MySQL client reads only its own scheme; the protocol is the same.
+        "mariadb" => open_mysql(args, Some(&format!("mysql{}", &url["mariadb".len()..]))),
+        "redis" => open_redis(args, Some(url)),
+        _ => bail!(
+            "--store-url must start with postgres://, mysql://, mariadb:// or redis://; for \
+             SQLite use -q sqlite with --libsqlite3-db"
+        ),
+    }
+}
+
+/// The error for a backend left out of this build.
+#[allow(dead_code)]
+fn not_built(feature: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "this gearboxd was built without the {feature} job store; rebuild it with \
+         `cargo build --release -p gearbox-server --features {feature}` (or use -q sqlite)"
+    )
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(conninfo: &str, table: &str) -> Result<Box<dyn JobStore>> {
+    let store = gearbox_store::PostgresStore::open(conninfo, table)
+        .with_context(|| format!("opening the PostgreSQL job store (table {table})"))?;
+    info!(table, "durable job store: PostgreSQL");
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_conninfo: &str, _table: &str) -> Result<Box<dyn JobStore>> {
+    Err(not_built("postgres"))
+}
+
+#[cfg(feature = "mysql")]
+fn open_mysql(args: &Args, url: Option<&str>) -> Result<Box<dyn JobStore>> {
+    use gearbox_store::{MysqlSettings, MysqlStore};
+    let table = &args.mysql_table;
+    let store = match url {
+        Some(url) => MysqlStore::open_url(url, table),
+        None => MysqlStore::open(
+            &MysqlSettings {
+                host: args.mysql_host.clone(),
+                port: args.mysql_port,
+                user: args.mysql_user.clone(),
+                password: args.mysql_password.clone(),
+                database: args.mysql_db.clone(),
+            },
+            table,
+        ),
+    }
+    .with_context(|| format!("opening the MySQL job store (table {table})"))?;
+    info!(table = %table, "durable job store: MySQL");
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "mysql"))]
+fn open_mysql(_args: &Args, _url: Option<&str>) -> Result<Box<dyn JobStore>> {
+    Err(not_built("mysql"))
+}
+
+#[cfg(feature = "redis")]
+fn open_redis(args: &Args, url: Option<&str>) -> Result<Box<dyn JobStore>> {
+    use gearbox_store::{RedisSettings, RedisStore};
+    let prefix = &args.redis_prefix;
+    let store = match url {
+        Some(url) => RedisStore::open_url(url, prefix),
+        None => RedisStore::open(
+            &RedisSettings {
+                host: args.redis_server.clone(),
+                port: args.redis_port,
+                password: args.redis_password.clone(),
+                db: 0,
+            },
+            prefix,
+        ),
+    }
+    .with_context(|| format!("opening the Redis job store (prefix {prefix})"))?;
+    info!(prefix = %prefix, "durable job store: Redis");
+    Ok(Box::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(_args: &Args, _url: Option<&str>) -> Result<Box<dyn JobStore>> {
+    Err(not_built("redis"))
 }
 
 fn seconds(value: i64) -> Option<Duration> {

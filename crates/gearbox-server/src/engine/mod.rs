@@ -97,7 +97,8 @@ pub struct EngineConfig {
     pub first_handle: u64,
     /// Requeues allowed after a worker is lost: -1 unlimited, 0 none, N at most N.
     pub job_retries: i32,
-    /// Sleeping workers to wake per job that becomes runnable; 0 wakes all of them.
+    /// Sleeping workers to wake per job that becomes runnable; 0 wakes all of them
+    /// (gearmand's default); 1, our default, wakes one per job.
     pub worker_wakeup: u32,
     /// Treat every connection as having set the `exceptions` option (gearmand `--exceptions`).
     pub exceptions: bool,
@@ -124,7 +125,7 @@ impl Default for EngineConfig {
             handle_prefix: "H:localhost".to_owned(),
             first_handle: 1,
             job_retries: -1,
-            worker_wakeup: 0,
+            worker_wakeup: 1,
             exceptions: false,
             max_function: 512,
             remote_shutdown: false,
@@ -552,6 +553,26 @@ impl Engine {
             {
                 conn.waiting_live = conn.waiting_live.saturating_sub(1);
             }
+        }
+        self.give_back_memory();
+    }
+
+    /// After a backlog drains, hand the memory of the job tables back: the slab only when it
+    /// is empty (its indexes are referenced everywhere), the maps once they are mostly empty.
+    /// Each shrink follows at least as many removals as it costs, so this stays O(1) amortised.
+    fn give_back_memory(&mut self) {
+        const KEEP: usize = 1024;
+        if self.jobs.is_empty() && self.jobs.capacity() > KEEP {
+            self.jobs = Slab::new();
+        }
+        if self.handles.capacity() > KEEP && self.handles.len() * 8 < self.handles.capacity() {
+            self.handles.shrink_to_fit();
+        }
+        if self.uniques.capacity() > KEEP && self.uniques.len() * 8 < self.uniques.capacity() {
+            self.uniques.shrink_to_fit();
+        }
+        if self.payloads.capacity() > KEEP && self.payloads.len() * 8 < self.payloads.capacity() {
+            self.payloads.shrink_to_fit();
         }
     }
 

@@ -674,7 +674,10 @@ fn worker_wakeup_limits_noops_per_job_and_rotates() {
 
 #[test]
 fn worker_wakeup_zero_wakes_every_sleeper() {
-    let mut h = Harness::new();
+    let mut h = Harness::with(EngineConfig {
+        worker_wakeup: 0,
+        ..EngineConfig::default()
+    });
     h.connect(2);
     let workers: Vec<ConnId> = (10..14).map(|i| h.connect(i)).collect();
     for &w in &workers {
@@ -1155,4 +1158,45 @@ fn work_status_numbers_read_like_c_atoi_into_u32() {
         packets_to(&sent, C)[0].1[3..],
         [b"4294967291".to_vec(), b"7".to_vec()]
     );
+}
+
+#[test]
+fn default_wakes_one_sleeper_per_runnable_job() {
+    let mut h = Harness::new();
+    h.connect(2);
+    let workers: Vec<ConnId> = (10..14).map(|i| h.connect(i)).collect();
+    for &w in &workers {
+        h.send(w, T::CanDo, &[b"f"]);
+        h.send(w, T::PreSleep, &[]);
+    }
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"x"]);
+    let woken: Vec<ConnId> = workers
+        .iter()
+        .copied()
+        .filter(|&w| kinds_to(&sent, w) == [T::Noop])
+        .collect();
+    assert_eq!(woken, [workers[0]]);
+}
+
+#[test]
+fn job_tables_give_their_memory_back_once_a_backlog_drains() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.connect(2);
+    for i in 0..5000 {
+        h.submit(C, T::SubmitJobBg, "f", &format!("u{i}"), "x");
+    }
+    assert!(h.engine.jobs.capacity() >= 5000);
+    h.send(W, T::CanDo, &[b"f"]);
+    while let Some((handle, ..)) = h.grab(W) {
+        h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
+    }
+    assert_eq!(h.engine.jobs_in_memory(), 0);
+    assert!(
+        h.engine.jobs.capacity() < 1024,
+        "slab kept {}",
+        h.engine.jobs.capacity()
+    );
+    assert!(h.engine.handles.capacity() < 1024);
+    assert!(h.engine.uniques.capacity() < 1024);
 }
