@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use gearbox_proto::{Magic, PacketType as T};
 use support::wire::{esc, raw_packet, req, Conn, Reply};
-use support::{Kind, Server, TempDir};
+use support::{Kind, Server};
 
 // ---------------------------------------------------------------------------------------------
 // Normalisation and transcripts
@@ -182,30 +182,25 @@ fn describe_request(norm: &mut Norm, bytes: &[u8]) -> String {
 struct Session {
     kind: Kind,
     server: Server,
-    /// gearboxd's job store directory; dropped (removed) after the server.
-    _data: Option<TempDir>,
     norm: Norm,
     log: Vec<String>,
 }
 
 impl Session {
-    fn start(kind: Kind) -> Session {
-        let (server, data) = match kind {
+    fn start(kind: Kind, gearboxd_args: &[&str]) -> Session {
+        // The harness starts gearmand with `--verbose ERROR`; gearboxd gets the same level so
+        // `verbose` answers compare (and its own job store, from the harness).
+        let server = match kind {
             Kind::Gearboxd => {
-                // A fresh job store per server (gearboxd's default `-q sqlite` would otherwise
-                // share `./gearbox-data` between tests). The harness starts gearmand with
-                // `--verbose ERROR`; gearboxd gets the same level so `verbose` answers compare.
-                let data = TempDir::new("gearboxd-data");
-                let dir = data.path().to_str().unwrap().to_owned();
-                let server = Server::start(kind, &["--verbose", "ERROR", "--data-dir", &dir]);
-                (server, Some(data))
+                let mut args = vec!["--verbose", "ERROR"];
+                args.extend_from_slice(gearboxd_args);
+                Server::start(kind, &args)
             }
-            Kind::Gearmand => (Server::start(kind, &[]), None),
+            Kind::Gearmand => Server::start(kind, &[]),
         };
         Session {
             kind,
             server,
-            _data: data,
             norm: Norm::default(),
             log: Vec::new(),
         }
@@ -306,12 +301,18 @@ fn wait_status(c: &mut Conn, function: &str, counts: &str) {
 
 /// Run `scenario` against gearmand and gearboxd and require identical transcripts.
 fn differential(scenario: fn(&mut Session)) {
+    differential_with(&[], scenario);
+}
+
+/// [`differential`] with extra flags for gearboxd (to select gearmand's behaviour where
+/// gearboxd's default differs).
+fn differential_with(gearboxd_args: &[&str], scenario: fn(&mut Session)) {
     if !support::server_available(Kind::Gearmand) {
         return;
     }
     let mut transcripts = Vec::new();
     for kind in [Kind::Gearmand, Kind::Gearboxd] {
-        let mut session = Session::start(kind);
+        let mut session = Session::start(kind, gearboxd_args);
         scenario(&mut session);
         transcripts.push(session.log);
     }
@@ -337,7 +338,7 @@ fn each(scenario: fn(&mut Session)) {
         return;
     }
     for kind in [Kind::Gearmand, Kind::Gearboxd] {
-        let mut session = Session::start(kind);
+        let mut session = Session::start(kind, &[]);
         scenario(&mut session);
     }
 }
@@ -614,9 +615,32 @@ fn worker_grab_variants_pre_sleep_and_noop() {
     });
 }
 
+/// gearmand wakes every sleeping worker for a new job; gearboxd does with `-w 0`.
+#[test]
+fn difference_default_wakes_one_sleeper_per_job() {
+    each(|s| {
+        let mut c = s.conn();
+        let mut w1 = s.conn();
+        let mut w2 = s.conn();
+        for w in [&mut w1, &mut w2] {
+            w.send_req(T::CanDo, &[b"f"]);
+            assert!(w.request_req(T::GrabJob, &[])[0].is(T::NoJob));
+            w.send_req(T::PreSleep, &[]);
+        }
+        assert!(c.request_req(T::SubmitJobBg, &[b"f", b"", b"d"])[0].is(T::JobCreated));
+        assert!(w1.recv().is(T::Noop));
+        let second = w2.recv_within(std::time::Duration::from_millis(300));
+        if s.gearmand() {
+            assert!(second.expect("gearmand wakes every sleeper").is(T::Noop));
+        } else {
+            assert!(second.is_err(), "gearboxd wakes one sleeper per job");
+        }
+    });
+}
+
 #[test]
 fn several_sleeping_workers_are_woken() {
-    differential(|s| {
+    differential_with(&["-w", "0"], |s| {
         let mut c = s.conn();
         let mut w1 = s.conn();
         let mut w2 = s.conn();

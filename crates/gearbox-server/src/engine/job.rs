@@ -105,6 +105,11 @@ impl Job {
     pub fn data(&self) -> Bytes {
         self.body.slice(self.data_start as usize..)
     }
+
+    /// The workload, borrowed.
+    pub fn data_slice(&self) -> &[u8] {
+        &self.body[self.data_start as usize..]
+    }
 }
 
 /// Head and tail of one intrusive FIFO list, with its length.

@@ -12,6 +12,7 @@ mod admin;
 mod conn;
 mod counters;
 mod function;
+mod index;
 mod job;
 mod reply;
 mod result;
@@ -37,6 +38,7 @@ pub use job::Priority;
 
 use conn::Conn;
 use function::Function;
+use index::{CoalesceIndex, HandleIndex, KeyKind};
 use job::{Job, JobId, JobState, Links};
 use reply::{error, reply_shared, reply_text};
 use timer::{TimerKind, Timers};
@@ -153,11 +155,11 @@ pub struct Engine {
     handle_prefix: Vec<u8>,
     jobs: Slab<Job>,
     /// Handle number to job.
-    handles: FxHashMap<u64, JobId>,
+    handles: HandleIndex,
     /// (function, unique) to job, for uniques other than empty and `-`.
-    uniques: FxHashMap<(FnId, Bytes), JobId>,
+    uniques: CoalesceIndex,
     /// (function, workload) to job, for the unique `-` (coalesce on identical payload).
-    payloads: FxHashMap<(FnId, Bytes), JobId>,
+    payloads: CoalesceIndex,
     functions: Slab<Function>,
     function_ids: FxHashMap<Bytes, FnId>,
     /// Indexed by [`ConnId`].
@@ -254,9 +256,9 @@ impl Engine {
             next_handle: config.first_handle.max(1),
             config,
             jobs: Slab::new(),
-            handles: FxHashMap::default(),
-            uniques: FxHashMap::default(),
-            payloads: FxHashMap::default(),
+            handles: HandleIndex::default(),
+            uniques: CoalesceIndex::new(KeyKind::Unique),
+            payloads: CoalesceIndex::new(KeyKind::Payload),
             functions: Slab::new(),
             function_ids: FxHashMap::default(),
             conns: Vec::new(),
@@ -491,7 +493,7 @@ impl Engine {
     /// The job a handle names, if it is one of ours and the job still exists.
     fn lookup(&self, handle: &[u8]) -> Option<JobId> {
         let handle_no = self.handle_no(handle)?;
-        self.handles.get(&handle_no).copied()
+        self.handles.get(&self.jobs, handle_no)
     }
 
     fn handle_no(&self, handle: &[u8]) -> Option<u64> {
@@ -525,6 +527,13 @@ impl Engine {
             JobState::Running => self.functions[f as usize].running -= 1,
             JobState::Pending => self.functions[f as usize].pending[job.priority.index()] -= 1,
         }
+        self.handles.remove(&self.jobs, job_id);
+        let unique = self.jobs[job_id as usize].unique();
+        if unique == b"-" {
+            self.payloads.remove(&self.jobs, job_id);
+        } else if !unique.is_empty() {
+            self.uniques.remove(&self.jobs, job_id);
+        }
         let job = self.jobs.remove(job_id as usize);
         if job.store_id != 0 {
             let seq = self.next_seq;
@@ -532,19 +541,6 @@ impl Engine {
             out.persist(seq, StoreOp::Done { id: job.store_id });
         }
         self.functions[f as usize].total -= 1;
-        self.handles.remove(&job.handle_no);
-        let unique = job.unique();
-        if unique == b"-" {
-            let key = (f, job.data());
-            if self.payloads.get(&key) == Some(&job_id) {
-                self.payloads.remove(&key);
-            }
-        } else if !unique.is_empty() {
-            let key = (f, job.body.slice_ref(unique));
-            if self.uniques.get(&key) == Some(&job_id) {
-                self.uniques.remove(&key);
-            }
-        }
         for listener in &job.listeners {
             if let Some(conn) = self
                 .conns
@@ -557,22 +553,11 @@ impl Engine {
         self.give_back_memory();
     }
 
-    /// After a backlog drains, hand the memory of the job tables back: the slab only when it
-    /// is empty (its indexes are referenced everywhere), the maps once they are mostly empty.
-    /// Each shrink follows at least as many removals as it costs, so this stays O(1) amortised.
+    /// After a backlog drains, hand the slab's memory back. Only when it is empty: its indexes
+    /// are referenced everywhere, so it cannot be compacted (the indexes shrink themselves).
     fn give_back_memory(&mut self) {
-        const KEEP: usize = 1024;
-        if self.jobs.is_empty() && self.jobs.capacity() > KEEP {
+        if self.jobs.is_empty() && self.jobs.capacity() > 1024 {
             self.jobs = Slab::new();
-        }
-        if self.handles.capacity() > KEEP && self.handles.len() * 8 < self.handles.capacity() {
-            self.handles.shrink_to_fit();
-        }
-        if self.uniques.capacity() > KEEP && self.uniques.len() * 8 < self.uniques.capacity() {
-            self.uniques.shrink_to_fit();
-        }
-        if self.payloads.capacity() > KEEP && self.payloads.len() * 8 < self.payloads.capacity() {
-            self.payloads.shrink_to_fit();
         }
     }
 

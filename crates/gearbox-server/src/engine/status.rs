@@ -1,7 +1,6 @@
 //! Status queries and connection options: GET_STATUS, GET_STATUS_UNIQUE, OPTION_REQ
 //! (PROTOCOL.md §5.1, §5.3). Read-only except for the connection's `exceptions` flag.
 
-use bytes::Bytes;
 use gearbox_proto::PacketType;
 
 use super::job::JobState;
@@ -36,12 +35,11 @@ impl Engine {
     pub(super) fn get_status_unique(&mut self, id: ConnId, unique: &[u8], out: &mut impl Outbox) {
         let unique = ident(unique);
         // gearmand searches every function and answers with the most recently created match.
-        let key_unique = Bytes::copy_from_slice(unique);
         let found = self
             .functions
             .iter()
-            .filter_map(|(f, _)| self.uniques.get(&(f as FnId, key_unique.clone())))
-            .map(|&j| &self.jobs[j as usize])
+            .filter_map(|(f, _)| self.uniques.get(&self.jobs, f as FnId, unique))
+            .map(|j| &self.jobs[j as usize])
             .max_by_key(|j| j.handle_no);
         let (known, running, num, den, waiting) = match found {
             Some(job) => (

@@ -79,13 +79,12 @@ impl Engine {
         let by_payload = unique == b"-";
         let coalesce = !(unique.is_empty() || by_payload && data.is_empty());
         if coalesce {
-            let key = (fn_id, packet.share(if by_payload { data } else { unique }));
-            let map = if by_payload {
-                &self.payloads
+            let found = if by_payload {
+                self.payloads.get(&self.jobs, fn_id, data)
             } else {
-                &self.uniques
+                self.uniques.get(&self.jobs, fn_id, unique)
             };
-            if let Some(&existing) = map.get(&key) {
+            if let Some(existing) = found {
                 return self.join(id, existing, background, out);
             }
         }
@@ -187,14 +186,13 @@ impl Engine {
             prev: job::NIL,
             next: job::NIL,
         }) as JobId;
-        self.handles.insert(handle_no, job_id);
+        self.handles.insert(&self.jobs, job_id);
         let job = &self.jobs[job_id as usize];
         let unique = job.unique();
-        if unique == b"-" && job.data_start as usize != job.body.len() {
-            self.payloads.insert((new.function, job.data()), job_id);
+        if unique == b"-" && !job.data_slice().is_empty() {
+            self.payloads.insert(&self.jobs, job_id);
         } else if !unique.is_empty() && unique != b"-" {
-            self.uniques
-                .insert((new.function, job.body.slice_ref(unique)), job_id);
+            self.uniques.insert(&self.jobs, job_id);
         }
         self.functions[new.function as usize].total += 1;
         job_id

@@ -1197,6 +1197,14 @@ fn job_tables_give_their_memory_back_once_a_backlog_drains() {
         "slab kept {}",
         h.engine.jobs.capacity()
     );
-    assert!(h.engine.handles.capacity() < 1024);
-    assert!(h.engine.uniques.capacity() < 1024);
+    assert!(
+        h.engine.handles.capacity() < 2048,
+        "{}",
+        h.engine.handles.capacity()
+    );
+    assert!(
+        h.engine.uniques.capacity() < 2048,
+        "{}",
+        h.engine.uniques.capacity()
+    );
 }
