@@ -1,9 +1,17 @@
-//! Durability of gearboxd's default SQLite store, end to end with the real binary: every
-//! background job whose JOB_CREATED a client received survives `kill -9` and is completed
-//! after the restart.
+//! Durability of gearboxd's job stores, end to end with the real binary: every background job
+//! whose JOB_CREATED a client received survives `kill -9` and is completed after the restart.
+//! The kill test runs for the default SQLite store and for every server backend compiled in
+//! (features `postgres`, `mysql`, `redis`), against the real services on 127.0.0.1; for those,
+//! a second test restarts the database under load: submissions get ERROR while it is down and
+//! succeed again after, and every acknowledged job completes.
 
 #[allow(unused_macros)]
 mod support;
+
+// The service control shared with gearbox-store's backend tests (locks, restarts, CI rules).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[path = "../../gearbox-store/tests/services/mod.rs"]
+mod services;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -20,10 +28,17 @@ const JOBS: u64 = 100_000;
 /// Submissions written per batch; JOB_CREATED answers are read concurrently.
 const BATCH: u64 = 500;
 const LIMIT: Duration = Duration::from_secs(120);
+/// Acknowledgements seen before the server is killed.
+const KILL_AFTER: u64 = 30_000;
 
-fn start(data: &TempDir) -> Server {
+fn start(store_args: &[String]) -> Server {
+    let args: Vec<&str> = store_args.iter().map(String::as_str).collect();
+    Server::start(Kind::Gearboxd, &args)
+}
+
+fn sqlite_args(data: &TempDir) -> Vec<String> {
     let dir = data.path().to_str().expect("utf-8 temp path").to_owned();
-    Server::start(Kind::Gearboxd, &["--data-dir", &dir])
+    vec!["--data-dir".into(), dir]
 }
 
 /// Read packets from `stream` until it closes or `deadline`, handing each to `each`;
@@ -61,7 +76,9 @@ fn read_packets(stream: &mut TcpStream, deadline: Instant, mut each: impl FnMut(
 
 /// Submit `JOBS` background jobs (workload = job number) as fast as the server takes them;
 /// return the numbers whose JOB_CREATED arrived, however the connection ends.
-fn submit_until_killed(addr: SocketAddr, acked: mpsc::Sender<u64>) {
+/// The reader itself sends `kill -9` to `pid` once it has seen [`KILL_AFTER`] acknowledgements,
+/// so the kill lands while submissions are still streaming in, however fast the store.
+fn submit_until_killed(addr: SocketAddr, pid: u32, acked: mpsc::Sender<u64>) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     let mut reader = stream.try_clone().expect("clone stream");
     let writer = thread::spawn(move || {
@@ -94,6 +111,13 @@ fn submit_until_killed(addr: SocketAddr, acked: mpsc::Sender<u64>) {
         );
         let _ = acked.send(next);
         next += 1;
+        if next == KILL_AFTER {
+            let killed = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .expect("running kill");
+            assert!(killed.success(), "kill -9 {pid}");
+        }
         next < JOBS
     });
     let _ = writer.join();
@@ -116,7 +140,17 @@ fn drain(addr: SocketAddr) -> Vec<u64> {
         .set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
     let deadline = Instant::now() + LIMIT;
-    while Instant::now() < deadline && idle_since.elapsed() < Duration::from_secs(2) {
+    // The server writes its ready file before it replays the store, so the first job can
+    // take as long as the replay (seconds for 60,000 jobs on a busy machine); after that, two
+    // idle seconds mean the queue is empty.
+    let idle_limit = |done: &Vec<u64>| {
+        if done.is_empty() {
+            LIMIT
+        } else {
+            Duration::from_secs(2)
+        }
+    };
+    while Instant::now() < deadline && idle_since.elapsed() < idle_limit(&done) {
         match stream.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
@@ -156,35 +190,31 @@ fn drain(addr: SocketAddr) -> Vec<u64> {
 #[test]
 fn acknowledged_background_jobs_survive_kill_9() {
     let data = TempDir::new("crash");
-    let server = start(&data);
+    survive_kill_9(&sqlite_args(&data));
+}
+
+/// Submit a stream of background jobs to a gearboxd using `store_args`, `kill -9` it in the
+/// middle, start it again on the same store, and check that every acknowledged job runs once.
+fn survive_kill_9(store_args: &[String]) {
+    let server = start(store_args);
     let addr = server.addr;
     let pid = server.pid();
     let (tx, rx) = mpsc::channel();
-    let submitter = thread::spawn(move || submit_until_killed(addr, tx));
-
-    // Kill the server in the middle of the stream of submissions.
-    let mut acked = Vec::new();
-    let deadline = Instant::now() + LIMIT;
-    while acked.len() < 30_000 {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(n) => acked.push(n),
-            Err(e) => panic!("only {} jobs acknowledged before {e:?}", acked.len()),
-        }
-    }
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let submitter = thread::spawn(move || submit_until_killed(addr, pid, tx));
     submitter.join().expect("submitter");
-    acked.extend(rx.try_iter());
+    let acked: Vec<u64> = rx.try_iter().collect();
+    assert!(
+        acked.len() as u64 >= KILL_AFTER,
+        "only {} jobs acknowledged in {LIMIT:?}",
+        acked.len()
+    );
     drop(server);
     assert!(
         (acked.len() as u64) < JOBS,
         "the kill came too late to test anything"
     );
 
-    let server = start(&data);
+    let server = start(store_args);
     let done = drain(server.addr);
     let distinct: HashSet<u64> = done.iter().copied().collect();
     let lost: Vec<u64> = acked
@@ -241,4 +271,423 @@ fn memory_mode_loses_jobs_on_restart_as_gearmand_does() {
         !data.join("gearbox.db").exists(),
         "memory mode writes no database"
     );
+}
+
+/// What the submitter of [`restart_under_load`] saw for one submission.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+enum Answer {
+    Created(u64),
+    Refused(u64),
+}
+
+/// Submit background jobs in windows of 20 until `stop`, reporting each answer in order.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+fn submit_until_stopped(
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    answers: mpsc::Sender<Answer>,
+) {
+    use std::sync::atomic::Ordering;
+    const WINDOW: u64 = 20;
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut next = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut out = BytesMut::new();
+        for n in next..next + WINDOW {
+            encode_packet(
+                &mut out,
+                Magic::Req,
+                PacketType::SubmitJobBg,
+                &[b"crash", b""],
+                n.to_string().as_bytes(),
+            );
+        }
+        stream.write_all(&out).expect("submit");
+        let mut answered = 0;
+        read_packets(&mut stream, Instant::now() + LIMIT, |packet| {
+            let n = next + answered;
+            let answer = match packet.kind {
+                PacketType::JobCreated => Answer::Created(n),
+                PacketType::Error => {
+                    let args = packet.args().expect("ERROR layout");
+                    assert_eq!(args.get(0), b"QUEUE_ERROR", "error code");
+                    Answer::Refused(n)
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            let _ = answers.send(answer);
+            answered += 1;
+            answered < WINDOW
+        });
+        assert_eq!(answered, WINDOW, "every submission is answered");
+        next += WINDOW;
+    }
+}
+
+/// Restart the database under a gearboxd using `store_args` while a client submits: the
+/// submissions made while it is down get ERROR QUEUE_ERROR, those after it is back succeed
+/// with no restart of gearboxd, and every acknowledged job runs (no refused one does).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+fn restart_under_load(service: services::Service, store_args: &[String]) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let server = start(store_args);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let submitter = {
+        let (addr, stop) = (server.addr, stop.clone());
+        thread::spawn(move || submit_until_stopped(addr, stop, tx))
+    };
+    let mut acked = Vec::new();
+    let mut refused = Vec::new();
+    let mut collect_until = |what: &str, done: &dyn Fn(usize, usize) -> bool| {
+        let (acked_before, refused_before) = (acked.len(), refused.len());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done(acked.len() - acked_before, refused.len() - refused_before) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Answer::Created(n)) => acked.push(n),
+                Ok(Answer::Refused(n)) => refused.push(n),
+                Err(e) => panic!(
+                    "waiting for {what}: {e:?} after {} acknowledged, {} refused",
+                    acked.len(),
+                    refused.len()
+                ),
+            }
+        }
+        (acked.len() - acked_before, refused.len() - refused_before)
+    };
+
+    let (before, early_refusals) = collect_until("acknowledgements", &|a, _| a >= 500);
+    assert_eq!(early_refusals, 0, "refusals while the database was up");
+    let outage = services::Outage::begin(service);
+    let (_, during) = collect_until("refusals while down", &|_, r| r >= 50);
+    outage.end();
+    let (after, _) = collect_until("acknowledgements after the restart", &|a, _| a >= 500);
+    stop.store(true, Ordering::Relaxed);
+    drop(rx);
+    submitter.join().expect("submitter");
+    eprintln!(
+        "acknowledged {before} before the outage, refused {during} during it, acknowledged \
+         {after} after; in all {} acknowledged, {} refused",
+        acked.len(),
+        refused.len()
+    );
+
+    let done: HashSet<u64> = drain(server.addr).into_iter().collect();
+    let lost: Vec<u64> = acked
+        .iter()
+        .copied()
+        .filter(|n| !done.contains(n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged jobs never ran, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    let ran_anyway: Vec<u64> = refused
+        .iter()
+        .copied()
+        .filter(|n| done.contains(n))
+        .collect();
+    assert!(
+        ran_anyway.is_empty(),
+        "refused jobs ran: {:?}",
+        &ran_anyway[..ran_anyway.len().min(10)]
+    );
+}
+
+/// Start gearboxd with `store_args`, submit one background job with a new unique and a
+/// workload holding NUL bytes, and return once it is acknowledged (so it is in the store).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+fn submit_one(store_args: &[String]) {
+    let unique = services::unique_name("one");
+    let server = start(store_args);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    let mut out = BytesMut::new();
+    encode_packet(
+        &mut out,
+        Magic::Req,
+        PacketType::SubmitJobBg,
+        &[b"crash", unique.as_bytes()],
+        b"\0data",
+    );
+    stream.write_all(&out).expect("submit");
+    let mut created = false;
+    read_packets(&mut stream, Instant::now() + Duration::from_secs(10), |p| {
+        created = p.kind == PacketType::JobCreated;
+        false
+    });
+    assert!(created, "JOB_CREATED");
+}
+
+/// A table or key prefix of one test run, removed on drop.
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+struct Scratch {
+    name: String,
+    remove: fn(&str),
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+impl Scratch {
+    fn new(remove: fn(&str)) -> Scratch {
+        Scratch {
+            name: services::unique_name("gbd"),
+            remove,
+        }
+    }
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        (self.remove)(&self.name);
+    }
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use services::Service;
+
+    const CONNINFO: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+
+    fn scratch() -> Scratch {
+        Scratch::new(|table| {
+            if let Ok(mut store) = gearbox_store::PostgresStore::open(CONNINFO, table) {
+                let _ = store.drop_table();
+            }
+        })
+    }
+
+    fn args(table: &str) -> Vec<String> {
+        strings(&[
+            "-q",
+            "postgres",
+            "--libpq-conninfo",
+            CONNINFO,
+            "--libpq-table",
+            table,
+        ])
+    }
+
+    #[test]
+    fn acknowledged_background_jobs_survive_kill_9() {
+        let Some(_lock) = Service::Postgres.shared() else {
+            return;
+        };
+        let table = scratch();
+        survive_kill_9(&args(&table.name));
+    }
+
+    #[test]
+    fn a_database_restart_under_load_refuses_only_while_it_is_down() {
+        let Some(_lock) = Service::Postgres.exclusive() else {
+            return;
+        };
+        let table = scratch();
+        restart_under_load(Service::Postgres, &args(&table.name));
+    }
+
+    #[test]
+    fn a_store_url_and_gearmands_queue_name_work_too() {
+        let Some(_lock) = Service::Postgres.shared() else {
+            return;
+        };
+        let table = scratch();
+        let url = "postgres://postgres@127.0.0.1:5432/test";
+        submit_one(&strings(&[
+            "--store-url",
+            url,
+            "--libpq-table",
+            &table.name,
+        ]));
+        let mut store = gearbox_store::PostgresStore::open(CONNINFO, &table.name).unwrap();
+        assert_eq!(store.len().unwrap(), 1);
+        submit_one(&strings(&[
+            "-q",
+            "Postgres",
+            "--libpq-conninfo",
+            CONNINFO,
+            "--libpq-table",
+            &table.name,
+        ]));
+        assert_eq!(store.len().unwrap(), 2);
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use super::*;
+    use services::Service;
+
+    fn settings() -> gearbox_store::MysqlSettings {
+        gearbox_store::MysqlSettings {
+            host: "127.0.0.1".into(),
+            port: 3306,
+            user: Some("root".into()),
+            password: None,
+            database: Some("test".into()),
+        }
+    }
+
+    fn scratch() -> Scratch {
+        Scratch::new(|table| {
+            if let Ok(mut store) = gearbox_store::MysqlStore::open(&settings(), table) {
+                let _ = store.drop_table();
+            }
+        })
+    }
+
+    fn args(table: &str) -> Vec<String> {
+        strings(&[
+            "-q",
+            "mysql",
+            "--mysql-host",
+            "127.0.0.1",
+            "--mysql-port",
+            "3306",
+            "--mysql-user",
+            "root",
+            "--mysql-db",
+            "test",
+            "--mysql-table",
+            table,
+        ])
+    }
+
+    #[test]
+    fn acknowledged_background_jobs_survive_kill_9() {
+        let Some(_lock) = Service::Mysql.shared() else {
+            return;
+        };
+        let table = scratch();
+        survive_kill_9(&args(&table.name));
+    }
+
+    #[test]
+    fn a_database_restart_under_load_refuses_only_while_it_is_down() {
+        let Some(_lock) = Service::Mysql.exclusive() else {
+            return;
+        };
+        let table = scratch();
+        restart_under_load(Service::Mysql, &args(&table.name));
+    }
+
+    #[test]
+    fn a_store_url_works_too() {
+        let Some(_lock) = Service::Mysql.shared() else {
+            return;
+        };
+        let table = scratch();
+        let url = "mariadb://root@127.0.0.1:3306/test";
+        submit_one(&strings(&[
+            "--store-url",
+            url,
+            "--mysql-table",
+            &table.name,
+        ]));
+        let mut store = gearbox_store::MysqlStore::open(&settings(), &table.name).unwrap();
+        assert_eq!(store.len().unwrap(), 1);
+    }
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use services::Service;
+
+    fn scratch() -> Scratch {
+        Scratch::new(|prefix| {
+            let settings = gearbox_store::RedisSettings::default();
+            if let Ok(mut store) = gearbox_store::RedisStore::open(&settings, prefix) {
+                let _ = store.drop_keys();
+            }
+        })
+    }
+
+    /// The URL form of the store flags.
+    fn args(prefix: &str) -> Vec<String> {
+        strings(&[
+            "--store-url",
+            "redis://127.0.0.1:6379/0",
+            "--redis-prefix",
+            prefix,
+        ])
+    }
+
+    #[test]
+    fn acknowledged_background_jobs_survive_kill_9() {
+        let Some(_lock) = Service::Redis.shared() else {
+            return;
+        };
+        let prefix = scratch();
+        survive_kill_9(&args(&prefix.name));
+    }
+
+    /// This Redis keeps nothing on disk, so what it held is gone after its restart; the jobs
+    /// still run because gearboxd, not restarted, still has them queued.
+    #[test]
+    fn a_database_restart_under_load_refuses_only_while_it_is_down() {
+        let Some(_lock) = Service::Redis.exclusive() else {
+            return;
+        };
+        let prefix = scratch();
+        restart_under_load(Service::Redis, &args(&prefix.name));
+    }
+
+    #[test]
+    fn gearmands_redis_flags_work_too() {
+        let Some(_lock) = Service::Redis.shared() else {
+            return;
+        };
+        let prefix = scratch();
+        submit_one(&strings(&[
+            "-q",
+            "redis",
+            "--redis-server",
+            "127.0.0.1",
+            "--redis-port",
+            "6379",
+            "--redis-prefix",
+            &prefix.name,
+        ]));
+        let settings = gearbox_store::RedisSettings::default();
+        let mut store = gearbox_store::RedisStore::open(&settings, &prefix.name).unwrap();
+        assert_eq!(store.len().unwrap(), 1);
+    }
+}
+
+/// A backend left out of the build is named in a clear startup error.
+#[test]
+fn a_backend_not_compiled_in_is_a_clear_error() {
+    let mut missing = Vec::new();
+    if cfg!(not(feature = "postgres")) {
+        missing.push(strings(&["-q", "postgres"]));
+    }
+    if cfg!(not(feature = "mysql")) {
+        missing.push(strings(&["--store-url", "mysql://root@127.0.0.1/test"]));
+    }
+    if cfg!(not(feature = "redis")) {
+        missing.push(strings(&["-q", "redis"]));
+    }
+    missing.push(strings(&["-q", "oracle"]));
+    for args in missing {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gearboxd"))
+            .args(["-L", "127.0.0.1", "-p", "0", "-l", "none"])
+            .args(&args)
+            .output()
+            .expect("run gearboxd");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(
+            stderr.contains("built without") || stderr.contains("is not known"),
+            "{args:?}: {stderr}"
+        );
+    }
 }

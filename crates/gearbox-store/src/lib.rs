@@ -1,19 +1,57 @@
 //! Durable job storage for gearboxd: what is stored ([`StoredJob`], [`StoreOp`]), the one trait
 //! every backend implements ([`JobStore`]), the group-commit thread that batches operations
-//! into one transaction ([`Committer`]), and the embedded SQLite backend ([`SqliteStore`]).
+//! into one transaction ([`Committer`]), the embedded SQLite backend ([`SqliteStore`]), and,
+//! each behind its own cargo feature, backends for users who already run a database server:
+//! PostgreSQL (`postgres`), MySQL/MariaDB (`mysql`) and Redis (`redis`).
 //!
 //! A backend only stores and replays; it never decides anything about jobs. Nothing here runs
 //! on the server's event loop: backends block, so they live on the committer's own thread.
 
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+mod batch;
 mod commit;
 mod error;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+mod link;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 mod sqlite;
 
 use bytes::Bytes;
 
 pub use commit::{Commit, Committer};
 pub use error::StoreError;
+#[cfg(feature = "mysql")]
+pub use mysql::{MysqlSettings, MysqlStore};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, DEFAULT_LIBPQ_TABLE};
+#[cfg(feature = "redis")]
+pub use redis::{RedisSettings, RedisStore, DEFAULT_REDIS_PREFIX};
 pub use sqlite::{SqliteStore, DEFAULT_TABLE};
+
+/// Refuse a table name that is not letters, digits and `_`, or longer than `max_len` bytes:
+/// table names are written into SQL text.
+pub(crate) fn check_table_name(name: &str, max_len: usize) -> Result<(), StoreError> {
+    if !name.is_empty()
+        && name.len() <= max_len
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Ok(());
+    }
+    let limit = if max_len == usize::MAX {
+        String::new()
+    } else {
+        format!(", at most {max_len} of them")
+    };
+    Err(StoreError::Layout {
+        table: name.to_owned(),
+        detail: format!("table names may hold only letters, digits and '_'{limit}"),
+    })
+}
 
 /// A background job as kept in the store, from acceptance until it completes, fails for good
 /// or is cancelled.

@@ -33,19 +33,10 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn valid_table_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 impl SqliteStore {
     /// Open (creating if needed) the database at `path` with the given table.
     pub fn open(path: &Path, table: &str) -> Result<SqliteStore, StoreError> {
-        if !valid_table_name(table) {
-            return Err(StoreError::Layout {
-                table: table.to_owned(),
-                detail: "table names may hold only letters, digits and '_'".into(),
-            });
-        }
+        crate::check_table_name(table, usize::MAX)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -18,6 +18,12 @@ use gearbox_store::{JobStore, SqliteStore};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+/// mimalloc instead of the system allocator: jobs are many small allocations of similar sizes,
+/// which it packs without a per-allocation header, and it returns freed pages to the system
+/// once a backlog drains (glibc keeps most of them).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Gearbox job server: a Gearman job server, wire-compatible with gearmand.
 ///
 /// Clients, workers and admin tools written for gearmand (libgearman, the PECL extension,
@@ -354,7 +360,8 @@ fn open_store(args: &Args) -> Result<Option<Box<dyn JobStore>>> {
     if let Some(url) = &args.store_url {
         return open_store_url(args, url).map(Some);
     }
-    match args.queue_type.as_str() {
+    // Case-insensitive, as gearmand's plugin names are (`-q Postgres`, `-q MySQL`).
+    match args.queue_type.to_ascii_lowercase().as_str() {
         "memory" | "builtin" => Ok(None),
         "sqlite" | "libsqlite3" => {
             let path = match &args.libsqlite3_db {
@@ -376,9 +383,10 @@ fn open_store(args: &Args) -> Result<Option<Box<dyn JobStore>>> {
         }
         "mysql" | "mariadb" => open_mysql(args, None).map(Some),
         "redis" | "hiredis" => open_redis(args, None).map(Some),
-        other => bail!(
-            "queue type {other:?} is not known; use `sqlite` (durable, default), `memory`, \
-             `postgres`, `mysql` or `redis`"
+        _ => bail!(
+            "queue type {:?} is not known; use `sqlite` (durable, default), `memory`, \
+             `postgres`, `mysql` or `redis`",
+            args.queue_type
         ),
     }
 }
@@ -473,6 +481,29 @@ fn open_redis(_args: &Args, _url: Option<&str>) -> Result<Box<dyn JobStore>> {
     Err(not_built("redis"))
 }
 
+/// mimalloc gives freed pages back to the system only during later allocator calls, after a
+/// delay, so an idle server that has just drained a backlog would keep its peak memory. With
+/// `MIMALLOC_PURGE_DELAY=0` it gives them back as they are freed. mimalloc reads its settings
+/// before `main`, so the variable has to be in the environment at exec: when it is missing, the
+/// process re-executes itself once with it set (same pid, same arguments). A value the operator
+/// set is kept.
+fn allocator_settings() {
+    use std::os::unix::process::CommandExt;
+    const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
+    if std::env::var_os(PURGE_DELAY).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(PURGE_DELAY, "0")
+        .exec();
+    // exec only returns on failure; run with the default settings then.
+    eprintln!("gearboxd: could not re-execute with {PURGE_DELAY}=0: {error}");
+}
+
 fn seconds(value: i64) -> Option<Duration> {
     u64::try_from(value).ok().map(Duration::from_secs)
 }
@@ -493,6 +524,7 @@ async fn stop_signal() -> Stop {
 }
 
 fn main() -> Result<()> {
+    allocator_settings();
     let args = Args::parse();
     let level = level(&args)?;
     init_logging(&args, level)?;
@@ -560,12 +592,17 @@ fn main() -> Result<()> {
         for listener in std_listeners {
             listeners.push(TcpListener::from_std(listener)?);
         }
-        if let Some(path) = &args.ready_file {
-            let addr = listeners.first().context("no listener")?.local_addr()?;
-            let mut file = File::create(path)?;
-            writeln!(file, "{addr}")?;
-        }
-        serve(listeners, config, store, stop_signal()).await?;
+        // Written once the store is replayed and connections are accepted, so a script that
+        // waits for it finds a server with its whole queue.
+        let ready = |addrs: &[SocketAddr]| {
+            if let (Some(path), Some(addr)) = (&args.ready_file, addrs.first()) {
+                let written = File::create(path).and_then(|mut file| writeln!(file, "{addr}"));
+                if let Err(e) = written {
+                    warn!(path = %path.display(), error = %e, "could not write the ready file");
+                }
+            }
+        };
+        serve(listeners, config, store, ready, stop_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;
     if let Some(path) = &args.pid_file {

@@ -163,6 +163,9 @@ impl Engine {
     /// Rebuild a job from the store at start, before any connection is accepted. It gets a new
     /// handle but keeps its store row, priority, unique and epoch time.
     pub fn restore(&mut self, stored: StoredJob, now: u64, out: &mut impl Outbox) {
+        // New jobs take their store ids from the handle counter: keep it above every id in the
+        // store, whatever the clock said at start.
+        self.next_handle = self.next_handle.max(stored.id.saturating_add(1));
         let function = self.function_id(&stored.function);
         let mut body = BytesMut::with_capacity(
             stored.function.len()

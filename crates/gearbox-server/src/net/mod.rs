@@ -234,14 +234,20 @@ impl Shared {
 /// Run a server on already-bound listeners until `stop` resolves or an administrator sends
 /// `shutdown`. With a `store`, background jobs are durable: the store is replayed before any
 /// connection is accepted. Must be awaited on a current-thread runtime (it runs a `LocalSet`).
+///
+/// `ready` is called once, with the listening addresses, when connections are being accepted
+/// (after the replay).
 pub async fn serve(
     listeners: Vec<TcpListener>,
     config: ServerConfig,
     store: Option<Box<dyn JobStore>>,
+    ready: impl FnOnce(&[SocketAddr]),
     stop: impl Future<Output = Stop>,
 ) -> Result<(), ServerError> {
     let local = LocalSet::new();
-    local.run_until(run(listeners, config, store, stop)).await
+    local
+        .run_until(run(listeners, config, store, ready, stop))
+        .await
 }
 
 /// Build the engine, filled from the store if there is one.
@@ -279,6 +285,7 @@ async fn run(
     listeners: Vec<TcpListener>,
     config: ServerConfig,
     mut store: Option<Box<dyn JobStore>>,
+    ready: impl FnOnce(&[SocketAddr]),
     stop: impl Future<Output = Stop>,
 ) -> Result<(), ServerError> {
     let clock = Clock::new();
@@ -305,15 +312,18 @@ async fn run(
     let timer = tokio::task::spawn_local(timer_loop(shared.clone()));
     let commits = tokio::task::spawn_local(commit_loop(shared.clone(), commit_rx));
     let mut acceptors = Vec::new();
+    let mut addrs = Vec::new();
     for listener in listeners {
         if let Ok(addr) = listener.local_addr() {
             info!(%addr, "listening");
+            addrs.push(addr);
         }
         acceptors.push(tokio::task::spawn_local(accept_loop(
             shared.clone(),
             listener,
         )));
     }
+    ready(&addrs);
     let how = tokio::select! {
         how = stop => how,
         () = admin_stop(&shared) => shared.stop_request.get().unwrap_or(Stop::Immediate),

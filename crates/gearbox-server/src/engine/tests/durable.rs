@@ -287,3 +287,29 @@ fn restored_jobs_keep_order_priority_unique_and_epoch() {
     let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
     assert_eq!(persisted(&sent)[0].1, StoreOp::Done { id: 7 });
 }
+
+#[test]
+fn new_jobs_never_reuse_a_replayed_store_id() {
+    let mut h = durable();
+    let replayed_id = 9_000_000_000_000_000;
+    h.engine.restore(
+        StoredJob {
+            id: replayed_id,
+            function: Bytes::from_static(b"f"),
+            unique: Bytes::new(),
+            priority: 1,
+            when_to_run: 0,
+            reducer: Bytes::new(),
+            data: Bytes::from_static(b"old"),
+        },
+        h.now,
+        &mut h.out,
+    );
+    h.connect(2);
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"new"]);
+    let writes = persisted(&sent);
+    let [(_, StoreOp::Put(job))] = writes.as_slice() else {
+        panic!("{writes:?}")
+    };
+    assert!(job.id > replayed_id);
+}

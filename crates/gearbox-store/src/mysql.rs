@@ -1,0 +1,338 @@
+//! The MySQL/MariaDB store, for users who already run one (gearmand's `-q mysql`).
+//!
+//! The table keeps gearmand's columns (`unique_key, function_name, priority, data,
+//! when_to_run`) plus the integer key `id` (submission order) and `reducer`, like the SQLite
+//! store; the name columns are `BLOB` rather than gearmand's `VARCHAR` so that NUL bytes and
+//! non-UTF-8 uniques survive, and the table is InnoDB so that a batch is one transaction. A
+//! table written by gearmand's `-q MySQL` is taken over on open (renamed aside, copied in
+//! insertion order, dropped; an interrupted take-over is finished on the next open). A batch is one
+//! transaction of multi-row `REPLACE` statements (at most [`ROWS_PER_STATEMENT`] rows each) and
+//! `DELETE … IN (…)` statements; it is as durable as `innodb_flush_log_at_trx_commit` makes a
+//! commit (1, flush at every commit, by default). Replay pages through the table by id,
+//! [`REPLAY_PAGE`] rows at a time.
+//!
+//! The connection is reopened after a failure (see [`Link`]); connect, read and write timeouts
+//! keep a call from blocking for more than a few seconds when the server is down.
+
+use bytes::Bytes;
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder, Params, TxOpts, Value};
+use tracing::info;
+
+use crate::batch::NetBatch;
+use crate::link::{Link, CONNECT_TIMEOUT, IO_TIMEOUT, REPLAY_PAGE};
+use crate::{JobStore, StoreError, StoreOp, StoredJob};
+
+/// Rows written by one `REPLACE` statement: 64 × 7 placeholders, far below the protocol's limit
+/// of 65,535, and one prepared statement per row count stays in the statement cache.
+const ROWS_PER_STATEMENT: usize = 64;
+/// Bytes of job data one `REPLACE` statement carries before the batch moves to the next, so a
+/// statement stays well below MySQL's default `max_allowed_packet` (16 MiB in MariaDB 10.11).
+const BYTES_PER_STATEMENT: usize = 4 * 1024 * 1024;
+/// Ids deleted by one `DELETE` statement.
+const IDS_PER_DELETE: usize = 1000;
+/// Longest table name: MySQL's 64-byte identifiers, less the import suffix.
+const MAX_TABLE: usize = 40;
+
+/// Where the MySQL or MariaDB server is, and who to log in as (gearmand's `--mysql-*` flags).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MysqlSettings {
+    /// Host name or address (`--mysql-host`, default `localhost`).
+    pub host: String,
+    /// TCP port (`--mysql-port`, default 3306).
+    pub port: u16,
+    /// User name (`--mysql-user`); none: the server's default.
+    pub user: Option<String>,
+    /// Password (`--mysql-password`).
+    pub password: Option<String>,
+    /// Database (`--mysql-db`); required.
+    pub database: Option<String>,
+}
+
+impl Default for MysqlSettings {
+    fn default() -> MysqlSettings {
+        MysqlSettings {
+            host: "localhost".into(),
+            port: 3306,
+            user: None,
+            password: None,
+            database: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for MysqlSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+/// A job store in one MySQL/MariaDB table.
+pub struct MysqlStore {
+    opts: Opts,
+    table: String,
+    link: Link<Conn>,
+}
+
+impl std::fmt::Debug for MysqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlStore")
+            .field("host", &self.opts.get_ip_or_hostname())
+            .field("port", &self.opts.get_tcp_port())
+            .field("database", &self.opts.get_db_name())
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MysqlStore {
+    /// Connect with gearmand-style settings and prepare `table`, creating it if missing.
+    pub fn open(settings: &MysqlSettings, table: &str) -> Result<MysqlStore, StoreError> {
+        let builder = OptsBuilder::new()
+            .ip_or_hostname(Some(settings.host.clone()))
+            .tcp_port(settings.port)
+            .user(settings.user.clone())
+            .pass(settings.password.clone())
+            .db_name(settings.database.clone());
+        MysqlStore::open_with(builder, table)
+    }
+
+    /// Connect with a URL (`mysql://user:password@host:port/database`) and prepare `table`.
+    pub fn open_url(url: &str, table: &str) -> Result<MysqlStore, StoreError> {
+        let opts = Opts::from_url(url).map_err(|e| StoreError::Settings(e.to_string()))?;
+        MysqlStore::open_with(OptsBuilder::from_opts(opts), table)
+    }
+
+    fn open_with(builder: OptsBuilder, table: &str) -> Result<MysqlStore, StoreError> {
+        crate::check_table_name(table, MAX_TABLE)?;
+        let opts: Opts = builder
+            // Connect where we were told, not to a local socket the server may advertise.
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
+            .read_timeout(Some(IO_TIMEOUT))
+            .write_timeout(Some(IO_TIMEOUT))
+            .tcp_keepalive_time_ms(Some(5_000))
+            .stmt_cache_size(ROWS_PER_STATEMENT + 16)
+            .into();
+        if opts.get_db_name().is_none() {
+            return Err(StoreError::Settings(
+                "the MySQL store needs a database (--mysql-db or a URL path)".into(),
+            ));
+        }
+        let mut store = MysqlStore {
+            opts,
+            table: table.to_owned(),
+            link: Link::new("mysql"),
+        };
+        store.link.run(
+            || connect(&store.opts, &store.table),
+            |_| Ok::<(), StoreError>(()),
+        )?;
+        Ok(store)
+    }
+
+    /// Number of stored jobs (for tests and diagnostics).
+    pub fn len(&mut self) -> Result<u64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM {}", self.table);
+        let n: Option<u64> = self
+            .link
+            .run(|| connect(&self.opts, &self.table), |c| c.query_first(&sql))?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// True when no job is stored.
+    pub fn is_empty(&mut self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Drop the table (for tests and for clearing a queue by hand).
+    pub fn drop_table(&mut self) -> Result<(), StoreError> {
+        let sql = format!("DROP TABLE IF EXISTS {}", self.table);
+        self.link
+            .run(|| connect(&self.opts, &self.table), |c| c.query_drop(&sql))
+    }
+}
+
+fn connect(opts: &Opts, table: &str) -> Result<Conn, StoreError> {
+    let mut conn = Conn::new(opts.clone())?;
+    prepare_table(&mut conn, table)?;
+    Ok(conn)
+}
+
+fn columns(conn: &mut Conn, table: &str) -> Result<Vec<String>, StoreError> {
+    Ok(conn.exec(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+        (table,),
+    )?)
+}
+
+fn create_sql(t: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {t} (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, \
+         unique_key BLOB NOT NULL, function_name BLOB NOT NULL, priority INT NOT NULL, \
+         data LONGBLOB NOT NULL, when_to_run BIGINT NOT NULL, reducer BLOB NOT NULL) \
+         ENGINE=InnoDB"
+    )
+}
+
+fn prepare_table(conn: &mut Conn, t: &str) -> Result<(), StoreError> {
+    let old = format!("{t}_gearmand_import");
+    let found = columns(conn, t)?;
+    let has = |c: &str| found.iter().any(|x| x.eq_ignore_ascii_case(c));
+    let gearmand = [
+        "unique_key",
+        "function_name",
+        "priority",
+        "data",
+        "when_to_run",
+    ];
+    if found.is_empty() {
+        conn.query_drop(create_sql(t))?;
+    } else if has("id") && has("reducer") {
+        // Ours already.
+    } else if gearmand.iter().all(|c| has(c)) {
+        conn.query_drop(format!("RENAME TABLE {t} TO {old}"))?;
+        conn.query_drop(create_sql(t))?;
+    } else {
+        return Err(StoreError::Layout {
+            table: t.to_owned(),
+            detail: format!("columns {found:?}"),
+        });
+    }
+    if columns(conn, &old)?.is_empty() {
+        return Ok(());
+    }
+    // A gearmand queue table set aside (now or by an open that was interrupted): copy its rows
+    // in the order a plain scan returns them, which is the order gearmand itself replays them
+    // in (its table has no primary key, so InnoDB keeps rows in insertion order). Ids 1..N
+    // are taken on every try, so a second copy after an interrupted one inserts nothing.
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    tx.query_drop(format!(
+        "INSERT IGNORE INTO {t} \
+           (id, unique_key, function_name, priority, data, when_to_run, reducer) \
+         SELECT ROW_NUMBER() OVER (), \
+                CAST(COALESCE(unique_key, '') AS BINARY), CAST(function_name AS BINARY), \
+                COALESCE(priority, 1), COALESCE(data, ''), COALESCE(when_to_run, 0), '' \
+         FROM {old}"
+    ))?;
+    tx.commit()?;
+    conn.query_drop(format!("DROP TABLE {old}"))?;
+    info!(table = %t, "converted a gearmand queue table");
+    Ok(())
+}
+
+/// The multi-row upsert for `rows` jobs.
+fn replace_sql(t: &str, rows: usize) -> String {
+    let mut sql = format!(
+        "REPLACE INTO {t} (id, unique_key, function_name, priority, data, when_to_run, reducer) \
+         VALUES "
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?)");
+    }
+    sql
+}
+
+impl JobStore for MysqlStore {
+    fn append(&mut self, batch: &[StoreOp]) -> Result<(), StoreError> {
+        let net = NetBatch::of(batch);
+        // Split the puts into statements of bounded rows and bytes.
+        let mut chunks: Vec<&[&StoredJob]> = Vec::new();
+        let mut start = 0;
+        let mut bytes = 0;
+        for (at, job) in net.puts.iter().enumerate() {
+            let size = job.data.len() + job.unique.len() + job.function.len();
+            if at > start
+                && (at - start == ROWS_PER_STATEMENT || bytes + size > BYTES_PER_STATEMENT)
+            {
+                chunks.push(&net.puts[start..at]);
+                start = at;
+                bytes = 0;
+            }
+            bytes += size;
+        }
+        if start < net.puts.len() {
+            chunks.push(&net.puts[start..]);
+        }
+        let t = &self.table;
+        self.link.run(
+            || connect(&self.opts, t),
+            |conn| {
+                let mut tx = conn.start_transaction(TxOpts::default())?;
+                for chunk in &chunks {
+                    let mut values = Vec::with_capacity(chunk.len() * 7);
+                    for job in *chunk {
+                        values.extend([
+                            Value::UInt(job.id),
+                            Value::Bytes(job.unique.to_vec()),
+                            Value::Bytes(job.function.to_vec()),
+                            Value::Int(i64::from(job.priority)),
+                            Value::Bytes(job.data.to_vec()),
+                            Value::Int(i64::try_from(job.when_to_run).unwrap_or(i64::MAX)),
+                            Value::Bytes(job.reducer.to_vec()),
+                        ]);
+                    }
+                    tx.exec_drop(replace_sql(t, chunk.len()), Params::Positional(values))?;
+                }
+                for ids in net.dones.chunks(IDS_PER_DELETE) {
+                    let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+                    tx.query_drop(format!("DELETE FROM {t} WHERE id IN ({})", list.join(",")))?;
+                }
+                tx.commit()
+            },
+        )
+    }
+
+    fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError> {
+        type Row = (u64, Vec<u8>, Vec<u8>, i64, Vec<u8>, i64, Vec<u8>);
+        let t = &self.table;
+        let sql = format!(
+            "SELECT id, unique_key, function_name, priority, data, when_to_run, reducer \
+             FROM {t} WHERE id >= ? ORDER BY id LIMIT ?"
+        );
+        let mut after: Option<u64> = None;
+        loop {
+            let from = match after {
+                None => 0,
+                Some(u64::MAX) => return Ok(()),
+                Some(id) => id + 1,
+            };
+            let rows: Vec<mysql::Row> = self.link.run(
+                || connect(&self.opts, t),
+                |c| c.exec(&sql, (from, REPLAY_PAGE as u64)),
+            )?;
+            let n = rows.len();
+            for row in rows {
+                let (id, unique, function, priority, data, when, reducer): Row =
+                    mysql::from_row_opt(row).map_err(|e| StoreError::Corrupt {
+                        table: t.clone(),
+                        id: from,
+                        detail: format!("a row at or after this id: {e}"),
+                    })?;
+                after = Some(id);
+                sink(StoredJob {
+                    id,
+                    unique: Bytes::from(unique),
+                    function: Bytes::from(function),
+                    priority: u8::try_from(priority.clamp(0, 2)).unwrap_or(1),
+                    data: Bytes::from(data),
+                    when_to_run: u64::try_from(when).unwrap_or(0),
+                    reducer: Bytes::from(reducer),
+                });
+            }
+            if n < REPLAY_PAGE {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The PostgreSQL store, for users who already run PostgreSQL (gearmand's `-q libpq`).
+//!
+//! The table keeps gearmand's columns (`unique_key, function_name, priority, data,
+//! when_to_run`) plus the integer key `id` (submission order) and `reducer`, like the SQLite
+//! store; the name columns are `BYTEA` rather than gearmand's `VARCHAR` so that NUL bytes and
+//! non-UTF-8 uniques survive. A table written by gearmand's `-q libpq` is converted in place on
+//! open, in one transaction. A batch is one transaction holding one bulk upsert (`UNNEST` of
+//! arrays) and one bulk delete, so its cost hardly grows with its size; it is as durable as
+//! the server's `synchronous_commit` and `fsync` settings make a commit (both on by default).
+//! Replay pages through the table by id, [`REPLAY_PAGE`] rows at a time.
+//!
+//! The connection is reopened after a failure (see [`Link`]); the connect timeout, TCP user
+//! timeout and keepalives keep a call from blocking for more than a few seconds when the
+//! server is down or unreachable.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use postgres::{Client, Config, NoTls, Statement};
+use tracing::info;
+
+use crate::batch::NetBatch;
+use crate::link::{Link, CONNECT_TIMEOUT, IO_TIMEOUT, REPLAY_PAGE};
+use crate::{JobStore, StoreError, StoreOp, StoredJob};
+
+/// gearmand's default table name for `-q libpq`.
+pub const DEFAULT_LIBPQ_TABLE: &str = "queue";
+
+/// Longest table name: PostgreSQL's 63-byte identifiers, less the import suffix.
+const MAX_TABLE: usize = 40;
+
+/// A job store in one PostgreSQL table.
+pub struct PostgresStore {
+    config: Config,
+    table: String,
+    link: Link<Session>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An open connection with the statements `append` and `replay` use.
+struct Session {
+    client: Client,
+    upsert: Statement,
+    delete: Statement,
+    page: Statement,
+}
+
+/// Ids and times are far below `i64::MAX`; anything above it is clamped rather than wrapped
+/// into a negative key.
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    /// Connect with a libpq connection string, either `key=value` pairs
+    /// (`host=127.0.0.1 user=postgres dbname=test`) or a URL
+    /// (`postgres://postgres@127.0.0.1/test`), and prepare `table`, creating it if missing.
+    /// With no host, the local Unix socket and then `localhost` are tried, as libpq does.
+    pub fn open(conninfo: &str, table: &str) -> Result<PostgresStore, StoreError> {
+        crate::check_table_name(table, MAX_TABLE)?;
+        let mut config: Config = conninfo.parse()?;
+        if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+            config.host("/var/run/postgresql");
+            config.host("localhost");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(IO_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("gearboxd");
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(3);
+        let mut store = PostgresStore {
+            config,
+            // Unquoted identifiers are folded to lower case; the catalog holds that form.
+            table: table.to_ascii_lowercase(),
+            link: Link::new("postgres"),
+        };
+        store.link.run(
+            || connect(&store.config, &store.table),
+            |_| Ok::<(), StoreError>(()),
+        )?;
+        Ok(store)
+    }
+
+    /// Number of stored jobs (for tests and diagnostics).
+    pub fn len(&mut self) -> Result<u64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM {}", self.table);
+        let n: i64 = self.link.run(
+            || connect(&self.config, &self.table),
+            |s| s.client.query_one(&sql, &[]).map(|row| row.get(0)),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// True when no job is stored.
+    pub fn is_empty(&mut self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Drop the table (for tests and for clearing a queue by hand).
+    pub fn drop_table(&mut self) -> Result<(), StoreError> {
+        let sql = format!("DROP TABLE IF EXISTS {}", self.table);
+        self.link.run(
+            || connect(&self.config, &self.table),
+            |s| s.client.batch_execute(&sql),
+        )
+    }
+}
+
+/// Open a connection, make sure the table is there in our layout, and prepare statements.
+fn connect(config: &Config, table: &str) -> Result<Session, StoreError> {
+    let mut client = config.connect(NoTls)?;
+    prepare_table(&mut client, table)?;
+    let t = table;
+    let upsert = client.prepare(&format!(
+        "INSERT INTO {t} (id, unique_key, function_name, priority, data, when_to_run, reducer) \
+         SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::bytea[], $4::int4[], $5::bytea[], \
+                              $6::int8[], $7::bytea[]) \
+         ON CONFLICT (id) DO UPDATE SET unique_key = EXCLUDED.unique_key, \
+           function_name = EXCLUDED.function_name, priority = EXCLUDED.priority, \
+           data = EXCLUDED.data, when_to_run = EXCLUDED.when_to_run, reducer = EXCLUDED.reducer"
+    ))?;
+    let delete = client.prepare(&format!("DELETE FROM {t} WHERE id = ANY($1::int8[])"))?;
+    let page = client.prepare(&format!(
+        "SELECT id, unique_key, function_name, priority, data, when_to_run, reducer \
+         FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"
+    ))?;
+    Ok(Session {
+        client,
+        upsert,
+        delete,
+        page,
+    })
+}
+
+fn create_sql(t: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {t} (id BIGINT PRIMARY KEY, unique_key BYTEA NOT NULL, \
+         function_name BYTEA NOT NULL, priority INTEGER NOT NULL, data BYTEA NOT NULL, \
+         when_to_run BIGINT NOT NULL, reducer BYTEA NOT NULL DEFAULT '')"
+    )
+}
+
+fn prepare_table(client: &mut Client, t: &str) -> Result<(), StoreError> {
+    let columns: Vec<String> = client
+        .query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1",
+            &[&t],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if columns.is_empty() {
+        client.batch_execute(&create_sql(t))?;
+        return Ok(());
+    }
+    let has = |c: &str| columns.iter().any(|x| x == c);
+    if has("id") && has("reducer") {
+        return Ok(());
+    }
+    let gearmand = [
+        "unique_key",
+        "function_name",
+        "priority",
+        "data",
+        "when_to_run",
+    ];
+    if !gearmand.iter().all(|c| has(c)) {
+        return Err(StoreError::Layout {
+            table: t.to_owned(),
+            detail: format!("columns {columns:?}"),
+        });
+    }
+    // A gearmand queue table (VARCHAR names, no order column): take its rows over in the
+    // order they lie in the table, which for gearmand's insert-only use is insertion order.
+    let old = format!("{t}_gearmand_import");
+    let mut tx = client.transaction()?;
+    tx.batch_execute(&format!(
+        "ALTER TABLE {t} RENAME TO {old};
+         {create};
+         INSERT INTO {t} (id, unique_key, function_name, priority, data, when_to_run, reducer)
+           SELECT row_number() OVER (ORDER BY ctid),
+                  convert_to(COALESCE(unique_key::text, ''), 'UTF8'),
+                  convert_to(COALESCE(function_name::text, ''), 'UTF8'),
+                  COALESCE(priority, 1), COALESCE(data::bytea, ''::bytea),
+                  COALESCE(when_to_run, 0), ''::bytea
+           FROM {old};
+         DROP TABLE {old};",
+        create = create_sql(t)
+    ))?;
+    tx.commit()?;
+    info!(table = %t, "converted a gearmand queue table");
+    Ok(())
+}
+
+impl JobStore for PostgresStore {
+    fn append(&mut self, batch: &[StoreOp]) -> Result<(), StoreError> {
+        let net = NetBatch::of(batch);
+        let ids: Vec<i64> = net.puts.iter().map(|j| int(j.id)).collect();
+        let uniques: Vec<&[u8]> = net.puts.iter().map(|j| &j.unique[..]).collect();
+        let functions: Vec<&[u8]> = net.puts.iter().map(|j| &j.function[..]).collect();
+        let priorities: Vec<i32> = net.puts.iter().map(|j| i32::from(j.priority)).collect();
+        let data: Vec<&[u8]> = net.puts.iter().map(|j| &j.data[..]).collect();
+        let whens: Vec<i64> = net.puts.iter().map(|j| int(j.when_to_run)).collect();
+        let reducers: Vec<&[u8]> = net.puts.iter().map(|j| &j.reducer[..]).collect();
+        let dones: Vec<i64> = net.dones.iter().map(|&id| int(id)).collect();
+        self.link.run(
+            || connect(&self.config, &self.table),
+            |s| {
+                let mut tx = s.client.transaction()?;
+                if !ids.is_empty() {
+                    tx.execute(
+                        &s.upsert,
+                        &[
+                            &ids,
+                            &uniques,
+                            &functions,
+                            &priorities,
+                            &data,
+                            &whens,
+                            &reducers,
+                        ],
+                    )?;
+                }
+                if !dones.is_empty() {
+                    tx.execute(&s.delete, &[&dones])?;
+                }
+                tx.commit()
+            },
+        )
+    }
+
+    fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError> {
+        let mut after = -1i64;
+        loop {
+            // The client blocks on a runtime of its own, which tokio refuses inside another
+            // runtime, and gearboxd replays from within its event loop: fetch each page on a
+            // thread of its own, and feed the sink here.
+            let page = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| self.page(after))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })?;
+            let n = page.len();
+            for job in page {
+                after = int(job.id);
+                sink(job);
+            }
+            if n < REPLAY_PAGE {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Up to [`REPLAY_PAGE`] jobs with ids above `after`, in id order.
+    fn page(&mut self, after: i64) -> Result<Vec<StoredJob>, StoreError> {
+        let limit = i64::try_from(REPLAY_PAGE).unwrap_or(i64::MAX);
+        let rows = self.link.run(
+            || connect(&self.config, &self.table),
+            |s| s.client.query(&s.page, &[&after, &limit]),
+        )?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let bytes = |i: usize| -> Result<Bytes, postgres::Error> {
+                Ok(Bytes::from(row.try_get::<_, Vec<u8>>(i)?))
+            };
+            let priority: i32 = row.try_get(3)?;
+            jobs.push(StoredJob {
+                id: u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0),
+                unique: bytes(1)?,
+                function: bytes(2)?,
+                priority: u8::try_from(priority.clamp(0, 2)).unwrap_or(1),
+                data: bytes(4)?,
+                when_to_run: u64::try_from(row.try_get::<_, i64>(5)?).unwrap_or(0),
+                reducer: bytes(6)?,
+            });
+        }
+        Ok(jobs)
+    }
+}
