@@ -537,15 +537,24 @@ fn main() -> Result<()> {
             std_listeners.push(listener);
         }
     }
+    // The pid and ready files are created before dropping privileges, like the listeners:
+    // they usually live in directories only the starting user may write.
+    if let Some(path) = &args.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing pid file {}", path.display()))?;
+    }
+    let ready_file = match &args.ready_file {
+        Some(path) => Some(
+            File::create(path)
+                .with_context(|| format!("creating ready file {}", path.display()))?,
+        ),
+        None => None,
+    };
     if let Some(user) = &args.user {
         drop_privileges(user)?;
     }
     // Opened as the final user, so the database files it creates belong to that user.
     let store = open_store(&args)?;
-    if let Some(path) = &args.pid_file {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .with_context(|| format!("writing pid file {}", path.display()))?;
-    }
 
     let hostname = nix::unistd::gethostname()
         .ok()
@@ -595,10 +604,10 @@ fn main() -> Result<()> {
         // Written once the store is replayed and connections are accepted, so a script that
         // waits for it finds a server with its whole queue.
         let ready = |addrs: &[SocketAddr]| {
-            if let (Some(path), Some(addr)) = (&args.ready_file, addrs.first()) {
-                let written = File::create(path).and_then(|mut file| writeln!(file, "{addr}"));
-                if let Err(e) = written {
-                    warn!(path = %path.display(), error = %e, "could not write the ready file");
+            if let (Some(mut file), Some(addr)) = (ready_file, addrs.first()) {
+                // One write, so a reader never sees half an address.
+                if let Err(e) = file.write_all(format!("{addr}\n").as_bytes()) {
+                    warn!(error = %e, "could not write the ready file");
                 }
             }
         };
