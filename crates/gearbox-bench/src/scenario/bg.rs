@@ -4,13 +4,12 @@
 //! completion) and server CPU per 1000 jobs; fails unless exactly the N submitted job numbers
 //! were completed, once each.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{await_ledger, expect_drained, rate, share, start_workers, submit_bg, Env, WorkerSpec};
+use super::{await_ledger, expect_drained, rate, start_workers, submit_all_bg, Env, WorkerSpec};
 use crate::ledger::Ledger;
 use crate::report::Record;
 use crate::run;
@@ -54,25 +53,10 @@ pub async fn run(env: &Env, a: &BgArgs) -> Result<Record> {
     run::stage("submitting and working", Some(&ledger));
     let cpu = env.cpu()?;
     let t0 = Instant::now();
-    let last_created = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..a.clients)
-        .map(|i| {
-            run::spawn(
-                format!("client {i}"),
-                submit_bg(
-                    env.addr,
-                    Arc::clone(&function),
-                    share(a.jobs, a.clients, i),
-                    a.window,
-                    a.payload,
-                    t0,
-                    Arc::clone(&last_created),
-                ),
-            )
-        })
-        .collect();
-    run::join(&clients).await?;
-    let submit_secs = last_created.load(Ordering::Relaxed) as f64 / 1e9;
+    let submit_secs = submit_all_bg(
+        env.addr, &function, a.jobs, a.clients, a.window, a.payload, t0,
+    )
+    .await?;
     await_ledger(env.addr, &ledger, &functions, true).await?;
     // The ledger's clock started at setup; measure from the first submission.
     let e2e_secs = ledger.last_secs() - t0.duration_since(t_setup).as_secs_f64();

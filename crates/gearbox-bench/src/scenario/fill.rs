@@ -3,13 +3,12 @@
 //! bytes each queued job costs. Then W workers drain the queue: the drain rate, and the
 //! resident memory afterwards (does the server give the memory back?).
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use super::{await_ledger, expect_drained, rate, share, start_workers, submit_bg, Env, WorkerSpec};
+use super::{await_ledger, expect_drained, rate, start_workers, submit_all_bg, Env, WorkerSpec};
 use crate::ledger::Ledger;
 use crate::report::Record;
 use crate::run;
@@ -49,26 +48,11 @@ pub async fn run(env: &Env, a: &FillArgs) -> Result<Record> {
     run::stage("filling the queue", None);
     let cpu = env.cpu()?;
     let t0 = Instant::now();
-    let last_created = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..a.clients)
-        .map(|i| {
-            run::spawn(
-                format!("client {i}"),
-                submit_bg(
-                    env.addr,
-                    Arc::clone(&function),
-                    share(a.jobs, a.clients, i),
-                    a.window,
-                    a.payload,
-                    t0,
-                    Arc::clone(&last_created),
-                ),
-            )
-        })
-        .collect();
-    run::join(&clients).await?;
+    submit_all_bg(
+        env.addr, &function, a.jobs, a.clients, a.window, a.payload, t0,
+    )
+    .await?;
     let fill_secs = t0.elapsed().as_secs_f64();
-    drop(clients);
     let cpu_fill = cpu.since(env, a.jobs)?;
     tokio::time::sleep(SETTLE).await;
     let rss_full = env.server_rss()?;

@@ -258,6 +258,39 @@ pub fn describe_error(p: &Packet) -> String {
     }
 }
 
+/// Submit background jobs `0..jobs` of `function` over `clients` connections, each keeping up
+/// to `window` unanswered, and wait for every JOB_CREATED. Returns the time of the last one, in
+/// seconds from `t0`.
+pub async fn submit_all_bg(
+    addr: SocketAddr,
+    function: &Arc<str>,
+    jobs: u64,
+    clients: u64,
+    window: u64,
+    payload: usize,
+    t0: Instant,
+) -> Result<f64> {
+    let last_created = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            run::spawn(
+                format!("client {i}"),
+                submit_bg(
+                    addr,
+                    Arc::clone(function),
+                    share(jobs, clients, i),
+                    window,
+                    payload,
+                    t0,
+                    Arc::clone(&last_created),
+                ),
+            )
+        })
+        .collect();
+    run::join(&tasks).await?;
+    Ok(last_created.load(Ordering::Relaxed) as f64 / 1e9)
+}
+
 /// A client that submits the background jobs `range` to `function`, keeping up to `window`
 /// submissions unanswered, and returns when every JOB_CREATED has arrived. The time of its
 /// last JOB_CREATED (nanoseconds from `t0`) is folded into `last_created`.
