@@ -69,6 +69,38 @@ macro_rules! both_servers {
 // Tool discovery
 // ---------------------------------------------------------------------------------------------
 
+/// The `gearboxd` binary under test. Inside `gearbox-server` Cargo names it; the other crates of
+/// the workspace include this harness with `#[path]` and find it beside their own test binary
+/// (`target/<profile>/gearboxd`), building it once with cargo when it is not there yet.
+pub fn gearboxd_bin() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_gearboxd") {
+        return PathBuf::from(path);
+    }
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current_exe");
+            // target/<profile>/deps/<test> -> target/<profile>
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("test binary lives in target/<profile>/deps");
+            let bin = profile_dir.join("gearboxd");
+            if !bin.exists() {
+                let release = profile_dir.file_name().is_some_and(|n| n == "release");
+                let mut cargo = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+                cargo.args(["build", "-p", "gearbox-server", "--bin", "gearboxd"]);
+                if release {
+                    cargo.arg("--release");
+                }
+                let status = cargo.status().expect("run cargo build for gearboxd");
+                assert!(status.success(), "cargo build of gearboxd failed");
+            }
+            bin
+        })
+        .clone()
+}
+
 fn in_ci() -> bool {
     matches!(
         std::env::var("CI").as_deref(),
@@ -260,7 +292,7 @@ impl Server {
         let dir = TempDir::new("gearboxd");
         let ready = dir.join("ready");
         let log = dir.join("server.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gearboxd"));
+        let mut cmd = Command::new(gearboxd_bin());
         // Each server gets its own job store; a test's own --data-dir or -q overrides it.
         cmd.args(["-L", "127.0.0.1", "-p", "0", "--ready-file"])
             .arg(&ready)
