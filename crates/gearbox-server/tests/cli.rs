@@ -85,6 +85,21 @@ fn unknown_queue_type_and_level_are_refused_clearly() {
     ]);
     assert!(!ok);
     assert!(text.contains("LOUD"), "{text}");
+    let (ok, text) = output(&[
+        "-L",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "-q",
+        "memory",
+        "--resident-jobs",
+        "10",
+    ]);
+    assert!(!ok);
+    assert!(
+        text.contains("--resident-jobs needs a durable store"),
+        "{text}"
+    );
 }
 
 #[test]

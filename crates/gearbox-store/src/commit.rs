@@ -5,8 +5,13 @@
 //! shared by all of them. Operations carry a sequence number given by the server; a [`Commit`]
 //! names the range it covers, so the server can answer exactly the submissions that became
 //! durable (or failed). Submitting never blocks the caller.
+//!
+//! The same thread reads workloads back ([`Committer::load`]) between transactions, so a load
+//! always sees every write queued before it: a job is never asked for before it is stored.
 
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+
+use bytes::Bytes;
 use std::thread::JoinHandle;
 
 use tracing::{error, info};
@@ -27,8 +32,27 @@ pub struct Commit {
     pub result: Result<(), StoreError>,
 }
 
+/// The outcome of one [`Committer::load`].
+#[derive(Debug)]
+pub struct Loaded {
+    /// The token the load was asked with.
+    pub token: u64,
+    /// The workloads found, as `(id, data)`; ids no longer stored are missing.
+    pub result: Result<Vec<(u64, Bytes)>, StoreError>,
+}
+
+/// What the store thread reports back.
+#[derive(Debug)]
+pub enum StoreEvent {
+    /// A transaction finished.
+    Committed(Commit),
+    /// A load finished.
+    Loaded(Loaded),
+}
+
 enum Request {
     Op(u64, StoreOp),
+    Load(u64, Vec<u64>),
     Stop,
 }
 
@@ -39,15 +63,15 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Start the thread; `on_commit` is called on it after every transaction.
+    /// Start the thread; `on_event` is called on it after every transaction and load.
     pub fn start(
         store: Box<dyn JobStore>,
-        on_commit: impl FnMut(Commit) + Send + 'static,
+        on_event: impl FnMut(StoreEvent) + Send + 'static,
     ) -> Committer {
         let (tx, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("gearbox-store".into())
-            .spawn(move || run(store, rx, on_commit))
+            .spawn(move || run(store, rx, on_event))
             .expect("spawning the store thread");
         Committer {
             tx,
@@ -59,6 +83,14 @@ impl Committer {
     pub fn submit(&self, seq: u64, op: StoreOp) -> Result<(), StoreError> {
         self.tx
             .send(Request::Op(seq, op))
+            .map_err(|_| StoreError::Stopped)
+    }
+
+    /// Read back the workloads of `ids` once every operation queued so far is written; the
+    /// outcome comes back as [`StoreEvent::Loaded`] with `token`.
+    pub fn load(&self, token: u64, ids: Vec<u64>) -> Result<(), StoreError> {
+        self.tx
+            .send(Request::Load(token, ids))
             .map_err(|_| StoreError::Stopped)
     }
 
@@ -81,22 +113,30 @@ impl Drop for Committer {
     }
 }
 
-fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_commit: impl FnMut(Commit)) {
+fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl FnMut(StoreEvent)) {
     let mut batch = Vec::new();
+    // A load that arrived behind the batch being gathered: it runs after that batch commits.
+    let mut load: Option<(u64, Vec<u64>)> = None;
     let mut stopping = false;
     while !stopping {
-        let (first, op) = match rx.recv() {
-            Ok(Request::Op(seq, op)) => (seq, op),
+        let mut first = None;
+        let mut last = 0;
+        match rx.recv() {
+            Ok(Request::Op(seq, op)) => {
+                first = Some(seq);
+                last = seq;
+                batch.push(op);
+            }
+            Ok(Request::Load(token, ids)) => load = Some((token, ids)),
             Ok(Request::Stop) | Err(_) => break,
-        };
-        let mut last = first;
-        batch.push(op);
-        while batch.len() < MAX_BATCH {
+        }
+        while first.is_some() && load.is_none() && batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(Request::Op(seq, op)) => {
                     last = seq;
                     batch.push(op);
                 }
+                Ok(Request::Load(token, ids)) => load = Some((token, ids)),
                 Ok(Request::Stop) | Err(TryRecvError::Disconnected) => {
                     stopping = true;
                     break;
@@ -104,16 +144,25 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_commit: impl 
                 Err(TryRecvError::Empty) => break,
             }
         }
-        let result = store.append(&batch);
-        if let Err(e) = &result {
-            error!(error = %e, ops = batch.len(), "store commit failed");
+        if let Some(first) = first {
+            let result = store.append(&batch);
+            if let Err(e) = &result {
+                error!(error = %e, ops = batch.len(), "store commit failed");
+            }
+            batch.clear();
+            on_event(StoreEvent::Committed(Commit {
+                first,
+                last,
+                result,
+            }));
         }
-        batch.clear();
-        on_commit(Commit {
-            first,
-            last,
-            result,
-        });
+        if let Some((token, ids)) = load.take() {
+            let result = store.load(&ids);
+            if let Err(e) = &result {
+                error!(error = %e, jobs = ids.len(), "reading workloads back failed");
+            }
+            on_event(StoreEvent::Loaded(Loaded { token, result }));
+        }
     }
     info!("store thread stopped");
 }

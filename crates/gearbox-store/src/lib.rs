@@ -23,7 +23,7 @@ mod sqlite;
 
 use bytes::Bytes;
 
-pub use commit::{Commit, Committer};
+pub use commit::{Commit, Committer, Loaded, StoreEvent};
 pub use error::StoreError;
 #[cfg(feature = "mysql")]
 pub use mysql::{MysqlSettings, MysqlStore};
@@ -95,4 +95,9 @@ pub trait JobStore: Send + 'static {
     /// Feed every stored job to `sink` in submission order. Called once, before the server
     /// accepts connections.
     fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError>;
+
+    /// The workloads of the jobs `ids` that are still stored, as `(id, data)` in any order; an
+    /// id that is not stored is left out. Used to read back workloads the server chose not to
+    /// keep in memory (`--resident-jobs`), so it runs often and must be one round trip.
+    fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError>;
 }

@@ -29,8 +29,8 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// Bytes of job data one `REPLACE` statement carries before the batch moves to the next, so a
 /// statement stays well below MySQL's default `max_allowed_packet` (16 MiB in MariaDB 10.11).
 const BYTES_PER_STATEMENT: usize = 4 * 1024 * 1024;
-/// Ids deleted by one `DELETE` statement.
-const IDS_PER_DELETE: usize = 1000;
+/// Ids named by one `DELETE` or `SELECT ... IN` statement.
+const IDS_PER_STATEMENT: usize = 1000;
 /// Longest table name: MySQL's 64-byte identifiers, less the import suffix.
 const MAX_TABLE: usize = 40;
 
@@ -284,7 +284,7 @@ impl JobStore for MysqlStore {
                     }
                     tx.exec_drop(replace_sql(t, chunk.len()), Params::Positional(values))?;
                 }
-                for ids in net.dones.chunks(IDS_PER_DELETE) {
+                for ids in net.dones.chunks(IDS_PER_STATEMENT) {
                     let list: Vec<String> = ids.iter().map(u64::to_string).collect();
                     tx.query_drop(format!("DELETE FROM {t} WHERE id IN ({})", list.join(",")))?;
                 }
@@ -334,5 +334,19 @@ impl JobStore for MysqlStore {
                 return Ok(());
             }
         }
+    }
+
+    fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let t = &self.table;
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
+            let sql = format!("SELECT id, data FROM {t} WHERE id IN ({})", list.join(","));
+            let rows: Vec<(u64, Vec<u8>)> = self
+                .link
+                .run(|| connect(&self.opts, t), |c| c.query(&sql))?;
+            found.extend(rows.into_iter().map(|(id, data)| (id, Bytes::from(data))));
+        }
+        Ok(found)
     }
 }

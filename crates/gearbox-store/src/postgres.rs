@@ -52,6 +52,7 @@ struct Session {
     upsert: Statement,
     delete: Statement,
     page: Statement,
+    load: Statement,
 }
 
 /// Ids and times are far below `i64::MAX`; anything above it is clamped rather than wrapped
@@ -142,11 +143,15 @@ fn connect(config: &Config, table: &str) -> Result<Session, StoreError> {
         "SELECT id, unique_key, function_name, priority, data, when_to_run, reducer \
          FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"
     ))?;
+    let load = client.prepare(&format!(
+        "SELECT id, data FROM {t} WHERE id = ANY($1::int8[])"
+    ))?;
     Ok(Session {
         client,
         upsert,
         delete,
         page,
+        load,
     })
 }
 
@@ -269,6 +274,21 @@ impl JobStore for PostgresStore {
                 return Ok(());
             }
         }
+    }
+
+    fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let keys: Vec<i64> = ids.iter().map(|&id| int(id)).collect();
+        let rows = self.link.run(
+            || connect(&self.config, &self.table),
+            |s| s.client.query(&s.load, &[&keys]),
+        )?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.try_get(0)?;
+            let data: Vec<u8> = row.try_get(1)?;
+            found.push((u64::try_from(id).unwrap_or(0), Bytes::from(data)));
+        }
+        Ok(found)
     }
 }
 

@@ -295,6 +295,29 @@ impl JobStore for RedisStore {
             }
         }
     }
+
+    fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let members: Vec<String> = ids.iter().map(|&id| member(id)).collect();
+        let jobs = &self.jobs;
+        let values: Vec<Option<Vec<u8>>> = self.link.run(
+            || connect(&self.client),
+            |c| redis::cmd("HMGET").arg(jobs).arg(&members).query(c),
+        )?;
+        let mut found = Vec::with_capacity(ids.len());
+        for (&id, value) in ids.iter().zip(values) {
+            let Some(bytes) = value else { continue };
+            let job = decode(id, bytes).ok_or_else(|| StoreError::Corrupt {
+                table: self.jobs.clone(),
+                id,
+                detail: "the stored job cannot be decoded".into(),
+            })?;
+            found.push((id, job.data));
+        }
+        Ok(found)
+    }
 }
 
 #[cfg(test)]

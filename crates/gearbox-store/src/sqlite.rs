@@ -208,4 +208,18 @@ impl JobStore for SqliteStore {
         }
         Ok(())
     }
+
+    fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let mut select = self
+            .conn
+            .prepare_cached(&format!("SELECT data FROM {} WHERE id = ?1", self.table))?;
+        let mut found = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let data: Option<Vec<u8>> = select.query_row([int(id)], |row| row.get(0)).optional()?;
+            if let Some(data) = data {
+                found.push((id, Bytes::from(data)));
+            }
+        }
+        Ok(found)
+    }
 }

@@ -150,6 +150,12 @@ struct Args {
     #[arg(long)]
     ack_before_commit: bool,
 
+    /// Keep the workloads of at most N jobs in memory; further queued background jobs keep
+    /// theirs only in the durable store and get them back shortly before their turn. Bounds
+    /// memory for very long queues (each queued job still costs ~200 bytes). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    resident_jobs: u32,
+
     /// Log level: FATAL, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFO or DEBUG (also shown by
     /// the admin `verbose` command).
     #[arg(long, default_value = "INFO")]
@@ -555,6 +561,9 @@ fn main() -> Result<()> {
     }
     // Opened as the final user, so the database files it creates belong to that user.
     let store = open_store(&args)?;
+    if store.is_none() && args.resident_jobs > 0 {
+        bail!("--resident-jobs needs a durable store: workloads can only wait in a store, not with -q memory");
+    }
 
     let hostname = nix::unistd::gethostname()
         .ok()
@@ -583,6 +592,7 @@ fn main() -> Result<()> {
             remote_shutdown: args.remote_shutdown,
             verbose: level.to_owned(),
             ack_before_commit: args.ack_before_commit,
+            resident_jobs: args.resident_jobs,
             ..EngineConfig::default()
         },
         max_body: args.max_body,

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::job::{JobList, Priority};
+use super::job::{JobId, JobList, Priority, NIL};
 use super::ConnId;
 
 /// A sleeping worker as recorded at its PRE_SLEEP; `serial` tells whether it is still asleep.
@@ -22,6 +22,28 @@ pub struct Sleeper {
     pub serial: u64,
 }
 
+/// The jobs of one queue whose workloads are not in memory (`--resident-jobs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Spill {
+    /// The oldest job whose workload is only in the store and not being read back, or [`NIL`].
+    /// Every job ahead of it in the queue is resident or loading.
+    pub first: JobId,
+    /// Jobs in the queue whose workload is not in memory (spilled or loading).
+    pub count: u32,
+    /// A read-back for this queue is in flight.
+    pub loading: bool,
+}
+
+impl Default for Spill {
+    fn default() -> Self {
+        Spill {
+            first: NIL,
+            count: 0,
+            loading: false,
+        }
+    }
+}
+
 /// One function and everything kept per function.
 #[derive(Debug, Default)]
 pub struct Function {
@@ -29,6 +51,8 @@ pub struct Function {
     pub name: Bytes,
     /// Runnable jobs per priority, oldest first.
     pub queues: [JobList; 3],
+    /// Per priority, the queued jobs whose workloads are only in the store.
+    pub spill: [Spill; 3],
     /// Jobs in memory: queued, pending (epoch) and running.
     pub total: u32,
     /// Jobs held by workers.
@@ -61,11 +85,6 @@ impl Function {
     /// shows, as gearmand does).
     pub fn waiting(&self, priority: Priority) -> u32 {
         self.queued(priority) + self.pending[priority.index()]
-    }
-
-    /// True when some job can be handed to a worker now.
-    pub fn has_runnable(&self) -> bool {
-        self.queues.iter().any(|q| !q.is_empty())
     }
 
     /// True when a new job of `priority` must be refused (`maxqueue`).

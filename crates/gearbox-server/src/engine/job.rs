@@ -48,6 +48,17 @@ pub enum JobState {
     Running,
 }
 
+/// Whether a job's workload is in memory (`--resident-jobs`, see `spill.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// The workload is in the job's body.
+    Resident,
+    /// The workload is only in the durable store.
+    Spilled,
+    /// The workload is being read back from the store.
+    Loading,
+}
+
 /// One job in memory.
 #[derive(Debug)]
 pub struct Job {
@@ -70,6 +81,8 @@ pub struct Job {
     pub background: bool,
     /// Queued, pending or running.
     pub state: JobState,
+    /// Whether the workload is in `body` or only in the store.
+    pub payload: Payload,
     /// Times the job went back to the queue after losing its worker.
     pub retries: u16,
     /// Last WORK_STATUS numerator and denominator.
@@ -110,6 +123,21 @@ impl Job {
     pub fn data_slice(&self) -> &[u8] {
         &self.body[self.data_start as usize..]
     }
+
+    /// Give the job a body of its own holding its unique, its reducer and `data` as the
+    /// workload: with an empty `data` the workload leaves memory, and with the stored one it
+    /// comes back. The function name is not kept: it is the function's.
+    pub fn set_workload(&mut self, data: &[u8]) {
+        let (unique, reducer) = (self.unique(), self.reducer());
+        let mut body = Vec::with_capacity(unique.len() + reducer.len() + data.len());
+        body.extend_from_slice(unique);
+        body.extend_from_slice(reducer);
+        body.extend_from_slice(data);
+        self.unique = (0, self.unique.1);
+        self.reducer = (self.unique.1, self.reducer.1);
+        self.data_start = u32::from(self.unique.1) + u32::from(self.reducer.1);
+        self.body = Bytes::from(body);
+    }
 }
 
 /// Head and tail of one intrusive FIFO list, with its length.
@@ -140,11 +168,6 @@ impl JobList {
     /// Number of jobs in the list.
     pub fn len(&self) -> u32 {
         self.len
-    }
-
-    /// True when no job is queued.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The oldest job.

@@ -16,6 +16,7 @@ mod index;
 mod job;
 mod reply;
 mod result;
+mod spill;
 mod status;
 mod store;
 mod submit;
@@ -88,6 +89,10 @@ pub trait Outbox {
     /// Write `op` to the durable store; `seq` grows with every call. The network layer reports
     /// the outcome back through [`Engine::committed`].
     fn persist(&mut self, seq: u64, op: StoreOp);
+
+    /// Read back the workloads of the stored jobs `ids`, after every write persisted so far.
+    /// The network layer reports the outcome back through [`Engine::loaded`] with `token`.
+    fn load(&mut self, token: u64, ids: Vec<u64>);
 }
 
 /// What the engine needs to know from the server's configuration.
@@ -119,6 +124,10 @@ pub struct EngineConfig {
     /// With `durable`: answer JOB_CREATED before the commit (faster; a crash can lose jobs
     /// whose JOB_CREATED was already sent).
     pub ack_before_commit: bool,
+    /// With `durable`: keep the workloads of at most this many jobs in memory and leave the
+    /// rest of the queued background jobs' workloads in the store until their turn nears
+    /// (see `spill.rs`); 0 keeps every workload in memory.
+    pub resident_jobs: u32,
 }
 
 impl Default for EngineConfig {
@@ -136,6 +145,7 @@ impl Default for EngineConfig {
             pid: std::process::id(),
             durable: false,
             ack_before_commit: false,
+            resident_jobs: 0,
         }
     }
 }
@@ -172,6 +182,14 @@ pub struct Engine {
     next_seq: u64,
     /// Durable jobs whose store write is not yet committed, in sequence order.
     storing: std::collections::VecDeque<store::Storing>,
+    /// Jobs whose workload is only in the store (spilled or being read back).
+    spilled: u32,
+    /// Read-backs in flight, by token.
+    loads: FxHashMap<u64, spill::Load>,
+    /// Token of the next read-back.
+    next_load: u64,
+    /// No read-back is asked for while the store is being replayed.
+    loads_paused: bool,
 }
 
 /// Strip exactly one trailing NUL from an identifier sent as a final field (PROTOCOL.md §3.2).
@@ -267,6 +285,10 @@ impl Engine {
             counters: Counters::default(),
             next_seq: 1,
             storing: std::collections::VecDeque::new(),
+            spilled: 0,
+            loads: FxHashMap::default(),
+            next_load: 1,
+            loads_paused: false,
         }
     }
 
@@ -350,7 +372,7 @@ impl Engine {
         // A worker that was woken but never grabbed leaves work nobody else was told about.
         if conn.sleeping && conn.noop_sent {
             for ability in &conn.abilities {
-                if self.functions[ability.function as usize].has_runnable() {
+                if self.has_ready(ability.function) {
                     self.wake(ability.function, out);
                 }
             }
@@ -519,10 +541,13 @@ impl Engine {
     fn remove_job(&mut self, job_id: JobId, out: &mut impl Outbox) {
         let job = &self.jobs[job_id as usize];
         let f = job.function;
+        let mut unqueued = None;
         match job.state {
             JobState::Queued => {
                 let p = job.priority.index();
+                self.spill_unqueued(job_id);
                 self.functions[f as usize].queues[p].remove(&mut self.jobs, job_id);
+                unqueued = Some(p);
             }
             JobState::Running => self.functions[f as usize].running -= 1,
             JobState::Pending => self.functions[f as usize].pending[job.priority.index()] -= 1,
@@ -534,6 +559,7 @@ impl Engine {
         } else if !unique.is_empty() {
             self.uniques.remove(&self.jobs, job_id);
         }
+        self.spill_forgotten(job_id);
         let job = self.jobs.remove(job_id as usize);
         if job.store_id != 0 {
             let seq = self.next_seq;
@@ -549,6 +575,9 @@ impl Engine {
             {
                 conn.waiting_live = conn.waiting_live.saturating_sub(1);
             }
+        }
+        if let Some(p) = unqueued {
+            self.refill(f, p, out);
         }
         self.give_back_memory();
     }
@@ -587,6 +616,7 @@ impl Engine {
                     }
                     self.requeue(timer.job, out);
                 }
+                TimerKind::Reload => self.reload(timer.job, out),
                 _ => {}
             }
         }

@@ -200,6 +200,8 @@ impl Engine {
             store_id: stored.id,
         });
         self.counters.restored += 1;
+        // Read-backs wait until the replay is over and the store can answer them.
+        self.loads_paused = true;
         self.make_runnable(job_id, stored.when_to_run, now, out);
     }
 }

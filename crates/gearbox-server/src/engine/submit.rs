@@ -9,7 +9,7 @@ use gearbox_proto::{Args, Packet, PacketType};
 use smallvec::SmallVec;
 
 use super::conn::Waiting;
-use super::job::{self, Job, JobId, JobState, Priority};
+use super::job::{self, Job, JobId, JobState, Payload, Priority};
 use super::reply::{error, reply};
 use super::timer::{Timer, TimerKind};
 use super::{
@@ -176,6 +176,7 @@ impl Engine {
             priority: new.priority,
             background: new.background,
             state: JobState::Pending,
+            payload: Payload::Resident,
             store_id: new.store_id,
             committing: false,
             retries: 0,
@@ -206,6 +207,7 @@ impl Engine {
         now: u64,
         out: &mut impl Outbox,
     ) {
+        self.spill_if_over(job_id);
         if when.saturating_mul(1000) > now {
             let job = &mut self.jobs[job_id as usize];
             job.state = JobState::Pending;
@@ -249,6 +251,9 @@ impl Engine {
         job.state = JobState::Queued;
         let (f, p) = (job.function, job.priority.index());
         self.functions[f as usize].queues[p].push_back(&mut self.jobs, job_id);
-        self.wake(f, out);
+        self.spill_queued(job_id, out);
+        if self.jobs[job_id as usize].payload == Payload::Resident {
+            self.wake(f, out);
+        }
     }
 }

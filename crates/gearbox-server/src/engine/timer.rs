@@ -1,4 +1,5 @@
-//! Timers the engine keeps: epoch jobs falling due and CAN_DO_TIMEOUT run limits.
+//! Timers the engine keeps: epoch jobs falling due, CAN_DO_TIMEOUT run limits, and retries of
+//! failed workload read-backs.
 //!
 //! One binary heap ordered by deadline; entries are never removed early. Each carries what it
 //! was armed for (the job's handle number and assignment count), and the engine ignores an entry
@@ -20,6 +21,8 @@ pub enum TimerKind {
         /// The job's assignment count when the timer was armed.
         assignment: u32,
     },
+    /// Retry reading back the spilled workloads of the job's queue (`--resident-jobs`).
+    Reload,
 }
 
 /// One armed timer.

@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 
 use super::conn::{Ability, Conn};
 use super::function::{Function, Sleeper};
-use super::job::{JobId, JobState, Priority};
+use super::job::{Job, JobId, JobState, Payload, Priority};
 use super::reply::{error, reply, reply_shared};
 use super::timer::{Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox};
@@ -117,16 +117,16 @@ impl Engine {
     pub(super) fn pre_sleep(&mut self, id: ConnId, out: &mut impl Outbox) {
         let serial = self.next_sleep_serial;
         self.next_sleep_serial += 1;
+        let Some(conn) = self.conns.get(id.0 as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let runnable = conn.abilities.iter().any(|a| self.has_ready(a.function));
         let Some(conn) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else {
             return;
         };
         conn.sleeping = true;
         conn.noop_sent = false;
         conn.sleep_serial = serial;
-        let runnable = conn
-            .abilities
-            .iter()
-            .any(|a| self.functions[a.function as usize].has_runnable());
         if runnable {
             // Work arrived between NO_JOB and PRE_SLEEP: wake the worker at once.
             conn.noop_sent = true;
@@ -157,14 +157,16 @@ impl Engine {
         conn.sleeping = false;
         conn.noop_sent = false;
         conn.sleep_serial = serial;
-        let Some((job_id, timeout_ms)) = select_job(conn, &self.functions) else {
+        let Some((job_id, timeout_ms)) = select_job(conn, &self.functions, &self.jobs) else {
             return reply(&mut self.conns, out, id, PacketType::NoJob, &[], &[]);
         };
         conn.held.push(job_id);
         let job = &mut self.jobs[job_id as usize];
-        let function = &mut self.functions[job.function as usize];
-        function.queues[job.priority.index()].remove(&mut self.jobs, job_id);
+        let (f, p) = (job.function, job.priority.index());
+        let function = &mut self.functions[f as usize];
+        function.queues[p].remove(&mut self.jobs, job_id);
         function.running += 1;
+        self.refill(f, p, out);
         let job = &mut self.jobs[job_id as usize];
         job.state = JobState::Running;
         job.worker = Some(id);
@@ -251,15 +253,28 @@ impl Engine {
 
 /// The GRAB rule (gearmand 2.0, PROTOCOL.md §8.2): every high job among the worker's functions
 /// before any normal one, normal before low; FIFO within a function and priority; between
-/// functions of one priority, round-robin from where the worker's previous grab stopped.
-pub(super) fn select_job(conn: &mut Conn, functions: &Slab<Function>) -> Option<(JobId, u64)> {
+/// functions of one priority, round-robin from where the worker's previous grab stopped. A
+/// queue whose head's workload is still in the store (`spill.rs`) holds back its function's
+/// lower priorities until it is read back.
+pub(super) fn select_job(
+    conn: &mut Conn,
+    functions: &Slab<Function>,
+    jobs: &Slab<Job>,
+) -> Option<(JobId, u64)> {
     let n = conn.abilities.len();
+    let resident = |job: JobId| jobs[job as usize].payload == Payload::Resident;
     for priority in Priority::ALL {
         for step in 0..n {
             let at = (conn.next_ability + step) % n;
             let ability = conn.abilities[at];
-            let queue = &functions[ability.function as usize].queues[priority.index()];
-            if let Some(job) = queue.front() {
+            let queues = &functions[ability.function as usize].queues;
+            let Some(job) = queues[priority.index()].front() else {
+                continue;
+            };
+            let held_back = queues[..priority.index()]
+                .iter()
+                .any(|q| q.front().is_some_and(|head| !resident(head)));
+            if resident(job) && !held_back {
                 conn.next_ability = (at + 1) % n;
                 return Some((job, ability.timeout_ms));
             }

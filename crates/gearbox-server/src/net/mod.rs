@@ -29,7 +29,7 @@ use tracing::{debug, info, warn};
 use crate::config::ServerConfig;
 use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
 use connection::ConnIo;
-use gearbox_store::{Commit, Committer, JobStore, StoreError};
+use gearbox_store::{Committer, JobStore, StoreError, StoreEvent};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +98,8 @@ struct Shared {
     store: Option<Committer>,
     /// Highest store write that could not even be queued (the store thread is gone).
     store_lost: Cell<Option<u64>>,
+    /// Read-backs that could not even be queued.
+    loads_lost: RefCell<Vec<u64>>,
 }
 
 /// The engine's [`Outbox`] over connection buffers.
@@ -108,6 +110,7 @@ struct NetOutbox<'a> {
     stop: &'a Cell<Option<Stop>>,
     store: Option<&'a Committer>,
     store_lost: &'a Cell<Option<u64>>,
+    loads_lost: &'a RefCell<Vec<u64>>,
 }
 
 impl NetOutbox<'_> {
@@ -170,6 +173,13 @@ impl Outbox for NetOutbox<'_> {
             self.store_lost.set(Some(seq));
         }
     }
+
+    fn load(&mut self, token: u64, ids: Vec<u64>) {
+        let queued = self.store.map(|store| store.load(token, ids));
+        if !matches!(queued, Some(Ok(()))) {
+            self.loads_lost.borrow_mut().push(token);
+        }
+    }
 }
 
 impl Shared {
@@ -186,6 +196,7 @@ impl Shared {
                 stop: &self.stop_request,
                 store: self.store.as_ref(),
                 store_lost: &self.store_lost,
+                loads_lost: &self.loads_lost,
             };
             f(&mut engine, &mut out, self.clock.now())
         };
@@ -200,6 +211,14 @@ impl Shared {
             tracing::error!("the store thread is gone; durable submissions fail");
             self.with_engine(|engine, out, _| {
                 engine.committed(seq, Some("the store thread has stopped"), out);
+            });
+        }
+        let lost = std::mem::take(&mut *self.loads_lost.borrow_mut());
+        if !lost.is_empty() {
+            self.with_engine(|engine, out, now| {
+                for token in lost {
+                    engine.loaded(token, Err("the store thread has stopped".into()), now, out);
+                }
             });
         }
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
@@ -264,6 +283,7 @@ fn restored_engine(
         let mut dirty = Vec::new();
         let stop = Cell::new(None);
         let lost = Cell::new(None);
+        let loads_lost = RefCell::new(Vec::new());
         let mut out = NetOutbox {
             conns: &conns,
             dirty: &mut dirty,
@@ -271,6 +291,7 @@ fn restored_engine(
             stop: &stop,
             store: None,
             store_lost: &lost,
+            loads_lost: &loads_lost,
         };
         let now = clock.now();
         store
@@ -292,8 +313,8 @@ async fn run(
     let engine = restored_engine(&config, store.as_mut(), clock)?;
     let (commit_tx, commit_rx) = tokio::sync::mpsc::unbounded_channel();
     let committer = store.map(|store| {
-        Committer::start(store, move |commit| {
-            let _ = commit_tx.send(commit);
+        Committer::start(store, move |event| {
+            let _ = commit_tx.send(event);
         })
     });
     let shared = Rc::new(Shared {
@@ -308,7 +329,9 @@ async fn run(
         stop_wake: Notify::new(),
         store: committer,
         store_lost: Cell::new(None),
+        loads_lost: RefCell::new(Vec::new()),
     });
+    shared.with_engine(|engine, out, _| engine.resume_loads(out));
     let timer = tokio::task::spawn_local(timer_loop(shared.clone()));
     let commits = tokio::task::spawn_local(commit_loop(shared.clone(), commit_rx));
     let mut acceptors = Vec::new();
@@ -375,17 +398,26 @@ async fn drain(shared: &Shared) {
     }
 }
 
-/// Hand store commits to the engine, which answers the submitters that waited for them.
+/// Hand the store's reports to the engine: commits answer the submitters that waited for them,
+/// read-backs give queued jobs their workloads back.
 async fn commit_loop(
     shared: Rc<Shared>,
-    mut commits: tokio::sync::mpsc::UnboundedReceiver<Commit>,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<StoreEvent>,
 ) {
     let mut batch = Vec::new();
-    while commits.recv_many(&mut batch, 64).await > 0 {
-        shared.with_engine(|engine, out, _| {
-            for commit in batch.drain(..) {
-                let failure = commit.result.err().map(|e| e.to_string());
-                engine.committed(commit.last, failure.as_deref(), out);
+    while events.recv_many(&mut batch, 64).await > 0 {
+        shared.with_engine(|engine, out, now| {
+            for event in batch.drain(..) {
+                match event {
+                    StoreEvent::Committed(commit) => {
+                        let failure = commit.result.err().map(|e| e.to_string());
+                        engine.committed(commit.last, failure.as_deref(), out);
+                    }
+                    StoreEvent::Loaded(loaded) => {
+                        let result = loaded.result.map_err(|e| e.to_string());
+                        engine.loaded(loaded.token, result, now, out);
+                    }
+                }
             }
         });
     }

@@ -233,6 +233,42 @@ pub fn done_removes_and_put_then_done_leaves_nothing<B: Backend>() {
     store.append(&[]).expect("empty append");
 }
 
+/// `load` returns the workloads of stored ids, NUL bytes and all, leaves out ids that are not
+/// (or no longer) stored, and answers an empty request with nothing. Shared with the SQLite
+/// tests, which need no service.
+pub fn load_reads_back_what_is_stored_in(store: &mut impl JobStore) {
+    let big = vec![7u8; 300_000];
+    store
+        .append(&[
+            StoreOp::Put(job(1, b"a", b"one\0\0")),
+            StoreOp::Put(job(2, b"", b"")),
+            StoreOp::Put(job(3, b"", &big)),
+            StoreOp::Put(job(4, b"d", b"four")),
+        ])
+        .expect("append");
+    store.append(&[StoreOp::Done { id: 4 }]).expect("append");
+    let mut found = store.load(&[3, 99, 1, 4, 2]).expect("load");
+    found.sort_by_key(|(id, _)| *id);
+    assert_eq!(
+        found,
+        vec![
+            (1, Bytes::from_static(b"one\0\0")),
+            (2, Bytes::new()),
+            (3, Bytes::from(big)),
+        ]
+    );
+    assert!(store.load(&[]).expect("empty load").is_empty());
+    let many: Vec<u64> = (1..=2500).collect();
+    assert_eq!(store.load(&many).expect("load many").len(), 3);
+}
+
+pub fn load_reads_back_what_is_stored<B: Backend>() {
+    let Some(scratch) = Scratch::<B>::shared() else {
+        return;
+    };
+    load_reads_back_what_is_stored_in(&mut scratch.open());
+}
+
 /// A large batch goes through in one call and comes back whole.
 pub fn a_large_batch_is_one_append<B: Backend>() {
     let Some(scratch) = Scratch::<B>::shared() else {
@@ -428,6 +464,10 @@ macro_rules! backend_tests {
         #[test]
         fn done_removes_and_put_then_done_leaves_nothing() {
             suite::done_removes_and_put_then_done_leaves_nothing::<$backend>();
+        }
+        #[test]
+        fn load_reads_back_what_is_stored() {
+            suite::load_reads_back_what_is_stored::<$backend>();
         }
         #[test]
         fn a_large_batch_is_one_append() {

@@ -15,6 +15,7 @@ enum Sent {
     Close(ConnId),
     Shutdown(bool),
     Persist(u64, StoreOp),
+    Load(u64, Vec<u64>),
 }
 
 #[derive(Default)]
@@ -56,6 +57,10 @@ impl Outbox for Recorder {
 
     fn persist(&mut self, seq: u64, op: StoreOp) {
         self.sent.push(Sent::Persist(seq, op));
+    }
+
+    fn load(&mut self, token: u64, ids: Vec<u64>) {
+        self.sent.push(Sent::Load(token, ids));
     }
 }
 
@@ -1125,6 +1130,7 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
 }
 
 mod durable;
+mod spill;
 
 #[test]
 fn prioritystatus_counts_epoch_jobs_not_yet_due_as_waiting() {
