@@ -101,6 +101,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Deadline of this view's calls, when set by [`Client::with_timeout`].
+    call_timeout: Option<Option<Duration>>,
 }
 
 impl Default for Client {
@@ -135,6 +137,7 @@ impl Client {
                 config: Mutex::new(config),
                 next_listener: AtomicU64::new(1),
             }),
+            call_timeout: None,
         }
     }
 
@@ -166,9 +169,26 @@ impl Client {
         self.config().timeout = timeout;
     }
 
-    /// The default call deadline.
+    /// The deadline of this client's calls: its own from [`Client::with_timeout`], else the
+    /// default.
     pub fn timeout(&self) -> Option<Duration> {
-        self.config().timeout
+        self.call_timeout.unwrap_or_else(|| self.config().timeout)
+    }
+
+    /// A view of this client (same servers, connections and settings) whose calls use
+    /// `timeout` as their deadline: a per-call deadline for any method.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: gearbox_client::Client) -> Result<(), gearbox_client::Error> {
+    /// use std::time::Duration;
+    /// let pong = client.with_timeout(Some(Duration::from_millis(200))).echo("ping").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_timeout(&self, timeout: Option<Duration>) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            call_timeout: Some(timeout),
+        }
     }
 
     /// How long one connection attempt may take before the next server is tried.

@@ -235,6 +235,14 @@ async fn silent_server_gives_timeout_not_connection_lost() {
         .run(JobRequest::new("f", "w").timeout(Duration::from_millis(100)))
         .await;
     assert_eq!(r.unwrap_err(), Error::Timeout);
+    // So does a view with its own deadline, for any call.
+    let quick = Instant::now();
+    let echo = client
+        .with_timeout(Some(Duration::from_millis(50)))
+        .echo("y")
+        .await;
+    assert_eq!(echo.unwrap_err(), Error::Timeout);
+    assert!(quick.elapsed() < Duration::from_millis(250));
     assert!(started.elapsed() < Duration::from_secs(3));
     server.abort();
 }
