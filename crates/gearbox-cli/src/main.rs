@@ -1,0 +1,90 @@
+//! `gearbox`: the Gearman command-line tool — submit jobs, run shell commands as workers, and
+//! query any Gearman server's admin protocol (gearmand or gearboxd).
+//!
+//! This file owns the command line (global options, subcommands), the exit status and the
+//! one current-thread runtime the client library needs; the subcommands live in their own
+//! modules. Nothing here talks to a server or prints results.
+
+mod admin;
+mod progress;
+mod servers;
+mod submit;
+mod work;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+/// Admin replies are small; a server that does not answer within this is reported.
+const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gearbox",
+    version,
+    about = "Submit Gearman jobs, run commands as workers, and administer Gearman servers.",
+    after_help = servers::CONFIG_HELP,
+)]
+struct Cli {
+    /// Job server HOST[:PORT] (repeatable; port 4730 by default).
+    #[arg(short, long = "server", global = true, value_name = "HOST[:PORT]")]
+    servers: Vec<String>,
+    /// Config file (default $GEARBOX_CONFIG, else ~/.config/gearbox/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Deadline in seconds: for submit the whole command, for admin each reply.
+    #[arg(short, long, global = true, value_name = "SECS")]
+    timeout: Option<f64>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a job and print its result (or submit it in the background).
+    Submit(submit::SubmitArgs),
+    /// Serve a function by running a command for each job.
+    Work(work::WorkArgs),
+    /// Query or change a server through the text admin protocol (like gearadmin).
+    Admin(admin::AdminArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gearbox: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let settings = servers::resolve(&servers::Sources::from_env(
+        &cli.servers,
+        cli.config.as_deref(),
+    ))?;
+    let timeout = match cli.timeout {
+        Some(secs) => Some(servers::parse_secs(&secs.to_string()).context("--timeout")?),
+        None => settings.timeout,
+    };
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+    };
+    match &cli.command {
+        Command::Submit(args) => runtime()?.block_on(submit::run(args, &settings.servers, timeout)),
+        Command::Work(args) => runtime()?.block_on(work::run(args, &settings.servers)),
+        Command::Admin(args) => admin::run(
+            args,
+            &settings.servers,
+            timeout.unwrap_or(DEFAULT_ADMIN_TIMEOUT),
+        ),
+    }
+}
