@@ -625,7 +625,8 @@ fn difference_default_wakes_one_sleeper_per_job() {
         for w in [&mut w1, &mut w2] {
             w.send_req(T::CanDo, &[b"f"]);
             assert!(w.request_req(T::GrabJob, &[])[0].is(T::NoJob));
-            w.send_req(T::PreSleep, &[]);
+            // Synced, so both are asleep before the job is submitted on another connection.
+            assert!(w.request_req(T::PreSleep, &[]).is_empty());
         }
         assert!(c.request_req(T::SubmitJobBg, &[b"f", b"", b"d"])[0].is(T::JobCreated));
         assert!(w1.recv().is(T::Noop));

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use bytes::BytesMut;
 use gearbox_proto::{Codec, Frame, PacketType, ProtoError};
+use tokio::io::{Interest, Ready};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tracing::{debug, info};
@@ -172,10 +173,20 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
         if io.closing.get() {
             break End::ClosedByServer;
         }
+        // Returns at once while the socket is known to be readable; parks otherwise.
+        let ready = tokio::select! {
+            biased;
+            ready = io.stream.ready(Interest::READABLE) => match ready {
+                Ok(ready) => ready,
+                Err(e) => break End::Io(e),
+            },
+            () = io.closed.notified() => continue,
+        };
+        // Grown only now, so an idle connection parks without a buffer.
         if buf.capacity() - buf.len() < MIN_READ_SPACE {
             buf.reserve(READ_CHUNK);
         }
-        match io.stream.try_read_buf(&mut buf) {
+        match read_once(&io.stream, ready, &mut buf) {
             Ok(0) => break End::Eof { pending: buf.len() },
             Ok(_) => {
                 if let Err(e) = dispatch(&shared, id, &io, &codec, &mut buf) {
@@ -192,10 +203,6 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
                 if buf.is_empty() {
                     // Idle: give the read buffer back until the peer sends again.
                     buf = BytesMut::new();
-                }
-                tokio::select! {
-                    ready = io.stream.readable() => if let Err(e) = ready { break End::Io(e) },
-                    () = io.closed.notified() => {}
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -218,6 +225,29 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
     shared.conns.borrow_mut().try_remove(id.0 as usize);
     if !io.writer_active.get() {
         io.close();
+    }
+}
+
+/// Read once into `buf`. A read that leaves room in `buf` has drained the socket, so the
+/// socket's readiness is dropped with it: otherwise tokio learns that only from one more read
+/// failing with EAGAIN, a wasted syscall per request on a request-reply connection. Data or a
+/// FIN arriving after the read raises readiness again (epoll reports every arrival). Not when
+/// `ready` already shows the peer's FIN: that must still be read, as EOF.
+fn read_once(stream: &TcpStream, ready: Ready, buf: &mut BytesMut) -> io::Result<usize> {
+    let room = buf.capacity() - buf.len();
+    let mut got = 0;
+    let read = stream.try_io(Interest::READABLE, || {
+        got = stream.try_read_buf(buf)?;
+        if got > 0 && got < room && !ready.is_read_closed() {
+            // Reported as WouldBlock only so that tokio clears the readiness; the bytes read
+            // are returned below.
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        Ok(got)
+    });
+    match read {
+        Err(e) if e.kind() == ErrorKind::WouldBlock && got > 0 => Ok(got),
+        other => other,
     }
 }
 
