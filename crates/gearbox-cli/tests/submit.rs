@@ -1,0 +1,267 @@
+//! `gearbox submit` against gearmand and gearboxd, with real workers (`gearman -w`, the PECL
+//! PHP worker, `gearbox work`): results, streamed data and warnings, failures, background
+//! jobs and their status, priorities, coalescing by unique id, `--lines`, `--json`, timeouts.
+
+#[path = "../../gearbox-server/tests/support/mod.rs"]
+#[macro_use]
+mod support;
+mod cli;
+
+use std::time::{Duration, Instant};
+
+use cli::{gearbox, json, with_stdin, worker};
+use support::{Kind, Server};
+
+/// A `gearman -w` worker (libgearman, the reference tool) serves `gearbox submit`, with the
+/// workload given as an argument and on stdin; bytes come back exactly.
+fn fg_result_from_gearman_worker(kind: Kind) {
+    if !support::require("gearman") {
+        return;
+    }
+    let server = Server::start(kind, &[]);
+    let _w = server.spawn_gearman(&["-w", "-f", "up", "--", "tr", "a-z", "A-Z"]);
+    server.wait_workers("up", 1);
+    let out = gearbox(&server, &["submit", "up", "abc"]);
+    out.assert_success();
+    assert_eq!(out.stdout, "ABC", "[{kind}]");
+    let out = with_stdin(cli::cmd(&server, &["submit", "up"]), b"hello\nworld\n");
+    out.assert_success();
+    assert_eq!(out.stdout, "HELLO\nWORLD\n", "[{kind}]");
+}
+
+/// WORK_DATA is streamed to stdout before the result, WORK_WARNING goes to stderr; a
+/// WORK_FAIL and an exception give a message and a non-zero exit.
+fn data_warnings_and_failures(kind: Kind) {
+    if !support::require_php() {
+        return;
+    }
+    let server = Server::start(kind, &[]);
+    let _w = server.spawn_php("worker.php", &["--fn", "cb:callbacks", "--count", "3"]);
+    server.wait_workers("cb", 1);
+
+    let out = gearbox(&server, &["submit", "cb", "complete"]);
+    out.assert_success();
+    assert_eq!(out.stdout, "d:completedone:complete", "[{kind}]\n{out}");
+    assert!(
+        out.stderr.contains("w:complete"),
+        "[{kind}] warning not on stderr\n{out}"
+    );
+
+    let out = gearbox(&server, &["submit", "cb", "fail"]);
+    assert_eq!(out.code(), Some(1), "[{kind}]\n{out}");
+    assert!(out.stderr.contains("failed"), "[{kind}]\n{out}");
+
+    let out = gearbox(&server, &["submit", "--json", "cb", "exception"]);
+    assert_eq!(out.code(), Some(1), "[{kind}]\n{out}");
+    assert!(out.stderr.contains("ex:exception"), "[{kind}]\n{out}");
+    let v = json(&out);
+    assert_eq!(v["error"], "exception", "[{kind}]\n{out}");
+    assert_eq!(v["data"][0], "d:exception", "[{kind}]\n{out}");
+}
+
+/// A background job prints its handle and status; the server holds it (gearadmin agrees);
+/// `--json` gives the same as an object.
+fn background_and_status(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    let out = gearbox(&server, &["submit", "--background", "bgf", "x"]);
+    out.assert_success();
+    let lines = out.lines();
+    assert_eq!(lines.len(), 2, "[{kind}]\n{out}");
+    assert!(lines[0].starts_with("H:"), "[{kind}] handle {:?}", lines[0]);
+    assert_eq!(
+        lines[1], "known=1 running=0 numerator=0 denominator=0",
+        "[{kind}]"
+    );
+    server.wait_status("bgf", (1, 0, 0));
+    let jobs = server.admin("show jobs");
+    assert!(
+        jobs.iter()
+            .any(|l| l.starts_with(&format!("{}\t", lines[0]))),
+        "[{kind}] {jobs:?}"
+    );
+
+    let out = gearbox(&server, &["submit", "-b", "--json", "bgf", "y"]);
+    let v = json(&out);
+    assert_eq!(v["known"], true, "[{kind}]\n{out}");
+    assert_eq!(v["running"], false, "[{kind}]\n{out}");
+    assert!(
+        v["handle"].as_str().unwrap().starts_with("H:"),
+        "[{kind}]\n{out}"
+    );
+    server.wait_status("bgf", (2, 0, 0));
+
+    let out = gearbox(&server, &["submit", "-b", "--no-status", "bgf", "z"]);
+    assert_eq!(out.lines().len(), 1, "[{kind}]\n{out}");
+}
+
+/// Jobs queued low, normal, high run high, normal, low (one `gearbox work` that exits after
+/// three jobs appends each workload to a file).
+fn priority_order(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    for (prio, wl) in [("low", "L"), ("normal", "N"), ("high", "H")] {
+        gearbox(&server, &["submit", "-b", "--priority", prio, "prio", wl]).assert_success();
+    }
+    let pq = server.admin("prioritystatus");
+    assert!(
+        pq.contains(&"prio\t1\t1\t1\t0".to_string()),
+        "[{kind}] {pq:?}"
+    );
+    let file = server.scratch().join("order");
+    let script = format!("cat >> '{}'; echo >> '{}'", file.display(), file.display());
+    let mut w = worker(
+        &server,
+        &["--count", "3", "prio", "--", "sh", "-c", &script],
+    );
+    assert_eq!(
+        w.wait(Duration::from_secs(20)),
+        Some(0),
+        "[{kind}] {}",
+        w.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "H\nN\nL\n",
+        "[{kind}]"
+    );
+}
+
+/// Submissions with the same unique id are one job: background submits get the same
+/// handle; two foreground clients both get the result of a single run.
+fn unique_coalesces(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    let a = gearbox(
+        &server,
+        &["submit", "-b", "--no-status", "-u", "same", "co", "1"],
+    );
+    let b = gearbox(
+        &server,
+        &["submit", "-b", "--no-status", "-u", "same", "co", "2"],
+    );
+    assert_eq!(a.lines(), b.lines(), "[{kind}]\n{a}\n{b}");
+    server.wait_status("co", (1, 0, 0));
+
+    let c1 = support::Proc::spawn(cli::cmd(&server, &["submit", "-u", "fg", "cofg", "one"]));
+    server.wait_for("first client attached", |s| s.status_unique("fg")[4] == "1");
+    let c2 = support::Proc::spawn(cli::cmd(&server, &["submit", "-u", "fg", "cofg", "two"]));
+    server.wait_for("both clients attached", |s| s.status_unique("fg")[4] == "2");
+    server.wait_status("cofg", (1, 0, 0));
+    let file = server.scratch().join("runs");
+    let script = format!("echo run >> '{}'; cat", file.display());
+    let mut w = worker(
+        &server,
+        &["--count", "1", "cofg", "--", "sh", "-c", &script],
+    );
+    let (o1, o2) = (
+        c1.wait(support::PROC_TIMEOUT),
+        c2.wait(support::PROC_TIMEOUT),
+    );
+    assert_eq!(o1.stdout, "one", "[{kind}]\n{o1}");
+    assert_eq!(
+        o2.stdout, "one",
+        "[{kind}] coalesced client gets the first workload's result\n{o2}"
+    );
+    assert_eq!(w.wait(Duration::from_secs(20)), Some(0), "[{kind}]");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "run\n",
+        "[{kind}] ran once"
+    );
+}
+
+/// `--lines`: 60 jobs, run 4 at a time (so they finish out of order), printed in input
+/// order; `--json` gives one object per line.
+fn lines_in_order(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    // Later lines sleep less, so completions come back roughly reversed.
+    let script = "read x; sleep 0.0$(( (60 - x) % 10 )); echo $((x * x))";
+    let _w = worker(&server, &["-j", "4", "sq", "--", "sh", "-c", script]);
+    server.wait_workers("sq", 1);
+    let input: String = (1..=60).map(|i| format!("{i}\n")).collect();
+    let out = with_stdin(
+        cli::cmd(&server, &["submit", "--lines", "sq"]),
+        input.as_bytes(),
+    );
+    out.assert_success();
+    let expected: Vec<String> = (1..=60u32).map(|i| (i * i).to_string()).collect();
+    assert_eq!(out.lines(), expected, "[{kind}]\n{out}");
+
+    let out = with_stdin(
+        cli::cmd(&server, &["submit", "-n", "--json", "sq"]),
+        b"3\n4\n",
+    );
+    let v = json(&out);
+    assert_eq!(v[0]["line"], 1, "[{kind}]\n{out}");
+    assert_eq!(v[0]["workload"], "3", "[{kind}]\n{out}");
+    assert_eq!(v[0]["result"], "9\n", "[{kind}]\n{out}");
+    assert_eq!(v[1]["result"], "16\n", "[{kind}]\n{out}");
+}
+
+/// A failed line is reported (stderr, empty stdout line, exit 1) without hiding the others.
+fn lines_with_a_failure(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    let _w = worker(
+        &server,
+        &[
+            "-j",
+            "2",
+            "odd",
+            "--",
+            "sh",
+            "-c",
+            "read x; [ $((x % 2)) = 1 ] && echo $x",
+        ],
+    );
+    server.wait_workers("odd", 1);
+    let out = with_stdin(cli::cmd(&server, &["submit", "-n", "odd"]), b"1\n2\n3\n");
+    assert_eq!(out.code(), Some(1), "[{kind}]\n{out}");
+    assert_eq!(out.lines(), ["1", "", "3"], "[{kind}]\n{out}");
+    assert!(out.stderr.contains("line 2"), "[{kind}]\n{out}");
+}
+
+/// `--timeout` ends a wait for a job nobody runs, with a message and exit 1.
+fn timeout_without_worker(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    let t = Instant::now();
+    let out = gearbox(&server, &["submit", "--timeout", "0.5", "nobody", "x"]);
+    assert_eq!(out.code(), Some(1), "[{kind}]\n{out}");
+    assert!(out.stderr.contains("timed out"), "[{kind}]\n{out}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "[{kind}] took {:?}",
+        t.elapsed()
+    );
+}
+
+/// A server ERROR (queue full after `maxqueue`) is a clear failure.
+fn server_error_is_a_failure(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    gearbox(&server, &["submit", "-b", "full", "1"]).assert_success();
+    gearbox(&server, &["admin", "maxqueue", "full", "1"]).assert_success();
+    let out = gearbox(&server, &["submit", "-b", "full", "2"]);
+    assert_eq!(out.code(), Some(1), "[{kind}]\n{out}");
+    assert!(out.stderr.contains("QUEUE_ERROR"), "[{kind}]\n{out}");
+}
+
+both_servers!(
+    fg_result_from_gearman_worker,
+    data_warnings_and_failures,
+    background_and_status,
+    priority_order,
+    unique_coalesces,
+    lines_in_order,
+    lines_with_a_failure,
+    timeout_without_worker,
+    server_error_is_a_failure,
+);
+
+#[test]
+fn help_has_examples() {
+    for sub in ["submit", "work", "admin"] {
+        let out = support::run(
+            cli::bare(&cli::no_home(), &[sub, "--help"]),
+            support::PROC_TIMEOUT,
+        );
+        out.assert_success();
+        assert!(out.stdout.contains("Examples:"), "{sub} --help\n{out}");
+    }
+}
