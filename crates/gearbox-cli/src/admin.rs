@@ -37,8 +37,15 @@ pub struct AdminArgs {
     #[arg(long, global = true)]
     pub json: bool,
     /// Redraw the list every SECS seconds (default 2) until Ctrl-C.
-    #[arg(long, global = true, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
-    pub watch: Option<f64>,
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        num_args = 0..=1,
+        default_missing_value = "2",
+        value_parser = crate::servers::parse_secs
+    )]
+    pub watch: Option<Duration>,
     /// With --watch: stop after N refreshes.
     #[arg(long, global = true, value_name = "N")]
     pub iterations: Option<u64>,
@@ -462,7 +469,6 @@ pub fn run(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result<()
     }
     match args.watch {
         Some(secs) => {
-            let period = crate::servers::parse_secs(&secs.to_string())?;
             let clear = std::io::stdout().is_terminal() && !args.json;
             let mut n = 0u64;
             loop {
@@ -477,8 +483,9 @@ pub fn run(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result<()
                     out.push('\n');
                 } else {
                     out.push_str(&format!(
-                        "{} every {secs}s: {}\n\n{}\n",
+                        "{} every {}s: {}\n\n{}\n",
                         cmd.wire().0,
+                        secs.as_secs_f64(),
                         servers.join(", "),
                         table_text(&tables)
                     ));
@@ -488,13 +495,13 @@ pub fn run(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result<()
                 if args.iterations.is_some_and(|max| n >= max) {
                     return Ok(());
                 }
-                std::thread::sleep(period);
+                std::thread::sleep(secs);
             }
         }
         None if cmd.is_list() => {
             let tables = list_all(cmd, servers, timeout)?;
             if args.json {
-                print_flush(&format!("{:#}\n", table_json(&tables)))
+                print_flush(&format!("{}\n", table_json(&tables)))
             } else {
                 print_flush(&table_text(&tables))
             }
@@ -568,7 +575,7 @@ fn single_all(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result
         } else {
             items.into_iter().next().unwrap_or_default()
         };
-        text = format!("{v:#}\n");
+        text = format!("{v}\n");
     } else {
         for (s, r) in &results {
             if let Ok(t) = r {

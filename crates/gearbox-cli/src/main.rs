@@ -36,8 +36,8 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Deadline in seconds: for submit the whole command, for admin each reply.
-    #[arg(short, long, global = true, value_name = "SECS")]
-    timeout: Option<f64>,
+    #[arg(short, long, global = true, value_name = "SECS", value_parser = servers::parse_secs)]
+    timeout: Option<Duration>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,10 +68,7 @@ fn run(cli: &Cli) -> Result<()> {
         &cli.servers,
         cli.config.as_deref(),
     ))?;
-    let timeout = match cli.timeout {
-        Some(secs) => Some(servers::parse_secs(&secs.to_string()).context("--timeout")?),
-        None => settings.timeout,
-    };
+    let timeout = cli.timeout.or(settings.timeout);
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

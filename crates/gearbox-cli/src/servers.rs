@@ -162,7 +162,11 @@ fn parse_config(text: &str) -> Result<(Vec<String>, Option<Duration>)> {
         let value = value.trim();
         match key.trim() {
             "server" | "servers" => {
-                servers.extend(parse_list([value]).with_context(|| format!("line {}", n + 1))?)
+                for s in parse_list([value]).with_context(|| format!("line {}", n + 1))? {
+                    if !servers.contains(&s) {
+                        servers.push(s);
+                    }
+                }
             }
             "timeout" => {
                 timeout = Some(parse_secs(value).with_context(|| format!("line {}", n + 1))?)
@@ -173,7 +177,6 @@ fn parse_config(text: &str) -> Result<(Vec<String>, Option<Duration>)> {
             ),
         }
     }
-    servers.dedup();
     Ok((servers, timeout))
 }
 

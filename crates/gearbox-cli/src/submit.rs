@@ -395,7 +395,7 @@ async fn batch(
         items.push(item);
     }
     if args.json {
-        write_out(format!("{:#}\n", Value::Array(items)).as_bytes())?;
+        write_out(format!("{}\n", Value::Array(items)).as_bytes())?;
     } else {
         write_out(&text)?;
     }

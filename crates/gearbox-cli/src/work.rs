@@ -66,8 +66,8 @@ pub struct WorkArgs {
     pub concurrency: usize,
     /// Kill a command running longer than SECS and fail its job; the function is registered
     /// with CAN_DO_TIMEOUT so the server takes the job back if this worker hangs.
-    #[arg(long, value_name = "SECS")]
-    pub job_timeout: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = crate::servers::parse_secs)]
+    pub job_timeout: Option<Duration>,
     /// Run commands as USER (name or uid): privileges are dropped after connecting.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
@@ -84,19 +84,19 @@ type Running = Arc<Mutex<HashSet<i32>>>;
 
 /// Run `gearbox work` until drained, `--count` jobs were taken, or a second signal.
 pub async fn run(args: &WorkArgs, servers: &[String]) -> Result<()> {
-    let mut functions: Vec<String> = args.function.iter().cloned().collect();
-    functions.extend(args.functions.iter().cloned());
-    functions.dedup();
+    let mut functions: Vec<String> = Vec::new();
+    for f in args.function.iter().chain(&args.functions) {
+        if !functions.contains(f) {
+            functions.push(f.clone());
+        }
+    }
     if functions.is_empty() {
         bail!("no function given (gearbox work FUNCTION -- COMMAND)");
     }
     if args.count == Some(0) {
         return Ok(());
     }
-    let job_timeout = args
-        .job_timeout
-        .map(|s| crate::servers::parse_secs(&s.to_string()))
-        .transpose()?;
+    let job_timeout = args.job_timeout;
     // Resolve the user first, while /etc/passwd and NSS are surely readable.
     let user = args.user.as_deref().map(lookup_user).transpose()?;
     if let Some(u) = &user {
