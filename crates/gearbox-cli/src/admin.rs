@@ -543,11 +543,10 @@ fn single_all(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result
             (s.clone(), r)
         })
         .collect();
-    let ok = |r: &Result<String>| r.is_ok();
     let failed = if cancel {
-        !results.iter().any(|(_, r)| ok(r))
+        !results.iter().any(|(_, r)| r.is_ok())
     } else {
-        results.iter().any(|(_, r)| !ok(r))
+        results.iter().any(|(_, r)| r.is_err())
     };
     let many = servers.len() > 1;
     let mut text = String::new();

@@ -184,6 +184,10 @@ fn lines_in_order(kind: Kind) {
     out.assert_success();
     let expected: Vec<String> = (1..=60u32).map(|i| (i * i).to_string()).collect();
     assert_eq!(out.lines(), expected, "[{kind}]\n{out}");
+    assert!(
+        !out.stderr.contains('\r'),
+        "[{kind}] progress line on a non-terminal\n{out}"
+    );
 
     let out = with_stdin(
         cli::cmd(&server, &["submit", "-n", "--json", "sq"]),
@@ -194,6 +198,42 @@ fn lines_in_order(kind: Kind) {
     assert_eq!(v[0]["workload"], "3", "[{kind}]\n{out}");
     assert_eq!(v[0]["result"], "9\n", "[{kind}]\n{out}");
     assert_eq!(v[1]["result"], "16\n", "[{kind}]\n{out}");
+}
+
+/// With stderr on a terminal (a pty from `script`), `--lines` draws a progress line and
+/// erases it at the end.
+fn progress_on_a_terminal(kind: Kind) {
+    if !support::require("script") {
+        return;
+    }
+    let server = Server::start(kind, &[]);
+    let _w = worker(&server, &["-j", "4", "cat", "--", "cat"]);
+    server.wait_workers("cat", 1);
+    let lines: String = (1..=30).map(|i| format!("{i}\n")).collect();
+    let c = cli::cmd(&server, &["submit", "--lines", "cat", &lines]);
+    let shell_line: Vec<String> = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &shell_line.join(" "), "/dev/null"])
+        .env_remove("GEARMAN_SERVERS")
+        .env_remove("GEARBOX_CONFIG");
+    let out = support::run(script, support::PROC_TIMEOUT);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("] 30/30 100%"),
+        "[{kind}] no progress line\n{out:?}"
+    );
+    assert!(
+        out.stdout.contains("\r\x1b[K"),
+        "[{kind}] progress line not erased\n{out:?}"
+    );
+    assert!(
+        out.stdout.contains("29\r\n30\r\n"),
+        "[{kind}] results\n{out:?}"
+    );
 }
 
 /// A failed line is reported (stderr, empty stdout line, exit 1) without hiding the others.
@@ -249,6 +289,7 @@ both_servers!(
     priority_order,
     unique_coalesces,
     lines_in_order,
+    progress_on_a_terminal,
     lines_with_a_failure,
     timeout_without_worker,
     server_error_is_a_failure,
