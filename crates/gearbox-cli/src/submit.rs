@@ -50,7 +50,7 @@ pub struct SubmitArgs {
     #[arg(long, overrides_with = "no_status")]
     pub status: bool,
     /// With --background: print only the handle.
-    #[arg(long)]
+    #[arg(long, overrides_with = "status")]
     pub no_status: bool,
     /// One job per input line (without its line end), all submitted at once; results are
     /// printed one per line, in input order.

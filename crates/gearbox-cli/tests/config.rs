@@ -115,3 +115,13 @@ fn config_files(kind: Kind) {
 }
 
 both_servers!(gearman_servers_env, config_files);
+
+/// No reachable server: submit fails at once with a message naming the problem.
+#[test]
+fn submit_without_a_server() {
+    let mut c = cli::bare(&cli::no_home(), &["submit", "-s", &dead(), "f", "x"]);
+    c.args(["--timeout", "5"]);
+    let out = run(c);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("no job server reachable"), "{out}");
+}

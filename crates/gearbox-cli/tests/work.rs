@@ -120,13 +120,22 @@ fn concurrency(kind: Kind) {
 /// SIGTERM drains: the running job completes and its client gets the result, no new job is
 /// taken, and `gearbox work` exits 0.
 fn sigterm_drains(kind: Kind) {
+    drains_on(kind, "TERM");
+}
+
+/// SIGINT (Ctrl-C) drains the same way.
+fn sigint_drains(kind: Kind) {
+    drains_on(kind, "INT");
+}
+
+fn drains_on(kind: Kind, sig: &str) {
     let server = Server::start(kind, &[]);
     let gate = Gate::new();
     let mut w = worker(&server, &["dr", "--", "sh", "-c", &gated_cat(&gate)]);
     server.wait_workers("dr", 1);
     let client = support::Proc::spawn(cli::cmd(&server, &["submit", "dr", "payload"]));
     server.wait_running("dr", 1);
-    w.signal("TERM");
+    w.signal(sig);
     assert!(
         support::wait_until(Duration::from_secs(5), || w.stderr().contains("draining")),
         "[{kind}] no drain message: {}",
@@ -146,6 +155,49 @@ fn sigterm_drains(kind: Kind) {
         w.stderr()
     );
     server.wait_status("dr", (1, 0, 0));
+}
+
+/// A second signal while draining kills the running command (its whole process group) and
+/// exits non-zero at once; the server gets the job back for another worker.
+fn second_signal_kills(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    let gate = Gate::new();
+    let pidfile = server.scratch().join("cmd.pid");
+    let script = format!("echo $$ > '{}'; {}", pidfile.display(), gated_cat(&gate));
+    let mut w = worker(&server, &["k", "--", "sh", "-c", &script]);
+    server.wait_workers("k", 1);
+    let _client = support::Proc::spawn(cli::cmd(&server, &["submit", "k", "x"]));
+    server.wait_running("k", 1);
+    assert!(support::wait_until(Duration::from_secs(5), || pidfile.exists()));
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    w.signal("TERM");
+    assert!(support::wait_until(Duration::from_secs(5), || w
+        .stderr()
+        .contains("draining")));
+    w.signal("TERM");
+    assert_eq!(
+        w.wait(Duration::from_secs(10)),
+        Some(1),
+        "[{kind}] {}",
+        w.stderr()
+    );
+    // Gone, or a zombie nobody has reaped yet (a container's pid 1 may not reap).
+    let dead = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    };
+    assert!(
+        support::wait_until(Duration::from_secs(5), dead),
+        "[{kind}] command {pid} survived"
+    );
+    // The worker's connection is gone, so the server requeues the job.
+    server.wait_status("k", (1, 0, 0));
 }
 
 /// `--user nobody` (as root): the command runs with nobody's uid.
@@ -207,5 +259,7 @@ both_servers!(
     job_timeout_fails_the_job,
     concurrency,
     sigterm_drains,
+    sigint_drains,
+    second_signal_kills,
     user_nobody,
 );
