@@ -23,8 +23,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
-use crate::admin::{self, AdminCommand, Answer, Cell};
-
 /// Extra time the server's CAN_DO_TIMEOUT allows beyond `--job-timeout`: our own kill and
 /// WORK_FAIL must reach the server first, or gearmand would requeue the job and run it again.
 const SERVER_TIMEOUT_GRACE: Duration = Duration::from_secs(5);
@@ -128,13 +126,16 @@ pub async fn run(args: &WorkArgs, servers: &[String]) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
 
-    let mut first = None;
     let mut env: Vec<(&str, String)> = Vec::new();
     if let Some(u) = &user {
-        // The first poll of next_job starts the connections; wait until they are registered.
-        tokio::select! {
-            job = worker.next_job() => first = Some(job?),
-            () = wait_registered(servers, &id, &functions) => {}
+        // Connect and register as the invoking user; jobs taken meanwhile wait in the worker
+        // until privileges are dropped, so no command ever runs as the invoking user.
+        match tokio::time::timeout(REGISTER_WAIT, worker.wait_registered()).await {
+            Ok(registered) => registered?,
+            Err(_) => eprintln!(
+                "gearbox work: not registered on every server after {REGISTER_WAIT:?}; \
+                 dropping privileges anyway"
+            ),
         }
         drop_privileges(u)?;
         let home = u.dir.to_string_lossy().into_owned();
@@ -152,14 +153,11 @@ pub async fn run(args: &WorkArgs, servers: &[String]) -> Result<()> {
     let mut taken = 0u64;
     let mut draining = false;
     loop {
-        let next = match first.take() {
-            Some(job) => job,
-            None => tokio::select! {
-                job = worker.next_job() => job?,
-                _ = sigterm.recv() => { on_signal(&worker, &mut draining, &running); continue }
-                _ = sigint.recv() => { on_signal(&worker, &mut draining, &running); continue }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-            },
+        let next = tokio::select! {
+            job = worker.next_job() => job?,
+            _ = sigterm.recv() => { on_signal(&worker, &mut draining, &running); continue }
+            _ = sigint.recv() => { on_signal(&worker, &mut draining, &running); continue }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
         let Some(job) = next else { break };
         taken += 1;
@@ -215,41 +213,6 @@ fn drop_privileges(user: &User) -> Result<()> {
         bail!("privileges were not dropped: setuid(0) still succeeds");
     }
     Ok(())
-}
-
-/// Wait (at most [`REGISTER_WAIT`]) until `workers` on every server lists a connection with
-/// our client id and all our functions.
-async fn wait_registered(servers: &[String], id: &str, functions: &[String]) {
-    let deadline = tokio::time::Instant::now() + REGISTER_WAIT;
-    let servers = servers.to_vec();
-    let (id, functions) = (id.to_string(), functions.to_vec());
-    loop {
-        let (s, i, f) = (servers.clone(), id.clone(), functions.clone());
-        let done = tokio::task::spawn_blocking(move || s.iter().all(|s| registered(s, &i, &f)))
-            .await
-            .unwrap_or(false);
-        if done {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            eprintln!("gearbox work: not registered on every server after {REGISTER_WAIT:?}; dropping privileges anyway");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn registered(server: &str, id: &str, functions: &[String]) -> bool {
-    let Ok(Answer::Table(t)) = admin::query(server, &AdminCommand::Workers, Duration::from_secs(2))
-    else {
-        return false;
-    };
-    t.rows.iter().any(|row| match (&row[2], &row[3]) {
-        (Cell::Text(cid), Cell::List(fns)) => {
-            cid == id && functions.iter().all(|f| fns.contains(f))
-        }
-        _ => false,
-    })
 }
 
 /// Run the command for one job and answer it exactly once.

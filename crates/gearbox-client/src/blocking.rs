@@ -403,6 +403,17 @@ impl Worker {
         Ok(job.map(|job| Job { job: Some(job), rt }))
     }
 
+    /// Connect and wait, at most `timeout`, until every server has confirmed the worker's
+    /// registrations ([`crate::Worker::wait_registered`]) → [`Error::Timeout`].
+    pub fn wait_registered(&self, timeout: Duration) -> Result<(), Error> {
+        let (worker, rt) = Lazy::get(&self.lazy)?;
+        rt.block_on(async move {
+            tokio::time::timeout(timeout, worker.wait_registered())
+                .await
+                .unwrap_or(Err(Error::Timeout))
+        })
+    }
+
     /// Stop taking jobs, wait (at most `timeout`) until held jobs are answered, disconnect.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
         let (worker, rt) = Lazy::get(&self.lazy)?;

@@ -6,7 +6,7 @@
 //! [`Worker::run`] hands each to its handler on a task of its own. It opens no socket itself,
 //! and nothing here may answer a job on a handler's behalf except by dropping it (WORK_FAIL).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -61,6 +61,7 @@ struct Inner {
     handlers: Mutex<HashMap<Bytes, Handler>>,
     abilities: watch::Sender<Vec<Ability>>,
     drain: watch::Sender<bool>,
+    registered: Arc<watch::Sender<BTreeSet<String>>>,
     phase: Mutex<Phase>,
 }
 
@@ -121,12 +122,14 @@ impl Worker {
     pub(crate) fn from_config(config: WorkerConfig) -> Worker {
         let (abilities, _) = watch::channel(config.abilities.clone());
         let (drain, _) = watch::channel(false);
+        let (registered, _) = watch::channel(BTreeSet::new());
         Worker {
             inner: Arc::new(Inner {
                 config: Mutex::new(config),
                 handlers: Mutex::new(HashMap::new()),
                 abilities,
                 drain,
+                registered: Arc::new(registered),
                 phase: Mutex::new(Phase::Configuring),
             }),
         }
@@ -259,6 +262,7 @@ impl Worker {
             client_id: config.client_id.clone(),
             backoff: config.backoff,
             connect_timeout: config.connect_timeout,
+            registered: self.inner.registered.clone(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let loops = config
@@ -281,6 +285,39 @@ impl Worker {
         let jobs = self.start()?;
         let mut jobs = jobs.lock().await;
         Ok(jobs.recv().await)
+    }
+
+    /// Connect (if not started yet) and wait until every server has confirmed the worker's
+    /// functions and client id: the worker follows its CAN_DOs with an ECHO_REQ, which the
+    /// server answers only after handling them. Jobs that arrive meanwhile wait for
+    /// [`Worker::next_job`]. A server that is down keeps this waiting (it is retried with
+    /// backoff), so bound it with `tokio::time::timeout`. Useful before dropping privileges,
+    /// or to know a job submitted now will find this worker.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let worker = gearbox_client::Worker::new();
+    /// worker.add_server("127.0.0.1:4730")?;
+    /// worker.add_function("resize", None);
+    /// tokio::time::timeout(std::time::Duration::from_secs(10), worker.wait_registered()).await??;
+    /// // every server now hands "resize" jobs to this worker
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_registered(&self) -> Result<(), Error> {
+        self.start()?;
+        let servers: BTreeSet<String> = self.config().servers.iter().cloned().collect();
+        let mut registered = self.inner.registered.subscribe();
+        registered
+            .wait_for(|set| servers.is_subset(set))
+            .await
+            .map(|_| ())
+            .map_err(|_| Error::Closed)
+    }
+
+    /// The servers on which the worker is registered right now (its connection is up and has
+    /// confirmed the registrations).
+    pub fn registered_servers(&self) -> Vec<String> {
+        self.inner.registered.borrow().iter().cloned().collect()
     }
 
     /// Run registered handlers until the worker is drained; returns once every job it took

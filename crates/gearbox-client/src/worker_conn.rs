@@ -6,9 +6,12 @@
 //! outstanding is ignored, so the loop can never spin. After a lost connection it reconnects
 //! with backoff and registers every function and the client id again. When the worker drains
 //! it stops grabbing, waits until the jobs it handed out are answered, and disconnects.
-//! Running handlers is not its business (`worker.rs`).
+//! CAN_DO has no reply, so after registering on a new connection it sends an ECHO_REQ: the
+//! server answers requests in order, so the ECHO_RES confirms the registration, and the server
+//! is marked registered until the connection is lost. Running handlers is not its business
+//! (`worker.rs`).
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +39,12 @@ pub(crate) struct Shared {
     pub(crate) client_id: Option<Bytes>,
     pub(crate) backoff: Backoff,
     pub(crate) connect_timeout: Duration,
+    /// Servers whose current connection has confirmed the registrations.
+    pub(crate) registered: Arc<watch::Sender<BTreeSet<String>>>,
 }
+
+/// The ECHO_REQ payload that confirms a registration.
+const REGISTERED_TOKEN: &[u8] = b"gearbox-worker-registered";
 
 /// How long a draining worker waits for its last packets to be written.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -56,7 +64,11 @@ pub(crate) async fn serve(server: String, shared: Arc<Shared>, jobs: mpsc::Unbou
         match connected {
             Ok(link) => {
                 tracing::debug!(%server, "worker connected");
-                match Session::new(&shared, &jobs).run(link).await {
+                let end = Session::new(&shared, &jobs).run(link).await;
+                shared
+                    .registered
+                    .send_if_modified(|set| set.remove(&server));
+                match end {
                     End::Drained => return,
                     End::Lost(e) => {
                         tracing::warn!(%server, "worker connection lost: {e}; reconnecting");
@@ -143,6 +155,12 @@ impl<'a> Session<'a> {
         }
         let current = abilities.borrow_and_update().clone();
         if let Err(e) = self.register(&link, &current) {
+            return End::Lost(e);
+        }
+        if let Err(e) = link
+            .outbox
+            .send(request(PacketType::EchoReq, &[], REGISTERED_TOKEN))
+        {
             return End::Lost(e);
         }
         loop {
@@ -244,6 +262,12 @@ impl<'a> Session<'a> {
                     // Nobody takes jobs any more: the drop answers WORK_FAIL.
                     drop(job);
                 }
+            }
+            PacketType::EchoRes if p.body.as_ref() == REGISTERED_TOKEN => {
+                let server = server.to_string();
+                self.shared
+                    .registered
+                    .send_if_modified(|set| set.insert(server));
             }
             PacketType::Error => {
                 let args = p.args().ok();

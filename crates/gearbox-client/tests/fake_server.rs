@@ -434,6 +434,50 @@ fn worker_for(addr: &str) -> Worker {
     w
 }
 
+/// CAN_DO has no reply: the worker follows its registrations with an ECHO_REQ and counts
+/// itself registered on a server only once that is answered, and no longer once the
+/// connection is lost.
+#[tokio::test]
+async fn wait_registered_resolves_on_the_echo_after_the_registrations() {
+    let fake = Fake::start().await;
+    let worker = worker_for(&fake.addr());
+    worker.add_function("f", None);
+    let waiting = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.wait_registered().await }
+    });
+    let mut peer = fake.accept().await;
+    assert_eq!(peer.expect(PacketType::CanDo).await, vec![b"f".to_vec()]);
+    let token = peer.expect(PacketType::EchoReq).await;
+    peer.expect(PacketType::GrabJobUniq).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !waiting.is_finished(),
+        "registered before the server confirmed"
+    );
+    assert!(worker.registered_servers().is_empty());
+    peer.send(PacketType::EchoRes, &[&token[0]]).await;
+    tokio::time::timeout(WAIT, waiting)
+        .await
+        .expect("wait_registered resolves once the echo is answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(worker.registered_servers(), vec![fake.addr()]);
+    // An echo with another payload confirms nothing on the next connection.
+    drop(peer);
+    let mut peer = fake.accept().await;
+    peer.expect(PacketType::CanDo).await;
+    peer.expect(PacketType::EchoReq).await;
+    assert!(
+        worker.registered_servers().is_empty(),
+        "lost with the connection"
+    );
+    peer.send(PacketType::EchoRes, &[b"something else"]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(worker.registered_servers().is_empty());
+    worker.drain();
+}
+
 #[tokio::test]
 async fn worker_survives_server_restart_while_holding_a_job() {
     let fake = Fake::start().await;
@@ -463,6 +507,7 @@ async fn worker_survives_server_restart_while_holding_a_job() {
         vec![b"w-1".to_vec()]
     );
     assert_eq!(peer.expect(PacketType::CanDo).await, vec![b"f".to_vec()]);
+    peer.expect(PacketType::EchoReq).await;
     peer.expect(PacketType::GrabJobUniq).await;
     peer.send(
         PacketType::JobAssignUniq,
@@ -478,6 +523,7 @@ async fn worker_survives_server_restart_while_holding_a_job() {
         vec![b"w-1".to_vec()]
     );
     assert_eq!(peer.expect(PacketType::CanDo).await, vec![b"f".to_vec()]);
+    peer.expect(PacketType::EchoReq).await;
     // The only permit is held by the running job: no grab until it finishes.
     peer.silent_for(Duration::from_millis(200)).await;
     release.notify_one();
@@ -534,6 +580,7 @@ async fn worker_fails_dropped_jobs_and_handles_errors_and_garbage() {
         peer.expect(PacketType::CanDoTimeout).await,
         vec![b"f".to_vec(), b"1500".to_vec()]
     );
+    peer.expect(PacketType::EchoReq).await;
     peer.expect(PacketType::GrabJobUniq).await;
     peer.send(PacketType::JobAssignUniq, &[b"H:1", b"f", b"", b"drop"])
         .await;
@@ -571,6 +618,7 @@ async fn worker_fails_dropped_jobs_and_handles_errors_and_garbage() {
     assert!(peer.next().await.is_none());
     let mut peer = fake.accept().await;
     peer.expect(PacketType::CanDoTimeout).await;
+    peer.expect(PacketType::EchoReq).await;
     peer.expect(PacketType::GrabJobUniq).await;
     worker.drain();
     peer.send(PacketType::NoJob, &[]).await;
