@@ -6,32 +6,12 @@ mod services;
 #[allow(unused_macros)]
 mod suite;
 
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gearbox_store::{
-    Committer, JobStore, SqliteStore, StoreEvent, StoreOp, StoredJob, DEFAULT_TABLE,
-};
-
-fn job(id: u64, unique: &[u8], data: &[u8]) -> StoredJob {
-    StoredJob {
-        id,
-        function: Bytes::from_static(b"resize"),
-        unique: Bytes::copy_from_slice(unique),
-        priority: 1,
-        when_to_run: 0,
-        reducer: Bytes::new(),
-        data: Bytes::copy_from_slice(data),
-    }
-}
-
-fn replayed(store: &mut SqliteStore) -> Vec<StoredJob> {
-    let mut jobs = Vec::new();
-    store.replay(&mut |j| jobs.push(j)).unwrap();
-    jobs
-}
+use gearbox_store::{Committer, JobStore, SqliteStore, StoreEvent, StoreOp, DEFAULT_TABLE};
+use suite::{job, replayed};
 
 #[test]
 fn jobs_come_back_in_submission_order_with_every_field() {
@@ -192,82 +172,17 @@ fn a_bad_table_name_is_refused() {
 /// A queue file written by Debian's gearmand (`-q libsqlite3`) is taken over in order.
 #[test]
 fn gearmand_sqlite_queue_is_taken_over() {
-    let have = |tool: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !have("gearmand") || !have("gearman") {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "gearmand and gearman must be installed in CI"
-        );
-        eprintln!("skipping: gearmand or gearman not installed");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gearmand.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut gearmand = Command::new("gearmand")
-        .args([
-            "-L",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-l",
-            "none",
-            "-q",
-            "libsqlite3",
-        ])
-        .arg(format!("--libsqlite3-db={}", db.display()))
-        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "gearmand did not start");
-        std::thread::sleep(Duration::from_millis(50));
+    let db_arg = format!("--libsqlite3-db={}", db.display());
+    if !suite::fill_with_gearmand(
+        &["-q", "libsqlite3", &db_arg, "--libsqlite3-table"],
+        DEFAULT_TABLE,
+    ) {
+        return;
     }
-    let submit = |args: &[&str]| {
-        let status = Command::new("timeout")
-            .arg("10")
-            .arg("gearman")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-b"])
-            .args(args)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    submit(&["-f", "first", "-u", "u-1", "one"]);
-    submit(&["-f", "second", "-I", "two"]);
-    submit(&["-f", "third", "-L", "three"]);
-    let _ = gearmand.kill();
-    let _ = gearmand.wait();
-
     let mut store = SqliteStore::open(&db, DEFAULT_TABLE).unwrap();
-    let jobs = replayed(&mut store);
-    let summary: Vec<(&[u8], u8, &[u8])> = jobs
-        .iter()
-        .map(|j| (&j.function[..], j.priority, &j.data[..]))
-        .collect();
-    assert_eq!(
-        summary,
-        vec![
-            (&b"first"[..], 1, &b"one"[..]),
-            (b"second", 0, b"two"),
-            (b"third", 2, b"three")
-        ]
-    );
-    assert_eq!(jobs[0].unique, Bytes::from_static(b"u-1"));
+    suite::check_gearmand_jobs(&replayed(&mut store));
     // New jobs go after the imported ones and are kept alongside.
     store
         .append(&[StoreOp::Put(job(1_000_000, b"", b"new"))])
