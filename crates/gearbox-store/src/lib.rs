@@ -53,6 +53,42 @@ pub(crate) fn check_table_name(name: &str, max_len: usize) -> Result<(), StoreEr
     })
 }
 
+/// What an existing queue table is, judged by its column names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableLayout {
+    /// No such table yet.
+    Missing,
+    /// Ours (an `id` key and a `reducer` column).
+    Ours,
+    /// Written by gearmand: its five columns and no order key; to be taken over.
+    Gearmand,
+}
+
+/// Classify `table` by its `columns` (compared without regard to case, as MySQL reports
+/// them); a layout that is neither ours nor gearmand's is an error.
+pub(crate) fn table_layout(table: &str, columns: &[String]) -> Result<TableLayout, StoreError> {
+    let has = |c: &str| columns.iter().any(|x| x.eq_ignore_ascii_case(c));
+    const GEARMAND: [&str; 5] = [
+        "unique_key",
+        "function_name",
+        "priority",
+        "data",
+        "when_to_run",
+    ];
+    if columns.is_empty() {
+        Ok(TableLayout::Missing)
+    } else if has("id") && has("reducer") {
+        Ok(TableLayout::Ours)
+    } else if GEARMAND.iter().all(|c| has(c)) {
+        Ok(TableLayout::Gearmand)
+    } else {
+        Err(StoreError::Layout {
+            table: table.to_owned(),
+            detail: format!("columns {columns:?}"),
+        })
+    }
+}
+
 /// A background job as kept in the store, from acceptance until it completes, fails for good
 /// or is cancelled.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use tracing::info;
 
 use crate::batch::NetBatch;
 use crate::link::{Link, CONNECT_TIMEOUT, IO_TIMEOUT, REPLAY_PAGE};
-use crate::{JobStore, StoreError, StoreOp, StoredJob};
+use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, TableLayout};
 
 /// Rows written by one `REPLACE` statement: 64 × 7 placeholders, far below the protocol's limit
 /// of 65,535, and one prepared statement per row count stays in the statement cache.
@@ -184,27 +184,13 @@ fn create_sql(t: &str) -> String {
 
 fn prepare_table(conn: &mut Conn, t: &str) -> Result<(), StoreError> {
     let old = format!("{t}_gearmand_import");
-    let found = columns(conn, t)?;
-    let has = |c: &str| found.iter().any(|x| x.eq_ignore_ascii_case(c));
-    let gearmand = [
-        "unique_key",
-        "function_name",
-        "priority",
-        "data",
-        "when_to_run",
-    ];
-    if found.is_empty() {
-        conn.query_drop(create_sql(t))?;
-    } else if has("id") && has("reducer") {
-        // Ours already.
-    } else if gearmand.iter().all(|c| has(c)) {
-        conn.query_drop(format!("RENAME TABLE {t} TO {old}"))?;
-        conn.query_drop(create_sql(t))?;
-    } else {
-        return Err(StoreError::Layout {
-            table: t.to_owned(),
-            detail: format!("columns {found:?}"),
-        });
+    match table_layout(t, &columns(conn, t)?)? {
+        TableLayout::Missing => conn.query_drop(create_sql(t))?,
+        TableLayout::Ours => {}
+        TableLayout::Gearmand => {
+            conn.query_drop(format!("RENAME TABLE {t} TO {old}"))?;
+            conn.query_drop(create_sql(t))?;
+        }
     }
     if columns(conn, &old)?.is_empty() {
         return Ok(());

@@ -21,7 +21,7 @@ use tracing::info;
 
 use crate::batch::NetBatch;
 use crate::link::{Link, CONNECT_TIMEOUT, IO_TIMEOUT, REPLAY_PAGE};
-use crate::{JobStore, StoreError, StoreOp, StoredJob};
+use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, TableLayout};
 
 /// gearmand's default table name for `-q libpq`.
 pub const DEFAULT_LIBPQ_TABLE: &str = "queue";
@@ -173,26 +173,13 @@ fn prepare_table(client: &mut Client, t: &str) -> Result<(), StoreError> {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    if columns.is_empty() {
-        client.batch_execute(&create_sql(t))?;
-        return Ok(());
-    }
-    let has = |c: &str| columns.iter().any(|x| x == c);
-    if has("id") && has("reducer") {
-        return Ok(());
-    }
-    let gearmand = [
-        "unique_key",
-        "function_name",
-        "priority",
-        "data",
-        "when_to_run",
-    ];
-    if !gearmand.iter().all(|c| has(c)) {
-        return Err(StoreError::Layout {
-            table: t.to_owned(),
-            detail: format!("columns {columns:?}"),
-        });
+    match table_layout(t, &columns)? {
+        TableLayout::Missing => {
+            client.batch_execute(&create_sql(t))?;
+            return Ok(());
+        }
+        TableLayout::Ours => return Ok(()),
+        TableLayout::Gearmand => {}
     }
     // A gearmand queue table (VARCHAR names, no order column): take its rows over in the
     // order they lie in the table, which for gearmand's insert-only use is insertion order.

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 use tracing::info;
 
-use crate::{JobStore, StoreError, StoreOp, StoredJob};
+use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, TableLayout};
 
 /// gearmand's default table name for `-q libsqlite3`.
 pub const DEFAULT_TABLE: &str = "gearman_queue";
@@ -51,44 +51,24 @@ impl SqliteStore {
 
     fn prepare_table(&self) -> Result<(), StoreError> {
         let t = &self.table;
-        let existing: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                [t],
-                |row| row.get(0),
-            )
-            .optional()?;
         let create = format!(
             "CREATE TABLE {t} (id INTEGER PRIMARY KEY, unique_key BLOB NOT NULL, \
              function_name BLOB NOT NULL, priority INTEGER NOT NULL, data BLOB NOT NULL, \
              when_to_run INTEGER NOT NULL, reducer BLOB NOT NULL DEFAULT x'')"
         );
-        let Some(_) = existing else {
-            self.conn.execute_batch(&create)?;
-            return Ok(());
-        };
+        // No rows for a table that does not exist.
         let columns: Vec<String> = self
             .conn
             .prepare(&format!("PRAGMA table_info({t})"))?
             .query_map([], |row| row.get::<_, String>(1))?
             .collect::<Result<_, _>>()?;
-        let has = |c: &str| columns.iter().any(|x| x == c);
-        if has("id") && has("reducer") {
-            return Ok(());
-        }
-        let gearmand = [
-            "unique_key",
-            "function_name",
-            "priority",
-            "data",
-            "when_to_run",
-        ];
-        if !gearmand.iter().all(|c| has(c)) {
-            return Err(StoreError::Layout {
-                table: t.clone(),
-                detail: format!("columns {columns:?}"),
-            });
+        match table_layout(t, &columns)? {
+            TableLayout::Missing => {
+                self.conn.execute_batch(&create)?;
+                return Ok(());
+            }
+            TableLayout::Ours => return Ok(()),
+            TableLayout::Gearmand => {}
         }
         // A gearmand queue table: take its rows over in the order gearmand wrote them.
         let old = format!("{t}_gearmand_import");
