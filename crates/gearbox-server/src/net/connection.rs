@@ -9,7 +9,9 @@
 use std::cell::{Cell, RefCell};
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
+use std::future::Future as _;
 use std::rc::Rc;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use gearbox_proto::{Codec, Frame, PacketType, ProtoError};
@@ -173,14 +175,27 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
         if io.closing.get() {
             break End::ClosedByServer;
         }
-        // Returns at once while the socket is known to be readable; parks otherwise.
-        let ready = tokio::select! {
-            biased;
-            ready = io.stream.ready(Interest::READABLE) => match ready {
-                Ok(ready) => ready,
-                Err(e) => break End::Io(e),
-            },
-            () = io.closed.notified() => continue,
+        // At once while the socket is known to be readable; otherwise the connection parks.
+        let mut readable = std::pin::pin!(io.stream.ready(Interest::READABLE));
+        let now = std::future::poll_fn(|cx| Poll::Ready(readable.as_mut().poll(cx))).await;
+        let ready = match now {
+            Poll::Ready(ready) => ready,
+            Poll::Pending => {
+                reads = 0;
+                if buf.is_empty() {
+                    // Idle: give the read buffer back until the peer sends again.
+                    buf = BytesMut::new();
+                }
+                tokio::select! {
+                    biased;
+                    ready = &mut readable => ready,
+                    () = io.closed.notified() => continue,
+                }
+            }
+        };
+        let ready = match ready {
+            Ok(ready) => ready,
+            Err(e) => break End::Io(e),
         };
         // Grown only now, so an idle connection parks without a buffer.
         if buf.capacity() - buf.len() < MIN_READ_SPACE {
@@ -198,13 +213,8 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
                     tokio::task::yield_now().await;
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                reads = 0;
-                if buf.is_empty() {
-                    // Idle: give the read buffer back until the peer sends again.
-                    buf = BytesMut::new();
-                }
-            }
+            // Parks at the top of the loop, giving the buffer back if it is empty.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => break End::Io(e),
         }
