@@ -7,9 +7,9 @@
 //! read buffer and no output buffer of any size.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future as _;
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
-use std::future::Future as _;
 use std::rc::Rc;
 use std::task::Poll;
 
