@@ -61,45 +61,21 @@ fn help_explains_every_gearmand_flag() {
 fn unknown_queue_type_and_level_are_refused_clearly() {
     let dir = TempDir::new("cli");
     let data = dir.path().to_str().unwrap();
-    let (ok, text) = output(&[
-        "-L",
-        "127.0.0.1",
-        "-p",
-        "0",
-        "--data-dir",
-        data,
-        "-q",
-        "libmemcached",
-    ]);
-    assert!(!ok);
-    assert!(text.contains("libmemcached"), "{text}");
-    let (ok, text) = output(&[
-        "-L",
-        "127.0.0.1",
-        "-p",
-        "0",
-        "-q",
-        "memory",
-        "--verbose",
-        "LOUD",
-    ]);
-    assert!(!ok);
-    assert!(text.contains("LOUD"), "{text}");
-    let (ok, text) = output(&[
-        "-L",
-        "127.0.0.1",
-        "-p",
-        "0",
-        "-q",
-        "memory",
-        "--resident-jobs",
-        "10",
-    ]);
-    assert!(!ok);
-    assert!(
-        text.contains("--resident-jobs needs a durable store"),
-        "{text}"
-    );
+    let cases: [(&[&str], &str); 3] = [
+        (&["--data-dir", data, "-q", "libmemcached"], "libmemcached"),
+        (&["-q", "memory", "--verbose", "LOUD"], "LOUD"),
+        (
+            &["-q", "memory", "--resident-jobs", "10"],
+            "--resident-jobs needs a durable store",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["-L", "127.0.0.1", "-p", "0"];
+        all.extend_from_slice(args);
+        let (ok, text) = output(&all);
+        assert!(!ok, "{args:?} was accepted");
+        assert!(text.contains(expected), "{args:?}: {text}");
+    }
 }
 
 #[test]
