@@ -299,7 +299,9 @@ fn wait_status(c: &mut Conn, function: &str, counts: &str) {
     }
 }
 
-/// Run `scenario` against gearmand and gearboxd and require identical transcripts.
+/// Run `scenario` against gearmand and gearboxd and require identical transcripts. gearboxd
+/// runs twice: as it starts by default, and with a store slowed on purpose
+/// ([`support::with_slow_store`]), since a fast disk hides races with the commit.
 fn differential(scenario: fn(&mut Session)) {
     differential_with(&[], scenario);
 }
@@ -310,15 +312,38 @@ fn differential_with(gearboxd_args: &[&str], scenario: fn(&mut Session)) {
     if !support::server_available(Kind::Gearmand) {
         return;
     }
-    let mut transcripts = Vec::new();
-    for kind in [Kind::Gearmand, Kind::Gearboxd] {
-        let mut session = Session::start(kind, gearboxd_args);
-        scenario(&mut session);
-        transcripts.push(session.log);
+    let mut oracle = Session::start(Kind::Gearmand, gearboxd_args);
+    scenario(&mut oracle);
+    let gm = &oracle.log;
+    for slow in [false, true] {
+        let run = || {
+            let mut session = Session::start(Kind::Gearboxd, gearboxd_args);
+            scenario(&mut session);
+            session.log
+        };
+        let gb = if slow {
+            let mut log = Vec::new();
+            support::with_slow_store(|| log = run());
+            log
+        } else {
+            run()
+        };
+        compare(
+            gm,
+            &gb,
+            if slow {
+                "gearboxd, slow store"
+            } else {
+                "gearboxd"
+            },
+        );
     }
-    let (gm, gb) = (&transcripts[0], &transcripts[1]);
+}
+
+/// Panic with both transcripts, line by line, unless they are equal.
+fn compare(gm: &[String], gb: &[String], label: &str) {
     if gm != gb {
-        let mut report = String::from("transcripts differ (gearmand vs gearboxd):\n");
+        let mut report = format!("transcripts differ (gearmand vs {label}):\n");
         for i in 0..gm.len().max(gb.len()) {
             let a = gm.get(i).map_or("<missing>", String::as_str);
             let b = gb.get(i).map_or("<missing>", String::as_str);
@@ -332,7 +357,8 @@ fn differential_with(gearboxd_args: &[&str], scenario: fn(&mut Session)) {
     }
 }
 
-/// Run `scenario` on each server; it asserts each server's own expected answers.
+/// Run `scenario` on each server (gearboxd also with a slowed store); it asserts each server's
+/// own expected answers.
 fn each(scenario: fn(&mut Session)) {
     if !support::server_available(Kind::Gearmand) {
         return;
@@ -341,6 +367,7 @@ fn each(scenario: fn(&mut Session)) {
         let mut session = Session::start(kind, &[]);
         scenario(&mut session);
     }
+    support::with_slow_store(|| scenario(&mut Session::start(Kind::Gearboxd, &[])));
 }
 
 /// The handle in a JOB_CREATED (or the first field of a JOB_ASSIGN*).

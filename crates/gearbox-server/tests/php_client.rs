@@ -22,6 +22,7 @@ both_servers!(
     php_exceptions_reach_exception_callback,
     php_echo,
     php_worker_client_id_in_gearadmin_workers,
+    php_foreground_and_background_tasks_in_one_run_tasks,
 );
 
 /// doNormal, doHigh and doLow against a PHP worker.
@@ -503,4 +504,43 @@ fn php_worker_client_id_in_gearadmin_workers(kind: Kind) {
         "[{kind}] {line:?}"
     );
     drop(worker);
+}
+
+/// Issue 9: foreground and background tasks of every priority in one runTasks(), against a
+/// worker that answers at once. gearboxd once sent a foreground job's WORK_COMPLETE before its
+/// JOB_CREATED (which waited behind the commit of the background jobs submitted before it);
+/// libgearman dropped the result and waited for ever. Every store mode of gearboxd is tried.
+fn php_foreground_and_background_tasks_in_one_run_tasks(kind: Kind) {
+    if !require_php() {
+        return;
+    }
+    let modes: &[&[&str]] = match kind {
+        Kind::Gearmand => &[&[]],
+        Kind::Gearboxd => &[&[], &["-q", "memory"], &["--resident-jobs", "2"]],
+    };
+    let rounds = 3;
+    let mut expected = Vec::new();
+    for round in 1..=rounds {
+        for task in ["normal", "high", "low"] {
+            expected.push(format!("complete {round}-{task} {round}-{task}"));
+        }
+        for task in ["normal", "normal_bg", "high", "high_bg", "low", "low_bg"] {
+            expected.push(format!("created {round}-{task}"));
+        }
+    }
+    expected.sort();
+    expected.push("runTasks ok GEARMAN_SUCCESS".to_owned());
+    for args in modes {
+        let s = Server::start(kind, args);
+        let worker = s.spawn_php("worker.php", &["--fn", "mixed:echo", "--idle", "3000"]);
+        s.wait_workers("mixed", 1);
+        let out = s.php("mixed_tasks.php", &["mixed", &rounds.to_string()]);
+        assert_eq!(out.lines(), expected, "[{kind} {args:?}] {out}");
+        // Every background job ran too, once.
+        let w = worker.wait(PROC_TIMEOUT);
+        let mut ran = w.lines();
+        ran.retain(|l| l.starts_with("JOB "));
+        assert_eq!(ran.len(), 6 * rounds, "[{kind} {args:?}] worker:\n{w}");
+        s.wait_status("mixed", (0, 0, 0));
+    }
 }

@@ -10,6 +10,7 @@
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 mod batch;
 mod commit;
+mod delayed;
 mod error;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 mod link;
@@ -24,6 +25,7 @@ mod sqlite;
 use bytes::Bytes;
 
 pub use commit::{Commit, Committer, Loaded, StoreEvent};
+pub use delayed::DelayedStore;
 pub use error::StoreError;
 #[cfg(feature = "mysql")]
 pub use mysql::{MysqlSettings, MysqlStore};

@@ -14,7 +14,7 @@ use clap::{ArgAction, Parser};
 use gearbox_server::config::{Keepalive, ServerConfig};
 use gearbox_server::engine::EngineConfig;
 use gearbox_server::net::{serve, Stop};
-use gearbox_store::{JobStore, SqliteStore};
+use gearbox_store::{DelayedStore, JobStore, SqliteStore};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -155,6 +155,11 @@ struct Args {
     /// memory for very long queues (each queued job still costs ~200 bytes). 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 0)]
     resident_jobs: u32,
+
+    /// For testing: hold every store transaction back by MS milliseconds, as a slow disk or a
+    /// distant database would. No effect with `-q memory`.
+    #[arg(long, value_name = "MS", default_value_t = 0, hide = true)]
+    store_delay_ms: u64,
 
     /// Log level: FATAL, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFO or DEBUG (also shown by
     /// the admin `verbose` command).
@@ -560,7 +565,19 @@ fn main() -> Result<()> {
         drop_privileges(user)?;
     }
     // Opened as the final user, so the database files it creates belong to that user.
-    let store = open_store(&args)?;
+    let store = open_store(&args)?.map(|store| -> Box<dyn JobStore> {
+        if args.store_delay_ms == 0 {
+            return store;
+        }
+        warn!(
+            ms = args.store_delay_ms,
+            "every store transaction is delayed (--store-delay-ms, for testing)"
+        );
+        Box::new(DelayedStore::new(
+            store,
+            Duration::from_millis(args.store_delay_ms),
+        ))
+    });
     if store.is_none() && args.resident_jobs > 0 {
         bail!("--resident-jobs needs a durable store: workloads can only wait in a store, not with -q memory");
     }

@@ -49,7 +49,7 @@ impl Engine {
                 text.extend_from_slice(b".\n");
             }
             AdminCommand::Workers => {
-                for conn in self.conns.iter().flatten() {
+                for conn in self.conns.iter() {
                     let _ = write!(text, "{} {} ", conn.peer.label, conn.peer.ip);
                     printable(&conn.client_id, &mut text);
                     text.extend_from_slice(b" :");
@@ -111,7 +111,7 @@ impl Engine {
                 }
             }
         }
-        super::reply::reply_text(&mut self.conns, out, id, &text);
+        self.conns.text(out, id, &text);
     }
 
     /// `cancel job`: clients get WORK_FAIL and are detached, and the job is gone at once, so a
@@ -123,7 +123,8 @@ impl Engine {
         };
         let job = &self.jobs[job_id as usize];
         for &listener in &job.listeners {
-            out.packet(listener, PacketType::WorkFail, &[], handle);
+            self.conns
+                .packet(out, listener, PacketType::WorkFail, &[], handle);
         }
         if let Some(worker) = job.worker {
             self.take_from_worker(worker, job_id);

@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use gearbox_proto::PacketType;
 use smallvec::SmallVec;
 
+use super::conns::Deferred;
 use super::job::JobId;
 use super::FnId;
 
@@ -41,31 +41,6 @@ pub struct Waiting {
     pub handle_no: u64,
 }
 
-/// A direct reply held back because an earlier JOB_CREATED on the same connection still waits
-/// for its store commit (replies must leave in request order, PROTOCOL.md §2).
-#[derive(Debug)]
-pub enum Deferred {
-    /// The answer to a durable submission: JOB_CREATED once `seq` is committed, or ERROR if the
-    /// commit failed. `outcome` is filled in when the commit is reported.
-    Created {
-        /// Handle number of the job the answer names.
-        handle_no: u64,
-        /// Sequence number of the job's store write.
-        seq: u64,
-        /// `Some(None)`: committed; `Some(Some(reason))`: the store failed.
-        outcome: Option<Option<Bytes>>,
-    },
-    /// Any other binary reply, as its type and encoded body.
-    Packet {
-        /// Packet type.
-        kind: PacketType,
-        /// Encoded body.
-        body: Bytes,
-    },
-    /// An admin answer.
-    Text(Bytes),
-}
-
 /// One connection.
 #[derive(Debug)]
 pub struct Conn {
@@ -94,8 +69,11 @@ pub struct Conn {
     /// Handle number of a WORK_EXCEPTION this connection sent as its previous packet, so that
     /// a WORK_FAIL that immediately follows it (Perl-server convention) is dropped silently.
     pub after_exception: Option<u64>,
-    /// Replies waiting behind an uncommitted JOB_CREATED; empty in memory mode.
+    /// Output waiting behind an uncommitted JOB_CREATED, and requests held with it (see
+    /// `conns.rs`); empty in memory mode.
     pub deferred: VecDeque<Deferred>,
+    /// Requests among `deferred`.
+    pub held_inputs: u32,
 }
 
 impl Conn {
@@ -115,6 +93,7 @@ impl Conn {
             waiting_live: 0,
             after_exception: None,
             deferred: VecDeque::new(),
+            held_inputs: 0,
         }
     }
 

@@ -93,7 +93,8 @@ pub struct Job {
     pub worker: Option<ConnId>,
     /// Key of the job's row in the durable store; 0 when the job is not stored.
     pub store_id: u64,
-    /// The job's store write is not committed yet: submitters joining it wait for the commit.
+    /// The job's store write is not committed yet: it is not handed to a worker, and
+    /// submitters joining it wait for the commit.
     pub committing: bool,
     /// Counts assignments, so a timeout armed for an earlier run of the job is recognised.
     pub assignment: u32,
@@ -117,6 +118,12 @@ impl Job {
     /// The workload, shared with the job's buffer.
     pub fn data(&self) -> Bytes {
         self.body.slice(self.data_start as usize..)
+    }
+
+    /// The job can be handed to a worker: its workload is in memory and its store write, if
+    /// it has one pending, is committed.
+    pub fn ready(&self) -> bool {
+        self.payload == Payload::Resident && !self.committing
     }
 
     /// The workload, borrowed.

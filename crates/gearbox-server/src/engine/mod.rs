@@ -10,11 +10,11 @@
 
 mod admin;
 mod conn;
+mod conns;
 mod counters;
 mod function;
 mod index;
 mod job;
-mod reply;
 mod result;
 mod spill;
 mod status;
@@ -38,10 +38,10 @@ pub use gearbox_store::{StoreOp, StoredJob};
 pub use job::Priority;
 
 use conn::Conn;
+use conns::{Conns, Held};
 use function::Function;
 use index::{CoalesceIndex, HandleIndex, KeyKind};
 use job::{Job, JobId, JobState, Links};
-use reply::{error, reply_shared, reply_text};
 use timer::{TimerKind, Timers};
 
 /// Identifies a connection; assigned by the network layer, reused only after
@@ -172,8 +172,7 @@ pub struct Engine {
     payloads: CoalesceIndex,
     functions: Slab<Function>,
     function_ids: FxHashMap<Bytes, FnId>,
-    /// Indexed by [`ConnId`].
-    conns: Vec<Option<Conn>>,
+    conns: Conns,
     timers: Timers,
     next_handle: u64,
     next_sleep_serial: u64,
@@ -279,7 +278,7 @@ impl Engine {
             payloads: CoalesceIndex::new(KeyKind::Payload),
             functions: Slab::new(),
             function_ids: FxHashMap::default(),
-            conns: Vec::new(),
+            conns: Conns::default(),
             timers: Timers::default(),
             next_sleep_serial: 1,
             counters: Counters::default(),
@@ -334,19 +333,15 @@ impl Engine {
 
     /// A connection was accepted under `id`.
     pub fn connect(&mut self, id: ConnId, peer: Peer) {
-        let index = id.0 as usize;
-        if self.conns.len() <= index {
-            self.conns.resize_with(index + 1, || None);
-        }
         let mut conn = Conn::new(peer);
         conn.exceptions = self.config.exceptions;
-        self.conns[index] = Some(conn);
+        self.conns.insert(id, conn);
     }
 
     /// A connection is gone: its registrations vanish, the jobs it ran go back to their queues,
     /// and foreground jobs nobody waits for any more are dropped (PROTOCOL.md §7.4).
     pub fn disconnect(&mut self, id: ConnId, out: &mut impl Outbox) {
-        let Some(conn) = self.conns.get_mut(id.0 as usize).and_then(Option::take) else {
+        let Some(conn) = self.conns.remove(id) else {
             return;
         };
         for ability in &conn.abilities {
@@ -380,11 +375,11 @@ impl Engine {
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        self.conns.get_mut(id.0 as usize).and_then(Option::as_mut)
+        self.conns.get_mut(id)
     }
 
     fn conn(&self, id: ConnId) -> Option<&Conn> {
-        self.conns.get(id.0 as usize).and_then(Option::as_ref)
+        self.conns.get(id)
     }
 
     fn permitted(&self, id: ConnId, action: Action) -> bool {
@@ -400,18 +395,27 @@ impl Engine {
 
     /// Handle one binary packet from `id`.
     pub fn packet(&mut self, id: ConnId, packet: &Packet, now: u64, out: &mut impl Outbox) {
+        let worker = matches!(
+            packet.kind,
+            PacketType::GrabJob
+                | PacketType::GrabJobUniq
+                | PacketType::GrabJobAll
+                | PacketType::PreSleep
+        );
+        if self
+            .conns
+            .hold_input(id, worker, || Held::Packet(packet.clone()))
+        {
+            return;
+        }
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
         let after_exception = conn.after_exception.take();
         if packet.magic != Magic::Req {
-            return error(
-                &mut self.conns,
-                out,
-                id,
-                "INVALID_MAGIC",
-                "Request magic expected",
-            );
+            return self
+                .conns
+                .error(out, id, "INVALID_MAGIC", "Request magic expected");
         }
         use PacketType as T;
         // Reply-only types, the reserved type 5, and the two requests gearmand never
@@ -433,17 +437,13 @@ impl Engine {
                 | T::AllYours
                 | T::SubmitJobSched
         ) {
-            return error(
-                &mut self.conns,
-                out,
-                id,
-                "INVALID_COMMAND",
-                "Command not expected",
-            );
+            return self
+                .conns
+                .error(out, id, "INVALID_COMMAND", "Command not expected");
         }
         let args = match packet.args() {
             Ok(args) => args,
-            Err(e) => return error(&mut self.conns, out, id, "INVALID_PACKET", &e.to_string()),
+            Err(e) => return self.conns.error(out, id, "INVALID_PACKET", &e.to_string()),
         };
         match packet.kind {
             T::SubmitJob
@@ -469,13 +469,9 @@ impl Engine {
                     Some(0) => 0,
                     Some(ms) => ms.max(MIN_RUN_TIMEOUT_MS),
                     None => {
-                        return error(
-                            &mut self.conns,
-                            out,
-                            id,
-                            "ARGUMENT_TOO_LARGE",
-                            "Timeout too large",
-                        )
+                        return self
+                            .conns
+                            .error(out, id, "ARGUMENT_TOO_LARGE", "Timeout too large")
                     }
                 };
                 self.can_do(id, args.get(0), timeout, out)
@@ -484,7 +480,9 @@ impl Engine {
             T::ResetAbilities => self.reset_abilities(id, out),
             T::GetStatus => self.get_status(id, args.last(), out),
             T::GetStatusUnique => self.get_status_unique(id, args.last(), out),
-            T::EchoReq => reply_shared(&mut self.conns, out, id, T::EchoRes, &[], &packet.body),
+            T::EchoReq => self
+                .conns
+                .packet_shared(out, id, T::EchoRes, &[], &packet.body),
             T::OptionReq => self.option(id, args.last(), out),
             T::SetClientId => {
                 let label = ident(args.last());
@@ -498,13 +496,9 @@ impl Engine {
                     };
                 }
             }
-            _ => error(
-                &mut self.conns,
-                out,
-                id,
-                "INVALID_COMMAND",
-                "Command not expected",
-            ),
+            _ => self
+                .conns
+                .error(out, id, "INVALID_COMMAND", "Command not expected"),
         }
     }
 
@@ -568,11 +562,7 @@ impl Engine {
         }
         self.functions[f as usize].total -= 1;
         for listener in &job.listeners {
-            if let Some(conn) = self
-                .conns
-                .get_mut(listener.0 as usize)
-                .and_then(Option::as_mut)
-            {
+            if let Some(conn) = self.conns.get_mut(*listener) {
                 conn.waiting_live = conn.waiting_live.saturating_sub(1);
             }
         }
@@ -626,9 +616,15 @@ impl Engine {
 
     /// Handle one admin text line from `id`.
     pub fn admin(&mut self, id: ConnId, line: &Bytes, out: &mut impl Outbox) {
+        if self
+            .conns
+            .hold_input(id, false, || Held::Admin(line.clone()))
+        {
+            return;
+        }
         match AdminCommand::parse(line) {
             Ok(command) => self.admin_command(id, command, out),
-            Err(e) => reply_text(&mut self.conns, out, id, &e.reply()),
+            Err(e) => self.conns.text(out, id, &e.reply()),
         }
     }
 }

@@ -6,8 +6,8 @@
 
 use gearbox_proto::{Args, Packet, PacketType};
 
+use super::conns::Conns;
 use super::job::JobState;
-use super::reply::error;
 use super::{atoi_u32, ident, ConnId, Engine, Outbox};
 
 impl Engine {
@@ -41,24 +41,24 @@ impl Engine {
                 T::WorkException => "An exception was received for a job that does not exist",
                 _ => "Job given in work result not found",
             };
-            return error(&mut self.conns, out, id, "JOB_NOT_FOUND", text);
+            return self.conns.error(out, id, "JOB_NOT_FOUND", text);
         };
         let job = &mut self.jobs[job_id as usize];
         match packet.kind {
             T::WorkStatus => {
                 job.progress = (atoi_u32(args.get(1)), atoi_u32(args.get(2)));
-                relay(out, &job.listeners, packet);
+                relay(&mut self.conns, out, &job.listeners, packet);
             }
-            T::WorkData | T::WorkWarning => relay(out, &job.listeners, packet),
+            T::WorkData | T::WorkWarning => relay(&mut self.conns, out, &job.listeners, packet),
             T::WorkComplete => {
-                relay(out, &job.listeners, packet);
+                relay(&mut self.conns, out, &job.listeners, packet);
                 self.counters.completed += 1;
                 self.take_from_worker(id, job_id);
                 self.remove_job(job_id, out);
             }
             T::WorkFail => {
                 for &listener in &job.listeners {
-                    out.packet(listener, T::WorkFail, &[], handle);
+                    self.conns.packet(out, listener, T::WorkFail, &[], handle);
                 }
                 self.counters.failed += 1;
                 self.take_from_worker(id, job_id);
@@ -66,13 +66,17 @@ impl Engine {
             }
             _ => {
                 for &listener in &job.listeners {
-                    let wants = self.conns[listener.0 as usize]
-                        .as_ref()
-                        .is_some_and(|c| c.exceptions);
+                    let wants = self.conns.get(listener).is_some_and(|c| c.exceptions);
                     if wants {
-                        out.packet_shared(listener, T::WorkException, &[], &packet.body);
+                        self.conns.packet_shared(
+                            out,
+                            listener,
+                            T::WorkException,
+                            &[],
+                            &packet.body,
+                        );
                     } else {
-                        out.packet(listener, T::WorkFail, &[], handle);
+                        self.conns.packet(out, listener, T::WorkFail, &[], handle);
                     }
                 }
                 let handle_no = job.handle_no;
@@ -87,8 +91,8 @@ impl Engine {
     }
 }
 
-pub(super) fn relay(out: &mut impl Outbox, listeners: &[ConnId], packet: &Packet) {
+fn relay(conns: &mut Conns, out: &mut impl Outbox, listeners: &[ConnId], packet: &Packet) {
     for &listener in listeners {
-        out.packet_shared(listener, packet.kind, &[], &packet.body);
+        conns.packet_shared(out, listener, packet.kind, &[], &packet.body);
     }
 }

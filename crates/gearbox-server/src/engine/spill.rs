@@ -117,10 +117,10 @@ impl Engine {
         from
     }
 
-    /// The head of a queue can be handed to a worker: it holds its workload.
+    /// The head of a queue can be handed to a worker: it holds its workload and is committed.
     pub(super) fn head_ready(&self, f: FnId, p: usize) -> Option<JobId> {
         let head = self.functions[f as usize].queues[p].front()?;
-        (self.jobs[head as usize].payload == Payload::Resident).then_some(head)
+        self.jobs[head as usize].ready().then_some(head)
     }
 
     /// Some job of `f` can be handed to a worker now.
@@ -137,10 +137,16 @@ impl Engine {
         if spill.first == NIL || spill.loading || self.loads_paused {
             return;
         }
+        // Foreground jobs are never spilled and may sit behind spilled ones, so the count of
+        // resident jobs only estimates the run at the head; a spilled head always loads.
         let resident_here = queue.len() - spill.count;
+        let head_resident = queue
+            .front()
+            .is_some_and(|head| self.jobs[head as usize].payload == Payload::Resident);
         let room = self.resident_jobs() + batch as usize <= self.config.resident_jobs as usize;
-        // A queue with nothing resident loads whatever the total, or it would never move.
-        if resident_here >= batch || (resident_here > 0 && !room) {
+        // A queue with nothing resident at its head loads whatever the total, or it would
+        // never move.
+        if head_resident && (resident_here >= batch || !room) {
             return;
         }
         let mut jobs = Vec::with_capacity(batch as usize);
@@ -241,9 +247,10 @@ impl Engine {
                 Some(data) => {
                     job.set_workload(&data);
                     job.payload = Payload::Resident;
+                    // One still committing is woken for by its commit.
+                    ready += usize::from(job.ready());
                     self.spilled -= 1;
                     self.functions[f as usize].spill[p].count -= 1;
-                    ready += 1;
                 }
                 None => {
                     tracing::error!(
@@ -251,7 +258,7 @@ impl Engine {
                         "a queued job is no longer in the store; dropping it"
                     );
                     self.counters.failed += 1;
-                    self.remove_job(entry.0, out);
+                    self.fail_job(entry.0, out);
                 }
             }
         }

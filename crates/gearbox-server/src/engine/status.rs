@@ -4,7 +4,6 @@
 use gearbox_proto::PacketType;
 
 use super::job::JobState;
-use super::reply::{error, reply};
 use super::{flag, ident, ConnId, Engine, FnId, Outbox};
 
 impl Engine {
@@ -22,8 +21,7 @@ impl Engine {
             None => (false, false, 0, 0),
         };
         let (num, den) = (num.to_string(), den.to_string());
-        reply(
-            &mut self.conns,
+        self.conns.packet(
             out,
             id,
             PacketType::StatusRes,
@@ -52,8 +50,7 @@ impl Engine {
             None => (false, false, 0, 0, 0),
         };
         let (num, den, waiting) = (num.to_string(), den.to_string(), waiting.to_string());
-        reply(
-            &mut self.conns,
+        self.conns.packet(
             out,
             id,
             PacketType::StatusResUnique,
@@ -73,10 +70,10 @@ impl Engine {
             if let Some(conn) = self.conn_mut(id) {
                 conn.exceptions = true;
             }
-            reply(&mut self.conns, out, id, PacketType::OptionRes, &[], option);
+            self.conns
+                .packet(out, id, PacketType::OptionRes, &[], option);
         } else {
-            error(
-                &mut self.conns,
+            self.conns.error(
                 out,
                 id,
                 "UNKNOWN_OPTION",

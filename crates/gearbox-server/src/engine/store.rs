@@ -1,20 +1,20 @@
 //! The durable path: writing background jobs to the store, answering their submitters only
 //! once the write is committed, and rebuilding the queues from the store at start.
 //!
-//! A durable job is queued at once (workers need not wait for the disk), but its JOB_CREATED
-//! waits until the network layer reports the commit through [`Engine::committed`], in order
-//! with the connection's other replies. If the commit failed, the submitter gets ERROR
-//! QUEUE_ERROR instead and a job no worker has taken is dropped, so nothing acknowledged is
-//! ever lost. Nothing here does I/O: writes leave through [`Outbox::persist`].
+//! A durable job takes its place in its queue at once, so submission order is kept, but it is
+//! not handed to a worker and its JOB_CREATED is not sent until the network layer reports the
+//! commit through [`Engine::committed`]: a job runs only once it is durable, and ERROR
+//! QUEUE_ERROR (the commit failed) means it never ran. Output to the submitter waits behind the
+//! pending JOB_CREATED (`conns.rs`). Nothing acknowledged is ever lost, and nothing here does
+//! I/O: writes leave through [`Outbox::persist`].
 
 use bytes::{BufMut, Bytes, BytesMut};
-use gearbox_proto::PacketType;
 use smallvec::SmallVec;
 
-use super::conn::Deferred;
-use super::job::{JobId, JobState, Priority};
+use super::conns::Held;
+use super::job::{JobId, JobState, Payload, Priority};
 use super::submit::NewJob;
-use super::{format_handle, ConnId, Engine, Outbox, StoreOp, StoredJob};
+use super::{ConnId, Engine, Outbox, StoreOp, StoredJob};
 
 /// A durable job whose store write is not committed yet.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub(super) struct Storing {
     /// The job, and its handle number to detect a reused slot.
     job: JobId,
     handle_no: u64,
-    /// Connections waiting for a JOB_CREATED naming this job (one entry per submission).
+    /// Background submissions waiting for a JOB_CREATED naming this job.
     waiters: SmallVec<[ConnId; 1]>,
 }
 
@@ -55,7 +55,8 @@ impl Engine {
         out.persist(seq, StoreOp::Put(stored));
     }
 
-    /// Answer `id` with the JOB_CREATED for `job_id` once the job's store write commits.
+    /// Answer `id` with the JOB_CREATED for `job_id` once the job's store write commits; until
+    /// then everything else bound for `id` waits behind it.
     pub(super) fn defer_created(&mut self, id: ConnId, job_id: JobId) {
         let handle_no = self.jobs[job_id as usize].handle_no;
         let Some(storing) = self
@@ -67,19 +68,20 @@ impl Engine {
             return;
         };
         storing.waiters.push(id);
-        if let Some(conn) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) {
-            conn.deferred.push_back(Deferred::Created {
-                handle_no,
-                seq: storing.seq,
-                outcome: None,
-            });
-        }
+        self.conns.hold_created(id, handle_no, storing.seq);
     }
 
     /// The store committed (or, with `failure`, failed to commit) every write up to sequence
-    /// number `through`. Jobs become runnable or are dropped, and waiting submitters get their
-    /// JOB_CREATED or ERROR, each in order with their other replies.
-    pub fn committed(&mut self, through: u64, failure: Option<&str>, out: &mut impl Outbox) {
+    /// number `through`. Committed jobs become runnable; a job whose write failed is dropped
+    /// unless a worker or a foreground client already has it. Waiting submitters get their
+    /// JOB_CREATED or ERROR, each in order with everything else bound for them.
+    pub fn committed(
+        &mut self,
+        through: u64,
+        failure: Option<&str>,
+        now: u64,
+        out: &mut impl Outbox,
+    ) {
         let reason = failure.map(|e| Bytes::from(format!("Job could not be stored: {e}")));
         let mut touched: Vec<ConnId> = Vec::new();
         while self.storing.front().is_some_and(|s| s.seq <= through) {
@@ -88,75 +90,57 @@ impl Engine {
             };
             let live = self
                 .jobs
-                .get_mut(storing.job as usize)
-                .filter(|j| j.handle_no == storing.handle_no);
-            if let Some(job) = live {
-                job.committing = false;
-                if reason.is_some() {
-                    // Never stored: forget the store id so nothing is deleted for it later. A
-                    // job no worker has taken yet is dropped, so nothing unacknowledged runs.
-                    job.store_id = 0;
-                    if job.state != JobState::Running {
-                        self.counters.rejected += 1;
-                        self.remove_job(storing.job, out);
-                    }
-                }
-            }
+                .get(storing.job as usize)
+                .is_some_and(|j| j.handle_no == storing.handle_no);
             for &waiter in &storing.waiters {
-                let Some(conn) = self
-                    .conns
-                    .get_mut(waiter.0 as usize)
-                    .and_then(Option::as_mut)
-                else {
-                    continue;
-                };
-                let entry = conn.deferred.iter_mut().find_map(|d| match d {
-                    Deferred::Created { seq, outcome, .. }
-                        if *seq == storing.seq && outcome.is_none() =>
-                    {
-                        Some(outcome)
-                    }
-                    _ => None,
-                });
-                if let Some(outcome) = entry {
-                    *outcome = Some(reason.clone());
-                }
+                self.conns
+                    .settle_created(waiter, storing.seq, reason.as_ref());
                 touched.push(waiter);
+            }
+            if live {
+                self.settle_job(storing.job, reason.is_some(), out);
             }
         }
         touched.sort_unstable();
         touched.dedup();
         for id in touched {
-            self.release(id, out);
+            self.release(id, now, out);
         }
     }
 
-    /// Send a connection's deferred replies up to the first one still waiting for a commit.
-    fn release(&mut self, id: ConnId, out: &mut impl Outbox) {
-        let Some(conn) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else {
-            return;
-        };
-        while let Some(front) = conn.deferred.front() {
-            match front {
-                Deferred::Created { outcome: None, .. } => break,
-                Deferred::Created {
-                    handle_no,
-                    outcome: Some(None),
-                    ..
-                } => {
-                    let handle = format_handle(&self.handle_prefix, *handle_no);
-                    out.packet(id, PacketType::JobCreated, &[], handle.as_bytes());
-                }
-                Deferred::Created {
-                    outcome: Some(Some(reason)),
-                    ..
-                } => {
-                    out.packet(id, PacketType::Error, &[b"QUEUE_ERROR"], reason);
-                }
-                Deferred::Packet { kind, body } => out.packet_shared(id, *kind, &[], body),
-                Deferred::Text(text) => out.text(id, text),
+    /// Send what `id` held back behind commits that are now reported, running its held
+    /// requests in their turn.
+    fn release(&mut self, id: ConnId, now: u64, out: &mut impl Outbox) {
+        while let Some(held) = self.conns.release(out, id, &self.handle_prefix) {
+            let aside = self.conns.set_aside(id);
+            match held {
+                Held::Packet(packet) => self.packet(id, &packet, now, out),
+                Held::Admin(line) => self.admin(id, &line, out),
             }
-            conn.deferred.pop_front();
+            self.conns.restore(id, aside);
+        }
+    }
+
+    /// A job's store write was reported. Committed, it becomes runnable. Failed, it is never
+    /// stored, and its background submitters hear ERROR: it goes on only for a worker already
+    /// running it or for foreground clients waiting for it (as a job in memory), and those
+    /// clients get WORK_FAIL if its workload went to the store with the write.
+    fn settle_job(&mut self, job_id: JobId, failed: bool, out: &mut impl Outbox) {
+        let job = &mut self.jobs[job_id as usize];
+        job.committing = false;
+        if failed {
+            // Forget the store id so that nothing is deleted for it later.
+            job.store_id = 0;
+            let kept = job.state == JobState::Running
+                || !job.listeners.is_empty() && job.payload == Payload::Resident;
+            if !kept {
+                self.counters.rejected += 1;
+                return self.fail_job(job_id, out);
+            }
+        }
+        if job.state == JobState::Queued {
+            let function = job.function;
+            self.wake(function, out);
         }
     }
 

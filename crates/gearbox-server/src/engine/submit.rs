@@ -10,7 +10,6 @@ use smallvec::SmallVec;
 
 use super::conn::Waiting;
 use super::job::{self, Job, JobId, JobState, Payload, Priority};
-use super::reply::{error, reply};
 use super::timer::{Timer, TimerKind};
 use super::{
     offset_in, parse_decimal, to_u16, ConnId, Engine, FnId, Outbox, COMPACT_LIMIT, MAX_REDUCER,
@@ -124,12 +123,14 @@ impl Engine {
         } else {
             self.reply_created(id, job_id, out);
         }
-        // Workers may start on the job before its commit; only the JOB_CREATED waits for it.
+        // A durable job takes its place in the queue now; no worker gets it before its commit.
         self.make_runnable(job_id, when, now, out);
     }
 
     /// A submission matched an existing job: attach a foreground submitter and answer with the
-    /// existing handle (once the job is durable, if its store write is still pending).
+    /// existing handle. A background submitter's answer waits for the job's store write, if one
+    /// is pending, and is that write's outcome; a foreground one's does not (the job need not
+    /// be durable for it).
     fn join(&mut self, id: ConnId, job_id: JobId, background: bool, out: &mut impl Outbox) {
         self.counters.coalesced += 1;
         let job = &mut self.jobs[job_id as usize];
@@ -143,7 +144,7 @@ impl Engine {
             // restart like any background job. It is not delayed, whatever this submission said.
             self.store_job(job_id, 0, out);
         }
-        if self.jobs[job_id as usize].committing {
+        if background && self.jobs[job_id as usize].committing {
             self.defer_created(id, job_id);
         } else {
             self.reply_created(id, job_id, out);
@@ -152,14 +153,8 @@ impl Engine {
 
     fn reply_created(&mut self, id: ConnId, job_id: JobId, out: &mut impl Outbox) {
         let handle = self.handle_of(self.jobs[job_id as usize].handle_no);
-        reply(
-            &mut self.conns,
-            out,
-            id,
-            PacketType::JobCreated,
-            &[],
-            handle.as_bytes(),
-        );
+        self.conns
+            .packet(out, id, PacketType::JobCreated, &[], handle.as_bytes());
     }
 
     /// Create a job and index it; it is in no queue yet.
@@ -225,7 +220,7 @@ impl Engine {
 
     pub(super) fn reject(&mut self, id: ConnId, code: &str, text: &str, out: &mut impl Outbox) {
         self.counters.rejected += 1;
-        error(&mut self.conns, out, id, code, text);
+        self.conns.error(out, id, code, text);
     }
 
     /// Make `id` a listener of `job` (once per foreground submission, as gearmand does: a
@@ -238,7 +233,7 @@ impl Engine {
             handle_no: job.handle_no,
         };
         let jobs = &self.jobs;
-        if let Some(conn) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) {
+        if let Some(conn) = self.conns.get_mut(id) {
             conn.attach(waiting, |w| {
                 jobs.get(w.job as usize)
                     .is_some_and(|j| j.handle_no == w.handle_no && j.listeners.contains(&id))
@@ -252,7 +247,7 @@ impl Engine {
         let (f, p) = (job.function, job.priority.index());
         self.functions[f as usize].queues[p].push_back(&mut self.jobs, job_id);
         self.spill_queued(job_id, out);
-        if self.jobs[job_id as usize].payload == Payload::Resident {
+        if self.jobs[job_id as usize].ready() {
             self.wake(f, out);
         }
     }

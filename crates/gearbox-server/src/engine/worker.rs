@@ -11,8 +11,7 @@ use smallvec::SmallVec;
 
 use super::conn::{Ability, Conn};
 use super::function::{Function, Sleeper};
-use super::job::{Job, JobId, JobState, Payload, Priority};
-use super::reply::{error, reply, reply_shared};
+use super::job::{Job, JobId, JobState, Priority};
 use super::timer::{Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox};
 
@@ -30,16 +29,13 @@ impl Engine {
             let Some(sleeper) = function.sleepers.pop_front() else {
                 break;
             };
-            let Some(conn) = self
-                .conns
-                .get_mut(sleeper.conn.0 as usize)
-                .and_then(Option::as_mut)
-            else {
+            let Some(conn) = self.conns.get_mut(sleeper.conn) else {
                 continue;
             };
             if conn.sleep_serial == sleeper.serial && conn.sleeping && !conn.noop_sent {
                 conn.noop_sent = true;
-                out.packet(sleeper.conn, PacketType::Noop, &[], &[]);
+                self.conns
+                    .packet(out, sleeper.conn, PacketType::Noop, &[], &[]);
                 woken += 1;
             }
         }
@@ -53,13 +49,9 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         if function.len() > self.config.max_function {
-            return error(
-                &mut self.conns,
-                out,
-                id,
-                "ARGUMENT_TOO_LARGE",
-                "Function name too large",
-            );
+            return self
+                .conns
+                .error(out, id, "ARGUMENT_TOO_LARGE", "Function name too large");
         }
         let f = self.function_id(function);
         let Some(conn) = self.conn_mut(id) else {
@@ -117,11 +109,11 @@ impl Engine {
     pub(super) fn pre_sleep(&mut self, id: ConnId, out: &mut impl Outbox) {
         let serial = self.next_sleep_serial;
         self.next_sleep_serial += 1;
-        let Some(conn) = self.conns.get(id.0 as usize).and_then(Option::as_ref) else {
+        let Some(conn) = self.conns.get(id) else {
             return;
         };
         let runnable = conn.abilities.iter().any(|a| self.has_ready(a.function));
-        let Some(conn) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         conn.sleeping = true;
@@ -130,16 +122,15 @@ impl Engine {
         if runnable {
             // Work arrived between NO_JOB and PRE_SLEEP: wake the worker at once.
             conn.noop_sent = true;
-            return out.packet(id, PacketType::Noop, &[], &[]);
+            return self.conns.packet(out, id, PacketType::Noop, &[], &[]);
         }
         let conns = &self.conns;
         let alive = |s: &Sleeper| {
             conns
-                .get(s.conn.0 as usize)
-                .and_then(Option::as_ref)
+                .get(s.conn)
                 .is_some_and(|c| c.sleep_serial == s.serial && c.sleeping && !c.noop_sent)
         };
-        let Some(conn) = conns.get(id.0 as usize).and_then(Option::as_ref) else {
+        let Some(conn) = conns.get(id) else {
             return;
         };
         for ability in &conn.abilities {
@@ -151,14 +142,14 @@ impl Engine {
     pub(super) fn grab(&mut self, id: ConnId, kind: PacketType, now: u64, out: &mut impl Outbox) {
         let serial = self.next_sleep_serial;
         self.next_sleep_serial += 1;
-        let Some(conn) = self.conns.get_mut(id.0 as usize).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         conn.sleeping = false;
         conn.noop_sent = false;
         conn.sleep_serial = serial;
         let Some((job_id, timeout_ms)) = select_job(conn, &self.functions, &self.jobs) else {
-            return reply(&mut self.conns, out, id, PacketType::NoJob, &[], &[]);
+            return self.conns.packet(out, id, PacketType::NoJob, &[], &[]);
         };
         conn.held.push(job_id);
         let job = &mut self.jobs[job_id as usize];
@@ -188,24 +179,21 @@ impl Engine {
         let data = job.data();
         // GRAB_JOB_ALL answers JOB_ASSIGN_UNIQ unless the job has a reducer (PROTOCOL.md §5.5).
         match kind {
-            PacketType::GrabJob => reply_shared(
-                &mut self.conns,
+            PacketType::GrabJob => self.conns.packet_shared(
                 out,
                 id,
                 PacketType::JobAssign,
                 &[handle.as_bytes(), name],
                 &data,
             ),
-            PacketType::GrabJobAll if job.reducer.1 > 0 => reply_shared(
-                &mut self.conns,
+            PacketType::GrabJobAll if job.reducer.1 > 0 => self.conns.packet_shared(
                 out,
                 id,
                 PacketType::JobAssignAll,
                 &[handle.as_bytes(), name, job.unique(), job.reducer()],
                 &data,
             ),
-            _ => reply_shared(
-                &mut self.conns,
+            _ => self.conns.packet_shared(
                 out,
                 id,
                 PacketType::JobAssignUniq,
@@ -213,6 +201,16 @@ impl Engine {
                 &data,
             ),
         }
+    }
+
+    /// Give up on a job that is not running: its clients get WORK_FAIL and it is forgotten.
+    pub(super) fn fail_job(&mut self, job_id: JobId, out: &mut impl Outbox) {
+        let handle = self.handle_of(self.jobs[job_id as usize].handle_no);
+        for &listener in &self.jobs[job_id as usize].listeners {
+            self.conns
+                .packet(out, listener, PacketType::WorkFail, &[], handle.as_bytes());
+        }
+        self.remove_job(job_id, out);
     }
 
     /// Detach a running job from the worker holding it.
@@ -229,15 +227,11 @@ impl Engine {
     /// to its clients once `job_retries` is used up (gearmand 2.0 semantics).
     pub(super) fn requeue(&mut self, job_id: JobId, out: &mut impl Outbox) {
         let job = &self.jobs[job_id as usize];
-        let (f, handle_no) = (job.function, job.handle_no);
+        let f = job.function;
         let retries = self.config.job_retries;
         if retries >= 0 && i64::from(job.retries) >= i64::from(retries) {
             self.counters.failed += 1;
-            let handle = self.handle_of(handle_no);
-            for &listener in &self.jobs[job_id as usize].listeners {
-                out.packet(listener, PacketType::WorkFail, &[], handle.as_bytes());
-            }
-            return self.remove_job(job_id, out);
+            return self.fail_job(job_id, out);
         }
         self.counters.retried += 1;
         let job = &mut self.jobs[job_id as usize];
@@ -254,15 +248,15 @@ impl Engine {
 /// The GRAB rule (gearmand 2.0, PROTOCOL.md §8.2): every high job among the worker's functions
 /// before any normal one, normal before low; FIFO within a function and priority; between
 /// functions of one priority, round-robin from where the worker's previous grab stopped. A
-/// queue whose head's workload is still in the store (`spill.rs`) holds back its function's
-/// lower priorities until it is read back.
+/// queue whose head is not ready (its workload is still in the store, `spill.rs`, or its store
+/// write is not committed, `store.rs`) holds back its function's lower priorities until it is.
 pub(super) fn select_job(
     conn: &mut Conn,
     functions: &Slab<Function>,
     jobs: &Slab<Job>,
 ) -> Option<(JobId, u64)> {
     let n = conn.abilities.len();
-    let resident = |job: JobId| jobs[job as usize].payload == Payload::Resident;
+    let ready = |job: JobId| jobs[job as usize].ready();
     for priority in Priority::ALL {
         for step in 0..n {
             let at = (conn.next_ability + step) % n;
@@ -273,8 +267,8 @@ pub(super) fn select_job(
             };
             let held_back = queues[..priority.index()]
                 .iter()
-                .any(|q| q.front().is_some_and(|head| !resident(head)));
-            if resident(job) && !held_back {
+                .any(|q| q.front().is_some_and(|head| !ready(head)));
+            if ready(job) && !held_back {
                 conn.next_ability = (at + 1) % n;
                 return Some((job, ability.timeout_ms));
             }

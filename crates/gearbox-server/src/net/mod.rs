@@ -209,8 +209,8 @@ impl Shared {
     fn after_engine(&self) {
         if let Some(seq) = self.store_lost.take() {
             tracing::error!("the store thread is gone; durable submissions fail");
-            self.with_engine(|engine, out, _| {
-                engine.committed(seq, Some("the store thread has stopped"), out);
+            self.with_engine(|engine, out, now| {
+                engine.committed(seq, Some("the store thread has stopped"), now, out);
             });
         }
         let lost = std::mem::take(&mut *self.loads_lost.borrow_mut());
@@ -411,7 +411,7 @@ async fn commit_loop(
                 match event {
                     StoreEvent::Committed(commit) => {
                         let failure = commit.result.err().map(|e| e.to_string());
-                        engine.committed(commit.last, failure.as_deref(), out);
+                        engine.committed(commit.last, failure.as_deref(), now, out);
                     }
                     StoreEvent::Loaded(loaded) => {
                         let result = loaded.result.map_err(|e| e.to_string());

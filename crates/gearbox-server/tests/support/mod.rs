@@ -30,6 +30,29 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The store delay of the `gearboxd_slow_store` variant of every scenario, in milliseconds.
+pub const SLOW_STORE_MS: u64 = 15;
+
+thread_local! {
+    /// Set while a scenario runs in its slow-store variant: every gearboxd it starts gets
+    /// `--store-delay-ms`.
+    static SLOW_STORE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `scenario` with every gearboxd it starts (on this thread) delaying each store
+/// transaction by [`SLOW_STORE_MS`].
+pub fn with_slow_store(scenario: impl FnOnce()) {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SLOW_STORE.with(|slow| slow.set(false));
+        }
+    }
+    SLOW_STORE.with(|slow| slow.set(true));
+    let _reset = Reset;
+    scenario();
+}
+
 /// How long one external client, worker or tool may run before it is killed.
 pub const PROC_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long to wait for a server to come up.
@@ -39,10 +62,13 @@ pub const STATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read/write timeout of the raw admin socket.
 pub const ADMIN_IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Expands to one module per scenario with a `gearmand` and a `gearboxd` test, both calling the
-/// scenario function `fn name(kind: Kind)` defined next to the macro call. Test names read
-/// `<scenario>::gearmand` and `<scenario>::gearboxd`, so `cargo test <scenario>` runs both and
-/// `cargo test gearboxd` runs every scenario against our server only.
+/// Expands to one module per scenario with a `gearmand`, a `gearboxd` and a
+/// `gearboxd_slow_store` test, all calling the scenario function `fn name(kind: Kind)` defined
+/// next to the macro call. The third runs gearboxd with every store transaction delayed by
+/// [`SLOW_STORE_MS`], since a fast disk hides races between a commit and the traffic around it.
+/// Test names read `<scenario>::gearmand` and `<scenario>::gearboxd`, so `cargo test
+/// <scenario>` runs all three and `cargo test gearboxd` runs every scenario against our server
+/// only.
 macro_rules! both_servers {
     ($($name:ident),* $(,)?) => {
         $(
@@ -59,6 +85,11 @@ macro_rules! both_servers {
                     if $crate::support::server_available($crate::support::Kind::Gearboxd) {
                         super::$name($crate::support::Kind::Gearboxd);
                     }
+                }
+
+                #[test]
+                fn gearboxd_slow_store() {
+                    $crate::support::with_slow_store(|| super::$name($crate::support::Kind::Gearboxd));
                 }
             }
         )*
@@ -297,8 +328,11 @@ impl Server {
         cmd.args(["-L", "127.0.0.1", "-p", "0", "--ready-file"])
             .arg(&ready)
             .args(["-l", "stderr", "--data-dir"])
-            .arg(dir.join("data"))
-            .args(extra_args)
+            .arg(dir.join("data"));
+        if SLOW_STORE.with(|slow| slow.get()) {
+            cmd.args(["--store-delay-ms", &SLOW_STORE_MS.to_string()]);
+        }
+        cmd.args(extra_args)
             // Relative paths (e.g. the default `gearbox-data` queue directory) stay private to
             // this server instead of being shared by every test running in parallel.
             .current_dir(dir.path())

@@ -22,13 +22,14 @@ fn persisted(sent: &[Sent]) -> Vec<(u64, StoreOp)> {
 
 impl Harness {
     fn commit(&mut self, through: u64, failure: Option<&str>) -> Vec<Sent> {
-        self.engine.committed(through, failure, &mut self.out);
+        self.engine
+            .committed(through, failure, self.now, &mut self.out);
         std::mem::take(&mut self.out.sent)
     }
 }
 
 #[test]
-fn job_created_waits_for_the_commit_while_workers_may_start() {
+fn a_background_job_is_answered_and_handed_out_only_once_committed() {
     let mut h = durable();
     h.connect(1);
     h.connect(2);
@@ -39,10 +40,9 @@ fn job_created_waits_for_the_commit_while_workers_may_start() {
         kinds_to(&sent, C).is_empty(),
         "no JOB_CREATED before the commit"
     );
-    assert_eq!(
-        kinds_to(&sent, W),
-        [T::Noop],
-        "workers need not wait for the disk"
+    assert!(
+        kinds_to(&sent, W).is_empty(),
+        "no wake-up before the commit"
     );
     let writes = persisted(&sent);
     let [(seq, StoreOp::Put(job))] = writes.as_slice() else {
@@ -57,10 +57,13 @@ fn job_created_waits_for_the_commit_while_workers_may_start() {
         ),
         (&b"f"[..], &b"u"[..], &b"x\0y"[..], 1)
     );
-    let (handle, _, _, data) = h.grab(W).unwrap();
-    assert_eq!(data, "x\0y");
+    assert_eq!(h.grab(W), None, "an uncommitted job is not handed out");
+    h.send(W, T::PreSleep, &[]);
     let sent = h.commit(*seq, None);
     assert_eq!(kinds_to(&sent, C), [T::JobCreated]);
+    assert_eq!(kinds_to(&sent, W), [T::Noop], "the commit wakes a worker");
+    let (handle, _, _, data) = h.grab(W).unwrap();
+    assert_eq!(data, "x\0y");
     let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
     assert_eq!(
         persisted(&sent),
@@ -69,22 +72,53 @@ fn job_created_waits_for_the_commit_while_workers_may_start() {
 }
 
 #[test]
-fn a_failed_commit_keeps_a_job_already_running_but_unstored() {
+fn an_uncommitted_head_holds_back_its_queue_and_lower_priorities() {
     let mut h = durable();
     h.connect(1);
     h.connect(2);
+    h.connect(3);
     h.send(W, T::CanDo, &[b"f"]);
-    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"x"]);
+    let sent = h.send(C, T::SubmitJobHighBg, &[b"f", b"", b"bg-high"]);
     let seq = persisted(&sent)[0].0;
+    h.send(ConnId(3), T::SubmitJob, &[b"f", b"", b"fg-normal"]);
+    assert_eq!(h.grab(W), None, "the high job comes first, once committed");
+    h.commit(seq, None);
+    assert_eq!(h.grab(W).unwrap().3, "bg-high");
+    assert_eq!(h.grab(W).unwrap().3, "fg-normal");
+}
+
+#[test]
+fn a_failed_commit_keeps_a_job_a_foreground_client_has() {
+    let mut h = durable();
+    h.connect(1);
+    h.connect(2);
+    h.connect(3);
+    let a = ConnId(3);
+    h.send(W, T::CanDo, &[b"f"]);
+    // Running: a background submission joins it, and its write fails.
+    h.submit(a, T::SubmitJob, "f", "run", "x");
     let (handle, ..) = h.grab(W).unwrap();
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"run", b"x"]);
+    let seq = persisted(&sent)[0].0;
     let sent = h.commit(seq, Some("disk full"));
     assert_eq!(error_code(&sent, C), "QUEUE_ERROR");
-    assert_eq!(h.engine.jobs_in_memory(), 1);
-    let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
+    let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b"r"]);
+    assert_eq!(kinds_to(&sent, a), [T::WorkComplete]);
     assert!(
         persisted(&sent).is_empty(),
         "nothing to delete: it was never stored"
     );
+    // Queued: the same, and the job still runs for its foreground client.
+    h.submit(a, T::SubmitJob, "f", "queued", "y");
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"queued", b"y"]);
+    let seq = persisted(&sent)[0].0;
+    assert_eq!(h.grab(W), None, "held until the store answers");
+    let sent = h.commit(seq, Some("disk full"));
+    assert_eq!(error_code(&sent, C), "QUEUE_ERROR");
+    let (handle, ..) = h.grab(W).unwrap();
+    let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b"r"]);
+    assert_eq!(kinds_to(&sent, a), [T::WorkComplete]);
+    assert_eq!(h.engine.jobs_in_memory(), 0);
 }
 
 #[test]

@@ -1130,6 +1130,7 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
 }
 
 mod durable;
+mod ordering;
 mod spill;
 
 #[test]

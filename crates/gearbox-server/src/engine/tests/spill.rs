@@ -11,7 +11,9 @@ struct Spilling {
     h: Harness,
     rows: BTreeMap<u64, Bytes>,
     loads: Vec<(u64, Vec<u64>)>,
+    /// Last write persisted, and last write reported committed.
     seq: u64,
+    committed: u64,
 }
 
 impl Spilling {
@@ -30,6 +32,7 @@ impl Spilling {
             rows: BTreeMap::new(),
             loads: Vec::new(),
             seq: 0,
+            committed: 0,
         }
     }
 
@@ -58,14 +61,26 @@ impl Spilling {
         self.absorb(sent)
     }
 
+    /// Report every write so far committed; false when there was none to report.
+    fn commit(&mut self) -> bool {
+        if self.committed == self.seq {
+            return false;
+        }
+        self.committed = self.seq;
+        self.h
+            .engine
+            .committed(self.seq, None, self.h.now, &mut self.h.out);
+        let sent = std::mem::take(&mut self.h.out.sent);
+        self.absorb(sent);
+        true
+    }
+
     /// Submit background jobs and commit them.
     fn submit_bg(&mut self, kind: T, payloads: &[&str]) {
         for data in payloads {
             self.send(C, kind, &[b"f", b"", data.as_bytes()]);
         }
-        self.h.engine.committed(self.seq, None, &mut self.h.out);
-        let sent = std::mem::take(&mut self.h.out.sent);
-        self.absorb(sent);
+        self.commit();
     }
 
     /// Answer every pending read-back from the fake store.
@@ -100,12 +115,14 @@ impl Spilling {
         Some(data)
     }
 
-    /// Run every job, serving read-backs whenever the worker finds nothing ready.
+    /// Run every job, committing writes and serving read-backs whenever the worker finds
+    /// nothing ready.
     fn drain(&mut self) -> Vec<String> {
         let mut done = Vec::new();
         for _ in 0..10_000 {
             match self.run_one() {
                 Some(data) => done.push(data),
+                None if self.commit() => {}
                 None if self.loads.is_empty() => return done,
                 None => {
                     self.serve_loads();

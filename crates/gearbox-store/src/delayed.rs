@@ -1,0 +1,37 @@
+//! A store that waits before every transaction, for tests: a fast disk commits in well under a
+//! millisecond and so hides every race between a commit and the traffic around it. Wrapped
+//! around a real backend by `gearboxd --store-delay-ms`; it changes nothing but timing.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::{JobStore, StoreError, StoreOp, StoredJob};
+
+/// `inner`, with every [`JobStore::append`] held back by `delay`.
+pub struct DelayedStore {
+    inner: Box<dyn JobStore>,
+    delay: Duration,
+}
+
+impl DelayedStore {
+    /// Wrap `inner`.
+    pub fn new(inner: Box<dyn JobStore>, delay: Duration) -> DelayedStore {
+        DelayedStore { inner, delay }
+    }
+}
+
+impl JobStore for DelayedStore {
+    fn append(&mut self, batch: &[StoreOp]) -> Result<(), StoreError> {
+        std::thread::sleep(self.delay);
+        self.inner.append(batch)
+    }
+
+    fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError> {
+        self.inner.replay(sink)
+    }
+
+    fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        self.inner.load(ids)
+    }
+}
