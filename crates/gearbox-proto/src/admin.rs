@@ -95,7 +95,8 @@ impl AdminError {
 }
 
 /// Split a line gearmand's way: the first token ends at the first space (so a leading space
-/// gives an empty command word); later tokens are separated by runs of spaces.
+/// gives an empty command word); later tokens are separated by runs of spaces, and trailing
+/// spaces end the line with one empty token (so `cancel job ` names the empty handle).
 fn tokens(line: &Bytes) -> Vec<Bytes> {
     let first_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
     let mut out = vec![line.slice(..first_end)];
@@ -103,6 +104,9 @@ fn tokens(line: &Bytes) -> Vec<Bytes> {
     while start < line.len() {
         while start < line.len() && line[start] == b' ' {
             start += 1;
+        }
+        if start == line.len() {
+            out.push(Bytes::new());
         }
         let end = line[start..]
             .iter()
@@ -174,7 +178,7 @@ impl AdminCommand {
                 handle: tokens[2].clone(),
             },
             b"cancel" => return Err(AdminError::MalformedCancel),
-            b"create" if n == 3 && is(&tokens[1], "function") => {
+            b"create" if n == 3 && is(&tokens[1], "function") && !tokens[2].is_empty() => {
                 AdminCommand::CreateFunction(tokens[2].clone())
             }
             b"create" => return Err(AdminError::InvalidArguments(word.clone())),

@@ -187,6 +187,9 @@ fn show_with_other_arguments_is_unknown_show_arguments() {
         "show unique",
         "show unique jobs x",
         "show jobs unique",
+        "show ",
+        "show jobs ",
+        "show unique jobs ",
     ] {
         assert_eq!(reply(line), "ERR UNKNOWN_SHOW_ARGUMENTS\r\n", "{line:?}");
     }
@@ -194,7 +197,7 @@ fn show_with_other_arguments_is_unknown_show_arguments() {
 
 #[test]
 fn cancel_with_fewer_than_three_tokens_is_an_unknown_command() {
-    for line in ["cancel", "cancel job"] {
+    for line in ["cancel", "cancel job", "cancel "] {
         assert_eq!(
             reply(line),
             "ERR UNKNOWN_COMMAND Unknown+server+commandcancel\r\n",
@@ -219,8 +222,21 @@ fn cancel_job_takes_the_handle_as_typed() {
 }
 
 #[test]
+fn cancel_job_with_a_trailing_space_names_the_empty_handle() {
+    // gearmand answers these with ERR UNKNOWN_JOB: the handle is the empty token.
+    for line in ["cancel job ", "cancel job   ", "cancel  job "] {
+        assert_eq!(ok(line), AdminCommand::Cancel { handle: b("") }, "{line:?}");
+    }
+}
+
+#[test]
 fn malformed_cancel_is_unknown_error() {
-    for line in ["cancel a b", "cancel x y", "cancel job h extra"] {
+    for line in [
+        "cancel a b",
+        "cancel x y",
+        "cancel job h extra",
+        "cancel job x ",
+    ] {
         assert_eq!(reply(line), "ERR UNKNOWN_ERROR\r\n", "{line:?}");
     }
 }
@@ -266,6 +282,7 @@ fn drop_with_wrong_arguments_is_invalid_arguments() {
         "drop x y",
         "drop x y z",
         "drop function a b",
+        "drop function a ",
     ] {
         assert_eq!(reply(line), invalid_arguments("drop"), "{line:?}");
     }
@@ -285,6 +302,11 @@ fn six_tokens_are_too_many_arguments() {
         "status b c d e f",
         "maxqueue f 1 2 3 4",
         " a b c d e",
+        // Trailing spaces end in one more, empty, token (gearmand closes on these).
+        "a b c d e ",
+        "status b c d e ",
+        "maxqueue f 1 2 3 ",
+        "status a  b  c  d   ",
     ] {
         assert_eq!(parse(line), Err(AdminError::TooManyArguments), "{line:?}");
     }
@@ -295,12 +317,17 @@ fn six_tokens_are_too_many_arguments() {
 }
 
 #[test]
-fn runs_of_spaces_do_not_make_empty_tokens() {
+fn runs_of_spaces_between_tokens_do_not_make_empty_tokens() {
     assert_eq!(ok("show   unique    jobs"), AdminCommand::ShowUniqueJobs);
     assert_eq!(
-        ok("status a  b  c  d   "),
+        ok("status a  b  c   d"),
         AdminCommand::Status,
         "still five tokens"
+    );
+    assert_eq!(
+        ok("status a b c   "),
+        AdminCommand::Status,
+        "five with the empty one"
     );
 }
 

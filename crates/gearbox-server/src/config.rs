@@ -27,9 +27,14 @@ pub struct ServerConfig {
     pub max_body: u32,
     /// Longest admin line accepted.
     pub max_admin_line: usize,
-    /// Bytes of unsent output a connection may accumulate before it is cut off as a reader
-    /// that does not keep up.
+    /// Unsent bytes above which a connection's requests are no longer read, and it is cut off
+    /// once its socket has taken nothing for `outbound_timeout`.
     pub max_outbound: usize,
+    /// How long a connection over `max_outbound` may go without reading before it is cut off.
+    pub outbound_timeout: Duration,
+    /// Unsent bytes of all connections together; beyond it the peers stalled longest are cut
+    /// first.
+    pub max_outbound_total: usize,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
     /// TCP keepalive for accepted sockets; `None` leaves it off.
@@ -45,6 +50,8 @@ impl Default for ServerConfig {
             max_body: gearbox_proto::DEFAULT_MAX_BODY,
             max_admin_line: gearbox_proto::DEFAULT_MAX_ADMIN_LINE,
             max_outbound: 64 * 1024 * 1024,
+            outbound_timeout: Duration::from_secs(10),
+            max_outbound_total: 512 * 1024 * 1024,
             max_connections: 1_000_000,
             keepalive: None,
             shutdown_timeout: Duration::from_secs(30),

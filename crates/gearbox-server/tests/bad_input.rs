@@ -361,10 +361,14 @@ fn overlong_admin_line_gets_err_then_close() {
 }
 
 /// A client that pipelines large ECHO_REQs and never reads: once its unsent output passes
-/// `--max-outbound`, gearboxd closes it, and serves everybody else meanwhile.
+/// `--max-outbound` gearboxd stops reading from it, and once it has read nothing for
+/// `--outbound-timeout` gearboxd closes it, serving everybody else meanwhile.
 #[test]
 fn a_peer_that_never_reads_is_cut_off_at_max_outbound() {
-    let t = Target::start(Kind::Gearboxd, &["--max-outbound", "1048576"]);
+    let t = Target::start(
+        Kind::Gearboxd,
+        &["--max-outbound", "1048576", "--outbound-timeout", "1"],
+    );
     let addr = t.server.addr;
     let done = Arc::new(AtomicBool::new(false));
     let stalled = Arc::new(AtomicBool::new(false));
@@ -438,6 +442,191 @@ fn a_peer_that_never_reads_is_cut_off_at_max_outbound() {
     }
     assert!(echoed < sent, "all {sent} bytes were echoed: never cut off");
     eprintln!("sent {sent} bytes, {echoed} echoed before the close, {checks} checks meanwhile");
+    assert_serving(addr);
+}
+
+/// Read one packet after a pause, as a busy client does: meanwhile the answer waits in the
+/// server, well over `--max-outbound`.
+fn recv_slowly(c: &mut Conn) -> Reply {
+    thread::sleep(Duration::from_millis(300));
+    c.recv()
+}
+
+/// Answers far larger than `--max-outbound` reach a peer that reads them, however slowly: an
+/// ECHO of the largest body accepted, a big WORK_COMPLETE relayed to its client, and two big
+/// WORK_DATA to a client reading in a loop. (They were once cut off as "does not read".)
+#[test]
+fn a_reading_peer_gets_answers_larger_than_max_outbound() {
+    let t = Target::start(
+        Kind::Gearboxd,
+        &[
+            "--max-body",
+            "8388608",
+            "--max-outbound",
+            "1048576",
+            "--outbound-timeout",
+            "2",
+        ],
+    );
+    let addr = t.server.addr;
+    let mut c = Conn::connect(addr);
+    // The header and the one argument make the body exactly --max-body.
+    let echo = vec![b'e'; 8_388_608];
+    c.send_req(T::EchoReq, &[&echo]);
+    let back = recv_slowly(&mut c);
+    assert!(back.is(T::EchoRes), "{}", back.describe());
+    assert_eq!(back.packet().body.len(), echo.len());
+
+    let mut w = Conn::connect(addr);
+    w.send_req(T::CanDo, &[b"big"]);
+    let created = c.request_req(T::SubmitJob, &[b"big", b"", b"x"]);
+    let handle = created[0].args()[0].clone();
+    assert!(w.request_req(T::GrabJob, &[])[0].is(T::JobAssign));
+    let chunk = vec![b'd'; 6 * 1024 * 1024];
+    let mut results = req(T::WorkData, &[&handle, &chunk]);
+    results.extend(req(T::WorkData, &[&handle, &chunk]));
+    results.extend(req(T::WorkComplete, &[&handle, &chunk]));
+    w.send(&results);
+    for kind in [T::WorkData, T::WorkData, T::WorkComplete] {
+        let got = recv_slowly(&mut c);
+        assert!(got.is(kind), "{}", got.describe());
+        assert_eq!(got.args()[1].len(), chunk.len());
+    }
+    assert_eq!(c.request_req(T::EchoReq, &[b"still here"]).len(), 1);
+    assert!(
+        !t.server.log().contains("does not read"),
+        "{}",
+        t.server.log()
+    );
+}
+
+/// Ten peers that stop reading, each under `--max-outbound`, cannot make the server hold more
+/// than `--max-outbound-total`: beyond it the one stalled longest is cut first, and a peer that
+/// reads is served throughout.
+#[test]
+fn all_unsent_output_is_bounded_and_the_slowest_readers_go_first() {
+    let t = Target::start(
+        Kind::Gearboxd,
+        &[
+            "--max-outbound-total",
+            "16777216",
+            "--outbound-timeout",
+            "60",
+        ],
+    );
+    let addr = t.server.addr;
+    let body = vec![b's'; 4 * 1024 * 1024];
+    let mut stalled = Vec::new();
+    for _ in 0..10 {
+        let mut c = Conn::connect(addr);
+        // Three 4 MiB answers, under the per-connection limit of 64 MiB.
+        for _ in 0..3 {
+            c.send_req(T::EchoReq, &[&body]);
+        }
+        stalled.push(c);
+        thread::sleep(Duration::from_millis(100));
+        assert_serving(addr);
+    }
+    let pid = server_pid(addr);
+    let rss_mb = proc_status_kb(pid, "VmRSS") / 1024;
+    // The first stalled peers were cut; the most recent ones are still connected.
+    let mut cut = 0;
+    for c in &mut stalled[..5] {
+        let mut closed = false;
+        for _ in 0..3 {
+            match c.recv_within(Duration::from_secs(5)) {
+                Ok(Reply::Packet(_)) => {}
+                Ok(_) | Err(support::wire::ReadEnd::Closed) => {
+                    closed = true;
+                    break;
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        cut += usize::from(closed);
+    }
+    assert!(
+        cut >= 3,
+        "only {cut} of the first five stalled peers were cut"
+    );
+    let last = stalled.last_mut().unwrap();
+    for _ in 0..3 {
+        let got = last.recv();
+        assert!(got.is(T::EchoRes), "{}", got.describe());
+    }
+    assert!(
+        t.server.log().contains("--max-outbound-total"),
+        "{}",
+        t.server.log()
+    );
+    eprintln!("server RSS with ten stalled peers: {rss_mb} MB");
+    assert!(rss_mb < 120, "RSS {rss_mb} MB");
+}
+
+/// One peer registering thousands of long function names cannot break `status` for everyone:
+/// the listing (larger than `--max-outbound`) reaches gearadmin whole, a connection registers
+/// at most `--max-worker-functions`, the server keeps at most `--max-functions`, and once the
+/// flood leaves, the idle names are forgotten and their memory given back.
+#[test]
+fn a_function_flood_cannot_break_status_or_keep_its_memory() {
+    if !support::require("gearadmin") {
+        return;
+    }
+    let t = Target::start(
+        Kind::Gearboxd,
+        &[
+            "--max-outbound",
+            "1048576",
+            "--max-worker-functions",
+            "3000",
+            "--max-functions",
+            "4000",
+        ],
+    );
+    let addr = t.server.addr;
+    let name = |i: usize| format!("{i:06}{}", "f".repeat(505));
+    let mut flood = Conn::connect(addr);
+    let mut batch = Vec::new();
+    for i in 0..3000 {
+        batch.extend(req(T::CanDo, &[name(i).as_bytes()]));
+    }
+    flood.send(&batch);
+    let over = flood.request_req(T::CanDo, &[b"one-too-many"]);
+    assert!(
+        over[0].is(T::Error) && over[0].args()[0] == b"TOO_MANY_FUNCTIONS",
+        "{}",
+        over[0].describe()
+    );
+    let mut second = Conn::connect(addr);
+    let mut batch = Vec::new();
+    for i in 3000..4000 {
+        batch.extend(req(T::CanDo, &[name(i).as_bytes()]));
+    }
+    second.send(&batch);
+    let over = second.request_req(T::SubmitJobBg, &[b"a-new-function", b"", b"x"]);
+    assert!(
+        over[0].is(T::Error) && over[0].args()[0] == b"TOO_MANY_FUNCTIONS",
+        "{}",
+        over[0].describe()
+    );
+    drop(second);
+    // About 1.5 MB of listing, over --max-outbound: gearadmin reads it all, twice.
+    for _ in 0..2 {
+        let out = t.server.gearadmin(&["--status"]);
+        assert!(out.success(), "{out}");
+        assert!(out.lines().len() >= 3000, "{} lines", out.lines().len());
+    }
+    let pid = server_pid(addr);
+    let before_kb = proc_status_kb(pid, "VmRSS");
+    drop(flood);
+    // 1024 idle names stay visible, as gearmand keeps them; the listing ends with ".".
+    let forgotten = support::wait_until(Duration::from_secs(10), || {
+        let mut admin = Conn::connect(addr);
+        admin.admin_list("status").len() == 1024 + 1
+    });
+    assert!(forgotten, "the flood's idle functions were not forgotten");
+    let after_kb = proc_status_kb(pid, "VmRSS");
+    eprintln!("RSS with 4000 long names: {before_kb} kB; after the flood left: {after_kb} kB");
     assert_serving(addr);
 }
 
@@ -524,10 +713,20 @@ fn garbage_from_many_connections_at_once() {
 // Graceful stop
 // ---------------------------------------------------------------------------------------------
 
-/// SIGTERM while a foreground job runs: gearboxd stops accepting, lets the worker finish,
-/// relays the WORK_COMPLETE to the client, then exits 0.
+/// SIGTERM while a foreground job runs: gearboxd stops accepting, refuses new submissions, lets
+/// the worker finish, relays the WORK_COMPLETE to the client, then exits 0.
 #[test]
 fn sigterm_waits_for_the_running_foreground_job() {
+    graceful_stop_waits_for_the_running_foreground_job("TERM");
+}
+
+/// SIGUSR1 is gearmand's graceful stop: the same (it once killed gearboxd).
+#[test]
+fn sigusr1_stops_gracefully_like_sigterm() {
+    graceful_stop_waits_for_the_running_foreground_job("USR1");
+}
+
+fn graceful_stop_waits_for_the_running_foreground_job(signal: &str) {
     let mut g = Server::start(Kind::Gearboxd, &[]);
     let mut c = Conn::connect(g.addr);
     let mut w = Conn::connect(g.addr);
@@ -537,8 +736,8 @@ fn sigterm_waits_for_the_running_foreground_job() {
     let assign = w.request_req(T::GrabJob, &[]);
     assert!(assign[0].is(T::JobAssign), "{}", assign[0].describe());
 
-    g.terminate();
-    thread::sleep(Duration::from_millis(700));
+    g.signal(signal);
+    thread::sleep(Duration::from_millis(1500));
     assert!(
         g.wait_exit(Duration::ZERO).is_none(),
         "gearboxd exited with a foreground job still running\n{}",
@@ -555,9 +754,24 @@ fn sigterm_waits_for_the_running_foreground_job() {
             "a connection made after SIGTERM was served"
         );
     }
-    // Connected peers are still served.
+    // Connected peers are still served, but new work is refused: nobody is left with a job
+    // the server will not run.
     c.send_req(T::EchoReq, &[b"still here"]);
     assert!(c.recv().is(T::EchoRes));
+    for kind in [T::SubmitJob, T::SubmitJobBg] {
+        let refused = c.request_req(kind, &[b"f", b"", b"late"]);
+        assert!(
+            refused[0].is(T::Error) && refused[0].args()[0] == b"SHUTTING_DOWN",
+            "{}",
+            refused[0].describe()
+        );
+    }
+    // The wait is logged once a second, not at every check.
+    let waits = g
+        .log()
+        .matches("waiting for running foreground jobs")
+        .count();
+    assert!((1..=3).contains(&waits), "{waits} wait lines\n{}", g.log());
 
     let mut done = req(T::WorkData, &[&handle, b"partial"]);
     done.extend(req(T::WorkComplete, &[&handle, b"result"]));

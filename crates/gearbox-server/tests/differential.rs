@@ -1285,6 +1285,33 @@ fn admin_unknown_commands_and_errors() {
     });
 }
 
+/// Trailing spaces end a line with one empty token, as gearmand reads it: `cancel job ` names
+/// the empty handle (ERR UNKNOWN_JOB), `show ` has an unknown argument, `maxqueue ` names no
+/// function.
+#[test]
+fn admin_lines_with_trailing_spaces() {
+    differential(|s| {
+        let mut a = s.conn();
+        for line in [
+            "cancel job ",
+            "cancel job   ",
+            "cancel ",
+            "cancel job x ",
+            "show ",
+            "show jobs ",
+            "show unique jobs ",
+            "status ",
+            "workers ",
+            "maxqueue ",
+            "drop function ",
+            "drop function x ",
+        ] {
+            s.admin("a", &mut a, line);
+        }
+        s.admin("a", &mut a, "status");
+    });
+}
+
 #[test]
 fn text_and_binary_interleaved_on_one_connection() {
     differential(|s| {

@@ -53,6 +53,11 @@ struct Args {
     #[arg(short = 'w', long, default_value_t = 1)]
     worker_wakeup: u32,
 
+    /// With --worker-wakeup above 0: a woken worker that has not asked for its job within MS
+    /// milliseconds passes the wake-up on to another sleeping worker (0: never).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    wakeup_timeout: u64,
+
     /// Accepted for gearmand compatibility. gearboxd serves every connection from one
     /// event-loop thread, which on its own outruns gearmand's I/O thread pool.
     #[arg(short = 't', long, default_value_t = 4)]
@@ -223,10 +228,31 @@ struct Args {
     #[arg(long, default_value_t = gearbox_proto::DEFAULT_MAX_BODY)]
     max_body: u32,
 
-    /// Unsent bytes a connection may accumulate before it is closed as a reader that does not
-    /// keep up.
+    /// Unsent bytes above which a connection's requests are no longer read until it reads its
+    /// replies; one that then takes nothing for --outbound-timeout seconds is closed. A peer
+    /// that reads is never cut off, however large an answer.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_outbound: usize,
+
+    /// Seconds a connection over --max-outbound may go without reading before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    outbound_timeout: u64,
+
+    /// Unsent bytes of all connections together; beyond it the peers that stopped reading
+    /// longest are closed first, then those with the most unsent output.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    max_outbound_total: usize,
+
+    /// Distinct functions the server keeps at most (0: no limit). Idle ones (no worker, job or
+    /// queue limit) are forgotten to make room; beyond that, what would create one more gets
+    /// ERROR TOO_MANY_FUNCTIONS.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_functions: u32,
+
+    /// Functions one connection may register at most (0: no limit); CAN_DO beyond gets ERROR
+    /// TOO_MANY_FUNCTIONS.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_worker_functions: u32,
 
     /// Connections served at once.
     #[arg(long, default_value_t = 1_000_000)]
@@ -521,15 +547,18 @@ fn seconds(value: i64) -> Option<Duration> {
 
 async fn stop_signal() -> Stop {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
     ) else {
         return std::future::pending().await;
     };
     tokio::select! {
         _ = term.recv() => info!("SIGTERM: stopping gracefully"),
         _ = int.recv() => info!("SIGINT: stopping gracefully"),
+        // gearmand's graceful stop.
+        _ = usr1.recv() => info!("SIGUSR1: stopping gracefully"),
     }
     Stop::Graceful
 }
@@ -605,6 +634,9 @@ fn main() -> Result<()> {
             first_handle,
             job_retries: args.job_retries,
             worker_wakeup: args.worker_wakeup,
+            wakeup_timeout_ms: args.wakeup_timeout,
+            max_functions: args.max_functions,
+            max_worker_functions: args.max_worker_functions,
             exceptions: args.exceptions,
             remote_shutdown: args.remote_shutdown,
             verbose: level.to_owned(),
@@ -614,6 +646,8 @@ fn main() -> Result<()> {
         },
         max_body: args.max_body,
         max_outbound: args.max_outbound,
+        outbound_timeout: Duration::from_secs(args.outbound_timeout),
+        max_outbound_total: args.max_outbound_total,
         max_connections: args.max_connections,
         keepalive,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),

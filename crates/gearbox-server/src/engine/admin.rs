@@ -13,6 +13,7 @@ use super::job::Priority;
 use super::{Action, ConnId, Engine, FnId, Outbox};
 
 const OK: &[u8] = b"OK\r\n";
+const TOO_MANY: &[u8] = b"ERR TOO_MANY_FUNCTIONS The+server+holds+its+maximum+of+functions\r\n";
 
 /// `workers` prints client ids raw in gearmand; a space or newline in one would break every
 /// parser of the listing, so such bytes are shown as `_`.
@@ -87,18 +88,26 @@ impl Engine {
             AdminCommand::Verbose => {
                 let _ = writeln!(text, "OK {}", self.config.verbose);
             }
+            // No function has the empty name: nothing to limit, as gearmand answers.
+            AdminCommand::MaxQueue { function, .. } if function.is_empty() => {
+                text.extend_from_slice(OK);
+            }
             AdminCommand::MaxQueue { function, limits } => {
                 // gearmand ignores a limit for an unknown function; we create it, so the limit
                 // holds for the jobs that come later.
-                let f = self.function_id(&function);
-                self.functions[f as usize].limits = limits;
-                text.extend_from_slice(OK);
+                match self.function_id(&function) {
+                    Ok(f) => {
+                        self.functions[f as usize].limits = limits;
+                        text.extend_from_slice(OK);
+                    }
+                    Err(_) => text.extend_from_slice(TOO_MANY),
+                }
             }
             AdminCommand::Cancel { handle } => text.extend_from_slice(self.cancel(&handle, out)),
-            AdminCommand::CreateFunction(name) => {
-                self.function_id(&name);
-                text.extend_from_slice(OK);
-            }
+            AdminCommand::CreateFunction(name) => match self.function_id(&name) {
+                Ok(_) => text.extend_from_slice(OK),
+                Err(_) => text.extend_from_slice(TOO_MANY),
+            },
             AdminCommand::DropFunction(name) => text.extend_from_slice(self.drop_function(&name)),
             AdminCommand::Shutdown { graceful } => {
                 if self.permitted(id, Action::Shutdown) {

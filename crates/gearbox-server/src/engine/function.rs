@@ -1,17 +1,30 @@
 //! Functions: the per-function queues, counters, queue limits and the sleeping workers that can
-//! be woken for new work.
+//! be woken for new work, and the bounds on how many functions the server keeps.
 //!
 //! Functions are created by the first CAN_DO, submission, `maxqueue` or `create function`, and
-//! live until `drop function` (gearmand keeps them visible in `status` the same way). The
-//! sleeper list holds stale entries lazily; it is compacted when it outgrows the registrations,
-//! so it stays bounded however often workers sleep and wake.
+//! stay visible in `status` once nobody uses them, as gearmand keeps them, until `drop
+//! function`. Since any peer can name functions, that is bounded: at most `max_functions` exist
+//! at once (a request that would create one more is refused with ERROR TOO_MANY_FUNCTIONS, after
+//! idle ones are forgotten to make room), one connection registers at most
+//! `max_worker_functions`, and beyond [`IDLE_FUNCTIONS_KEPT`] idle functions (no worker, no
+//! job, no queue limit) the newest idle ones are forgotten when a connection that registered
+//! many leaves, so their memory is given back. The sleeper list holds stale entries lazily; it
+//! is compacted when it outgrows the registrations, so it stays bounded however often workers
+//! sleep and wake.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 use super::job::{JobId, JobList, Priority, NIL};
-use super::ConnId;
+use super::{ConnId, Engine, FnId};
+
+/// Idle functions (no worker, job or queue limit) kept visible once many are forgotten.
+pub const IDLE_FUNCTIONS_KEPT: usize = 1024;
+
+/// A request would create a function beyond `max_functions`.
+#[derive(Debug)]
+pub struct TooManyFunctions;
 
 /// A sleeping worker as recorded at its PRE_SLEEP; `serial` tells whether it is still asleep.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +100,11 @@ impl Function {
         self.queued(priority) + self.pending[priority.index()]
     }
 
+    /// Nobody uses the function: no worker, no job, no queue limit.
+    pub fn is_idle(&self) -> bool {
+        self.workers == 0 && self.total == 0 && self.limits == [0; 3]
+    }
+
     /// True when a new job of `priority` must be refused (`maxqueue`).
     pub fn is_full(&self, priority: Priority) -> bool {
         let limit = self.limits[priority.index()];
@@ -100,5 +118,70 @@ impl Function {
             self.sleepers.retain(|s| alive(s));
         }
         self.sleepers.push_back(sleeper);
+    }
+}
+
+impl Engine {
+    /// The function named `name`, created if it does not exist yet and the limit allows.
+    pub(super) fn function_id(&mut self, name: &[u8]) -> Result<FnId, TooManyFunctions> {
+        if let Some(&id) = self.function_ids.get(name) {
+            return Ok(id);
+        }
+        let max = self.config.max_functions as usize;
+        if max != 0 && self.functions.len() >= max {
+            // Make room by forgetting functions nobody uses.
+            self.forget_idle_functions(0);
+            if self.functions.len() >= max {
+                return Err(TooManyFunctions);
+            }
+        }
+        Ok(self.create_function(name))
+    }
+
+    /// The function named `name`, created whatever the limit: for jobs replayed from the store,
+    /// which were accepted once and must not be lost.
+    pub(super) fn function_id_unbounded(&mut self, name: &[u8]) -> FnId {
+        match self.function_ids.get(name) {
+            Some(&id) => id,
+            None => self.create_function(name),
+        }
+    }
+
+    fn create_function(&mut self, name: &[u8]) -> FnId {
+        let name = Bytes::copy_from_slice(name);
+        let id = self.functions.insert(Function::new(name.clone())) as FnId;
+        self.function_ids.insert(name, id);
+        id
+    }
+
+    /// Forget idle functions beyond the first `keep` (oldest slots first), and give their
+    /// memory back.
+    pub(super) fn forget_idle_functions(&mut self, keep: usize) {
+        let idle: Vec<FnId> = self
+            .functions
+            .iter()
+            .filter(|(_, f)| f.is_idle())
+            .map(|(id, _)| id as FnId)
+            .skip(keep)
+            .collect();
+        if idle.is_empty() {
+            return;
+        }
+        for f in idle {
+            let function = self.functions.remove(f as usize);
+            self.function_ids.remove(&function.name);
+        }
+        self.functions.shrink_to_fit();
+        self.function_ids.shrink_to_fit();
+    }
+
+    /// ERROR TOO_MANY_FUNCTIONS to `id`.
+    pub(super) fn too_many_functions(&mut self, id: ConnId, out: &mut impl super::Outbox) {
+        self.counters.rejected += 1;
+        let text = format!(
+            "The server holds its maximum of {} functions",
+            self.config.max_functions
+        );
+        self.conns.error(out, id, "TOO_MANY_FUNCTIONS", &text);
     }
 }

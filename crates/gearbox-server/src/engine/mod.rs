@@ -39,10 +39,10 @@ pub use job::Priority;
 
 use conn::Conn;
 use conns::{Conns, Held};
-use function::Function;
+use function::{Function, IDLE_FUNCTIONS_KEPT};
 use index::{CoalesceIndex, HandleIndex, KeyKind};
 use job::{Job, JobId, JobState, Links};
-use timer::{TimerKind, Timers};
+use timer::{JobRef, TimerKind, Timers};
 
 /// Identifies a connection; assigned by the network layer, reused only after
 /// [`Engine::disconnect`].
@@ -107,10 +107,17 @@ pub struct EngineConfig {
     /// Sleeping workers to wake per job that becomes runnable; 0 wakes all of them
     /// (gearmand's default); 1, our default, wakes one per job.
     pub worker_wakeup: u32,
+    /// With `worker_wakeup` above 0: a woken worker that has not grabbed within this many
+    /// milliseconds passes its wake-up on to another sleeper; 0 never.
+    pub wakeup_timeout_ms: u64,
     /// Treat every connection as having set the `exceptions` option (gearmand `--exceptions`).
     pub exceptions: bool,
     /// Longest function name accepted.
     pub max_function: usize,
+    /// Distinct functions the server keeps at most; 0 for no limit.
+    pub max_functions: u32,
+    /// Functions one connection may register at most; 0 for no limit.
+    pub max_worker_functions: u32,
     /// Accept the admin `shutdown` from any address, not only loopback.
     pub remote_shutdown: bool,
     /// Level reported by the admin `verbose` command.
@@ -137,8 +144,11 @@ impl Default for EngineConfig {
             first_handle: 1,
             job_retries: -1,
             worker_wakeup: 1,
+            wakeup_timeout_ms: 500,
             exceptions: false,
             max_function: 512,
+            max_functions: 100_000,
+            max_worker_functions: 10_000,
             remote_shutdown: false,
             verbose: "ERROR".to_owned(),
             version: "1.1.20".to_owned(),
@@ -176,6 +186,8 @@ pub struct Engine {
     timers: Timers,
     next_handle: u64,
     next_sleep_serial: u64,
+    /// The latest time an entry point was called with, for timers armed deep inside.
+    now: u64,
     counters: Counters,
     /// Sequence number of the next store write.
     next_seq: u64,
@@ -189,6 +201,8 @@ pub struct Engine {
     next_load: u64,
     /// No read-back is asked for while the store is being replayed.
     loads_paused: bool,
+    /// The server is stopping gracefully: no new submissions.
+    draining: bool,
 }
 
 /// Strip exactly one trailing NUL from an identifier sent as a final field (PROTOCOL.md §3.2).
@@ -281,6 +295,7 @@ impl Engine {
             conns: Conns::default(),
             timers: Timers::default(),
             next_sleep_serial: 1,
+            now: 0,
             counters: Counters::default(),
             next_seq: 1,
             storing: std::collections::VecDeque::new(),
@@ -288,6 +303,7 @@ impl Engine {
             loads: FxHashMap::default(),
             next_load: 1,
             loads_paused: false,
+            draining: false,
         }
     }
 
@@ -304,6 +320,13 @@ impl Engine {
     /// Jobs in memory (queued, pending and running).
     pub fn jobs_in_memory(&self) -> usize {
         self.jobs.len()
+    }
+
+    /// A graceful stop began: submissions are refused from now on (ERROR SHUTTING_DOWN), so
+    /// that no client is left with a job the server will not run; work already accepted goes
+    /// on.
+    pub fn begin_drain(&mut self) {
+        self.draining = true;
     }
 
     /// Running jobs that some client still waits for: what a graceful stop waits on.
@@ -340,7 +363,8 @@ impl Engine {
 
     /// A connection is gone: its registrations vanish, the jobs it ran go back to their queues,
     /// and foreground jobs nobody waits for any more are dropped (PROTOCOL.md §7.4).
-    pub fn disconnect(&mut self, id: ConnId, out: &mut impl Outbox) {
+    pub fn disconnect(&mut self, id: ConnId, now: u64, out: &mut impl Outbox) {
+        self.now = now;
         let Some(conn) = self.conns.remove(id) else {
             return;
         };
@@ -372,6 +396,9 @@ impl Engine {
                 }
             }
         }
+        if conn.abilities.len() > IDLE_FUNCTIONS_KEPT {
+            self.forget_idle_functions(IDLE_FUNCTIONS_KEPT);
+        }
     }
 
     fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
@@ -395,6 +422,7 @@ impl Engine {
 
     /// Handle one binary packet from `id`.
     pub fn packet(&mut self, id: ConnId, packet: &Packet, now: u64, out: &mut impl Outbox) {
+        self.now = now;
         let worker = matches!(
             packet.kind,
             PacketType::GrabJob
@@ -486,8 +514,8 @@ impl Engine {
             T::OptionReq => self.option(id, args.last(), out),
             T::SetClientId => {
                 let label = ident(args.last());
-                let label = &label[..label.len().min(MAX_CLIENT_ID)];
-                let label = packet.share(label);
+                // Copied, so that a huge label does not keep its whole packet alive.
+                let label = Bytes::copy_from_slice(&label[..label.len().min(MAX_CLIENT_ID)]);
                 if let Some(conn) = self.conn_mut(id) {
                     conn.client_id = if label.is_empty() {
                         Bytes::from_static(b"-")
@@ -518,16 +546,6 @@ impl Engine {
             return None;
         }
         parse_decimal(digits)
-    }
-
-    fn function_id(&mut self, name: &[u8]) -> FnId {
-        if let Some(&id) = self.function_ids.get(name) {
-            return id;
-        }
-        let name = Bytes::copy_from_slice(name);
-        let id = self.functions.insert(Function::new(name.clone())) as FnId;
-        self.function_ids.insert(name, id);
-        id
     }
 
     /// Forget a job: unlink it from its queue and indexes, fix the counters, free it. The
@@ -585,29 +603,44 @@ impl Engine {
     /// Fire every timer due at `now`: epoch jobs become runnable (waking sleeping workers) and
     /// expired run limits put their jobs back in the queue.
     pub fn tick(&mut self, now: u64, out: &mut impl Outbox) {
+        self.now = now;
         while let Some(timer) = self.timers.pop_due(now) {
-            let Some(job) = self.jobs.get(timer.job as usize) else {
-                continue;
+            let live = |job: JobRef| {
+                self.jobs
+                    .get(job.job as usize)
+                    .filter(|j| j.handle_no == job.handle_no)
+                    .map(|j| (job.job, j))
             };
-            if job.handle_no != timer.handle_no {
-                continue;
-            }
             match timer.kind {
-                TimerKind::EpochDue if job.state == JobState::Pending => {
-                    self.functions[job.function as usize].pending[job.priority.index()] -= 1;
-                    self.enqueue_back(timer.job, out);
-                }
-                TimerKind::RunTimeout { assignment }
-                    if job.state == JobState::Running && job.assignment == assignment =>
-                {
-                    self.counters.timed_out += 1;
-                    if let Some(worker) = job.worker {
-                        self.take_from_worker(worker, timer.job);
+                TimerKind::EpochDue(job) => {
+                    if let Some((id, job)) = live(job).filter(|(_, j)| j.state == JobState::Pending)
+                    {
+                        self.functions[job.function as usize].pending[job.priority.index()] -= 1;
+                        self.enqueue_back(id, out);
                     }
-                    self.requeue(timer.job, out);
                 }
-                TimerKind::Reload => self.reload(timer.job, out),
-                _ => {}
+                TimerKind::RunTimeout { job, assignment } => {
+                    let running = live(job).filter(|(_, j)| {
+                        j.state == JobState::Running && j.assignment == assignment
+                    });
+                    if let Some((id, job)) = running {
+                        self.counters.timed_out += 1;
+                        if let Some(worker) = job.worker {
+                            self.take_from_worker(worker, id);
+                        }
+                        self.requeue(id, out);
+                    }
+                }
+                TimerKind::Reload(job) => {
+                    if let Some((id, _)) = live(job) {
+                        self.reload(id, out);
+                    }
+                }
+                TimerKind::WakeUnanswered {
+                    conn,
+                    serial,
+                    function,
+                } => self.wake_unanswered(conn, serial, function, out),
             }
         }
     }

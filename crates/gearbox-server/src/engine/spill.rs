@@ -21,7 +21,7 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
 use super::job::{JobId, JobState, Payload, NIL};
-use super::timer::{Timer, TimerKind};
+use super::timer::{JobRef, Timer, TimerKind};
 use super::{Engine, FnId, Outbox};
 
 /// How long a failed read-back waits before it is tried again, in milliseconds.
@@ -70,7 +70,9 @@ impl Engine {
 
     /// A job was appended to its queue: account for it if its workload is not in memory, and
     /// read back what the queue needs.
-    pub(super) fn spill_queued(&mut self, job_id: JobId, out: &mut impl Outbox) {
+    /// Count a job just appended to its queue among the queue's spilled ones if its workload
+    /// is not in memory; returns its function and priority.
+    pub(super) fn spill_count(&mut self, job_id: JobId) -> (FnId, usize) {
         let job = &self.jobs[job_id as usize];
         let (f, p) = (job.function, job.priority.index());
         if job.payload != Payload::Resident {
@@ -80,7 +82,7 @@ impl Engine {
                 spill.first = job_id;
             }
         }
-        self.refill(f, p, out);
+        (f, p)
     }
 
     /// A queued job is about to be unlinked from its queue.
@@ -199,6 +201,7 @@ impl Engine {
         now: u64,
         out: &mut impl Outbox,
     ) {
+        self.now = now;
         let Some(load) = self.loads.remove(&token) else {
             return;
         };
@@ -228,9 +231,7 @@ impl Engine {
                     self.functions[f as usize].spill[p].first = job;
                     self.timers.arm(Timer {
                         deadline: now + RELOAD_RETRY_MS,
-                        job,
-                        handle_no,
-                        kind: TimerKind::Reload,
+                        kind: TimerKind::Reload(JobRef { job, handle_no }),
                     });
                 }
                 return;

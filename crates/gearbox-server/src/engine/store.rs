@@ -82,6 +82,7 @@ impl Engine {
         now: u64,
         out: &mut impl Outbox,
     ) {
+        self.now = now;
         let reason = failure.map(|e| Bytes::from(format!("Job could not be stored: {e}")));
         let mut touched: Vec<ConnId> = Vec::new();
         while self.storing.front().is_some_and(|s| s.seq <= through) {
@@ -145,12 +146,14 @@ impl Engine {
     }
 
     /// Rebuild a job from the store at start, before any connection is accepted. It gets a new
-    /// handle but keeps its store row, priority, unique and epoch time.
-    pub fn restore(&mut self, stored: StoredJob, now: u64, out: &mut impl Outbox) {
+    /// handle but keeps its store row, priority, unique and epoch time. Nobody is connected and
+    /// nothing is read back yet, so this sends nothing.
+    pub fn restore(&mut self, stored: StoredJob, now: u64) {
+        self.now = now;
         // New jobs take their store ids from the handle counter: keep it above every id in the
         // store, whatever the clock said at start.
         self.next_handle = self.next_handle.max(stored.id.saturating_add(1));
-        let function = self.function_id(&stored.function);
+        let function = self.function_id_unbounded(&stored.function);
         let mut body = BytesMut::with_capacity(
             stored.function.len()
                 + stored.unique.len()
@@ -186,6 +189,8 @@ impl Engine {
         self.counters.restored += 1;
         // Read-backs wait until the replay is over and the store can answer them.
         self.loads_paused = true;
-        self.make_runnable(job_id, stored.when_to_run, now, out);
+        if !self.wait_for_epoch(job_id, stored.when_to_run, now) {
+            self.append_to_queue(job_id);
+        }
     }
 }

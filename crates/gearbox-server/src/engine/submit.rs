@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 
 use super::conn::Waiting;
 use super::job::{self, Job, JobId, JobState, Payload, Priority};
-use super::timer::{Timer, TimerKind};
+use super::timer::{JobRef, Timer, TimerKind};
 use super::{
     offset_in, parse_decimal, to_u16, ConnId, Engine, FnId, Outbox, COMPACT_LIMIT, MAX_REDUCER,
     MAX_UNIQUE,
@@ -62,6 +62,9 @@ impl Engine {
         } else {
             0
         };
+        if self.draining {
+            return self.reject(id, "SHUTTING_DOWN", "Server is shutting down", out);
+        }
         if unique.len() > MAX_UNIQUE {
             return self.reject(id, "ARGUMENT_TOO_LARGE", "Unique value too large", out);
         }
@@ -72,7 +75,9 @@ impl Engine {
             return self.reject(id, "ARGUMENT_TOO_LARGE", "Reducer name too large", out);
         }
         let data = args.last();
-        let fn_id = self.function_id(function);
+        let Ok(fn_id) = self.function_id(function) else {
+            return self.too_many_functions(id, out);
+        };
 
         // Coalescing (PROTOCOL.md §8.4): the empty unique never matches; `-` matches on payload.
         let by_payload = unique == b"-";
@@ -202,20 +207,29 @@ impl Engine {
         now: u64,
         out: &mut impl Outbox,
     ) {
-        self.spill_if_over(job_id);
-        if when.saturating_mul(1000) > now {
-            let job = &mut self.jobs[job_id as usize];
-            job.state = JobState::Pending;
-            self.functions[job.function as usize].pending[job.priority.index()] += 1;
-            self.timers.arm(Timer {
-                deadline: when * 1000,
-                job: job_id,
-                handle_no: job.handle_no,
-                kind: TimerKind::EpochDue,
-            });
-        } else {
+        if !self.wait_for_epoch(job_id, when, now) {
             self.enqueue_back(job_id, out);
         }
+    }
+
+    /// Drop the job's workload if the memory limit says so, and if its epoch time is still
+    /// ahead, leave it pending with a timer armed; false when it is due now.
+    pub(super) fn wait_for_epoch(&mut self, job_id: JobId, when: u64, now: u64) -> bool {
+        self.spill_if_over(job_id);
+        if when.saturating_mul(1000) <= now {
+            return false;
+        }
+        let job = &mut self.jobs[job_id as usize];
+        job.state = JobState::Pending;
+        self.functions[job.function as usize].pending[job.priority.index()] += 1;
+        self.timers.arm(Timer {
+            deadline: when * 1000,
+            kind: TimerKind::EpochDue(JobRef {
+                job: job_id,
+                handle_no: job.handle_no,
+            }),
+        });
+        true
     }
 
     pub(super) fn reject(&mut self, id: ConnId, code: &str, text: &str, out: &mut impl Outbox) {
@@ -242,13 +256,19 @@ impl Engine {
     }
 
     pub(super) fn enqueue_back(&mut self, job_id: JobId, out: &mut impl Outbox) {
+        let (f, p) = self.append_to_queue(job_id);
+        self.refill(f, p, out);
+        if self.jobs[job_id as usize].ready() {
+            self.wake(f, out);
+        }
+    }
+
+    /// Put a job at the tail of its queue; returns its function and priority.
+    pub(super) fn append_to_queue(&mut self, job_id: JobId) -> (FnId, usize) {
         let job = &mut self.jobs[job_id as usize];
         job.state = JobState::Queued;
         let (f, p) = (job.function, job.priority.index());
         self.functions[f as usize].queues[p].push_back(&mut self.jobs, job_id);
-        self.spill_queued(job_id, out);
-        if self.jobs[job_id as usize].ready() {
-            self.wake(f, out);
-        }
+        self.spill_count(job_id)
     }
 }

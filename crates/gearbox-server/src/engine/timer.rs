@@ -1,28 +1,50 @@
-//! Timers the engine keeps: epoch jobs falling due, CAN_DO_TIMEOUT run limits, and retries of
-//! failed workload read-backs.
+//! Timers the engine keeps: epoch jobs falling due, CAN_DO_TIMEOUT run limits, retries of
+//! failed workload read-backs, and wake-ups a worker has not answered.
 //!
 //! One binary heap ordered by deadline; entries are never removed early. Each carries what it
-//! was armed for (the job's handle number and assignment count), and the engine ignores an entry
-//! whose job has since finished, been requeued or reassigned. The network layer sleeps until
+//! was armed for (the job's handle number and assignment count, the worker's sleep serial), and
+//! the engine ignores an entry whose job has since finished, been requeued or reassigned, or
+//! whose worker has since grabbed. The network layer sleeps until
 //! [`Timers::next_deadline`] and then calls the engine's tick; nothing here touches a clock.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::job::JobId;
+use super::{ConnId, FnId};
+
+/// A job a timer was armed for, with its handle number to ignore a reused slab slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JobRef {
+    /// Slab index of the job.
+    pub job: JobId,
+    /// Handle number of the job.
+    pub handle_no: u64,
+}
 
 /// What a timer was armed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TimerKind {
     /// An epoch job becomes runnable.
-    EpochDue,
+    EpochDue(JobRef),
     /// A worker's run-time limit for one assignment of a job expires.
     RunTimeout {
+        /// The job.
+        job: JobRef,
         /// The job's assignment count when the timer was armed.
         assignment: u32,
     },
     /// Retry reading back the spilled workloads of the job's queue (`--resident-jobs`).
-    Reload,
+    Reload(JobRef),
+    /// A worker was woken for `function`; if it has not grabbed by now, wake another.
+    WakeUnanswered {
+        /// The woken worker.
+        conn: ConnId,
+        /// Its sleep serial when woken, to tell whether it has grabbed since.
+        serial: u64,
+        /// The function it was woken for.
+        function: FnId,
+    },
 }
 
 /// One armed timer.
@@ -30,10 +52,6 @@ pub enum TimerKind {
 pub struct Timer {
     /// When it fires, in engine milliseconds.
     pub deadline: u64,
-    /// Slab index of the job.
-    pub job: JobId,
-    /// Handle number of the job, to ignore a reused slab slot.
-    pub handle_no: u64,
     /// Why it was armed.
     pub kind: TimerKind,
 }

@@ -3,16 +3,16 @@
 //!
 //! A GRAB serves every high job among the worker's functions before any normal one, FIFO
 //! within a function and round-robin between functions. A requeued job goes to the head of its
-//! queue. Wake-ups go to the longest-sleeping workers first, at most once per sleep.
+//! queue the first time, to the tail after that. Wake-ups go to the longest-sleeping workers first, at most once per sleep.
 
 use gearbox_proto::PacketType;
 use slab::Slab;
 use smallvec::SmallVec;
 
 use super::conn::{Ability, Conn};
-use super::function::{Function, Sleeper};
+use super::function::{Function, Sleeper, IDLE_FUNCTIONS_KEPT};
 use super::job::{Job, JobId, JobState, Priority};
-use super::timer::{Timer, TimerKind};
+use super::timer::{JobRef, Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox};
 
 impl Engine {
@@ -23,10 +23,9 @@ impl Engine {
             0 => usize::MAX,
             n => n as usize,
         };
-        let function = &mut self.functions[f as usize];
         let mut woken = 0;
         while woken < limit {
-            let Some(sleeper) = function.sleepers.pop_front() else {
+            let Some(sleeper) = self.functions[f as usize].sleepers.pop_front() else {
                 break;
             };
             let Some(conn) = self.conns.get_mut(sleeper.conn) else {
@@ -37,7 +36,47 @@ impl Engine {
                 self.conns
                     .packet(out, sleeper.conn, PacketType::Noop, &[], &[]);
                 woken += 1;
+                if limit != usize::MAX {
+                    self.await_grab(sleeper.conn, sleeper.serial, f);
+                }
             }
+        }
+    }
+
+    /// A worker was just woken for `f`: unless it grabs within `wakeup_timeout_ms`, the
+    /// wake-up passes on to another sleeper, so one stuck worker cannot leave work unserved.
+    fn await_grab(&mut self, conn: ConnId, serial: u64, f: FnId) {
+        if self.config.wakeup_timeout_ms > 0 {
+            self.timers.arm(Timer {
+                deadline: self.now + self.config.wakeup_timeout_ms,
+                kind: TimerKind::WakeUnanswered {
+                    conn,
+                    serial,
+                    function: f,
+                },
+            });
+        }
+    }
+
+    /// The wake-up timer of a worker woken for `f` fired: if it still has not grabbed and `f`
+    /// still has work ready, wake another sleeper.
+    pub(super) fn wake_unanswered(
+        &mut self,
+        conn: ConnId,
+        serial: u64,
+        f: FnId,
+        out: &mut impl Outbox,
+    ) {
+        let unanswered = self
+            .conns
+            .get(conn)
+            .is_some_and(|c| c.sleep_serial == serial && c.sleeping && c.noop_sent);
+        if unanswered && self.functions.contains(f as usize) && self.has_ready(f) {
+            tracing::debug!(
+                conn = conn.0,
+                "a woken worker has not grabbed; waking another"
+            );
+            self.wake(f, out);
         }
     }
 
@@ -53,15 +92,30 @@ impl Engine {
                 .conns
                 .error(out, id, "ARGUMENT_TOO_LARGE", "Function name too large");
         }
-        let f = self.function_id(function);
-        let Some(conn) = self.conn_mut(id) else {
+        let known = self.function_ids.get(function).copied();
+        let max = self.config.max_worker_functions as usize;
+        let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         // Registering twice only updates the timeout; gearmand would count it twice.
-        if let Some(ability) = conn.abilities.iter_mut().find(|a| a.function == f) {
+        if let Some(ability) = conn
+            .abilities
+            .iter_mut()
+            .find(|a| Some(a.function) == known)
+        {
             ability.timeout_ms = timeout_ms;
             return;
         }
+        if max != 0 && conn.abilities.len() >= max {
+            let text = format!("A connection may register at most {max} functions");
+            return self.conns.error(out, id, "TOO_MANY_FUNCTIONS", &text);
+        }
+        let Ok(f) = self.function_id(function) else {
+            return self.too_many_functions(id, out);
+        };
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         conn.abilities.push(Ability {
             function: f,
             timeout_ms,
@@ -97,8 +151,11 @@ impl Engine {
         };
         let abilities = std::mem::take(&mut conn.abilities);
         let held = std::mem::take(&mut conn.held);
-        for ability in abilities {
+        for ability in &abilities {
             self.functions[ability.function as usize].workers -= 1;
+        }
+        if abilities.len() > IDLE_FUNCTIONS_KEPT {
+            self.forget_idle_functions(IDLE_FUNCTIONS_KEPT);
         }
         for job in held {
             self.jobs[job as usize].worker = None;
@@ -112,17 +169,25 @@ impl Engine {
         let Some(conn) = self.conns.get(id) else {
             return;
         };
-        let runnable = conn.abilities.iter().any(|a| self.has_ready(a.function));
+        let runnable = conn
+            .abilities
+            .iter()
+            .find(|a| self.has_ready(a.function))
+            .map(|a| a.function);
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         conn.sleeping = true;
         conn.noop_sent = false;
         conn.sleep_serial = serial;
-        if runnable {
+        if let Some(f) = runnable {
             // Work arrived between NO_JOB and PRE_SLEEP: wake the worker at once.
             conn.noop_sent = true;
-            return self.conns.packet(out, id, PacketType::Noop, &[], &[]);
+            self.conns.packet(out, id, PacketType::Noop, &[], &[]);
+            if self.config.worker_wakeup != 0 {
+                self.await_grab(id, serial, f);
+            }
+            return;
         }
         let conns = &self.conns;
         let alive = |s: &Sleeper| {
@@ -166,9 +231,11 @@ impl Engine {
         if timeout_ms > 0 {
             self.timers.arm(Timer {
                 deadline: now + timeout_ms,
-                job: job_id,
-                handle_no: job.handle_no,
                 kind: TimerKind::RunTimeout {
+                    job: JobRef {
+                        job: job_id,
+                        handle_no: job.handle_no,
+                    },
                     assignment: job.assignment,
                 },
             });
@@ -223,8 +290,11 @@ impl Engine {
         self.jobs[job_id as usize].worker = None;
     }
 
-    /// A running job lost its worker: back to the head of its queue, or dropped with WORK_FAIL
-    /// to its clients once `job_retries` is used up (gearmand 2.0 semantics).
+    /// A running job lost its worker: back to its queue, or dropped with WORK_FAIL to its
+    /// clients once `job_retries` is used up (gearmand 2.0 semantics). The first time it goes
+    /// to the head, since it was first in line and was most likely cut off by chance (a worker
+    /// restarting); after that to the tail, so that a job that kills every worker taking it
+    /// cannot keep overtaking the jobs behind it (gearmand always requeues at the tail).
     pub(super) fn requeue(&mut self, job_id: JobId, out: &mut impl Outbox) {
         let job = &self.jobs[job_id as usize];
         let f = job.function;
@@ -236,11 +306,17 @@ impl Engine {
         self.counters.retried += 1;
         let job = &mut self.jobs[job_id as usize];
         job.state = JobState::Queued;
+        let first_loss = job.retries == 0;
         job.retries = job.retries.saturating_add(1);
         job.progress = (0, 0);
         let p = job.priority.index();
         self.functions[f as usize].running -= 1;
-        self.functions[f as usize].queues[p].push_front(&mut self.jobs, job_id);
+        let queue = &mut self.functions[f as usize].queues[p];
+        if first_loss {
+            queue.push_front(&mut self.jobs, job_id);
+        } else {
+            queue.push_back(&mut self.jobs, job_id);
+        }
         self.wake(f, out);
     }
 }

@@ -4,7 +4,9 @@
 //! The reader owns the connection's life: when it ends (EOF, error, protocol violation, or the
 //! server cutting the peer off) it tells the engine once and releases the connection id. A
 //! protocol violation is logged once and costs only this connection. Idle connections hold no
-//! read buffer and no output buffer of any size.
+//! read buffer and no output buffer of any size. The limits on unsent output are applied here
+//! as `outbound.rs` decides them: no reading while the output is over the limit, and a cut once
+//! the socket has taken nothing for the stall timeout.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future as _;
@@ -12,14 +14,16 @@ use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
 use std::task::Poll;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use gearbox_proto::{Codec, Frame, PacketType, ProtoError};
 use tokio::io::{Interest, Ready};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
+use super::outbound::{Backlog, OutboundLimits, Unsent};
 use super::outbuf::OutBuf;
 use super::Shared;
 use crate::config::Keepalive;
@@ -36,7 +40,16 @@ const READS_PER_TURN: u32 = 16;
 pub struct ConnIo {
     pub stream: TcpStream,
     pub peer: SocketAddr,
-    pub out: RefCell<OutBuf>,
+    /// Unsent output; changed only through [`ConnIo::append`] and the writes, which keep
+    /// `unsent` in step.
+    out: RefCell<OutBuf>,
+    limits: OutboundLimits,
+    /// Every connection's unsent bytes together.
+    unsent: Rc<Unsent>,
+    /// Since when the socket has been full without taking a byte.
+    stalled_since: Cell<Option<Instant>>,
+    /// Signalled when the unsent output falls to the limit, for a reader that paused.
+    drained: Notify,
     /// Queued in the server's dirty list.
     pub dirty: Cell<bool>,
     /// No more output is accepted and the reader is to stop.
@@ -48,11 +61,20 @@ pub struct ConnIo {
 }
 
 impl ConnIo {
-    pub fn new(stream: TcpStream, peer: SocketAddr) -> ConnIo {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        limits: OutboundLimits,
+        unsent: Rc<Unsent>,
+    ) -> ConnIo {
         ConnIo {
             stream,
             peer,
             out: RefCell::new(OutBuf::default()),
+            limits,
+            unsent,
+            stalled_since: Cell::new(None),
+            drained: Notify::new(),
             dirty: Cell::new(false),
             closing: Cell::new(false),
             close_when_flushed: Cell::new(false),
@@ -61,12 +83,48 @@ impl ConnIo {
         }
     }
 
+    /// Queue output with `write`; returns the unsent bytes after it.
+    pub fn append(&self, write: impl FnOnce(&mut OutBuf)) -> usize {
+        let mut out = self.out.borrow_mut();
+        let before = out.len();
+        write(&mut out);
+        self.unsent.add(out.len() - before);
+        out.len()
+    }
+
+    /// Unsent bytes.
+    pub fn pending(&self) -> usize {
+        self.out.borrow().len()
+    }
+
+    /// The connection as the server-wide budget sees it.
+    pub fn backlog(&self, conn: ConnId) -> Backlog {
+        Backlog {
+            conn,
+            stalled_since: self.stalled_since.get(),
+            unsent: self.pending(),
+        }
+    }
+
+    /// Over the limit, with a socket that has taken nothing for the stall timeout: a peer that
+    /// does not read.
+    pub fn overdue(&self) -> bool {
+        self.pending() > self.limits.per_conn
+            && self
+                .stalled_since
+                .get()
+                .is_some_and(|t| t.elapsed() >= self.limits.stall_timeout)
+    }
+
     /// Cut the connection now, dropping unsent output.
     pub fn close(&self) {
         if self.closing.replace(true) {
             return;
         }
-        self.out.borrow_mut().discard();
+        let mut out = self.out.borrow_mut();
+        self.unsent.sub(out.len());
+        out.discard();
+        drop(out);
         let _ = socket2::SockRef::from(&self.stream).shutdown(Shutdown::Both);
         self.closed.notify_one();
     }
@@ -104,8 +162,17 @@ impl ConnIo {
             let n = out.slices(&mut slices);
             match self.stream.try_write_vectored(&slices[..n]) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(written) => out.advance(written),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Ok(written) => {
+                    out.advance(written);
+                    self.unsent.sub(written);
+                    self.stalled_since.set(None);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if self.stalled_since.get().is_none() {
+                        self.stalled_since.set(Some(Instant::now()));
+                    }
+                    return Ok(false);
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -114,15 +181,29 @@ impl ConnIo {
     }
 }
 
-/// Keep writing while the peer's socket is full.
+/// Keep writing while the peer's socket is full; cut the peer off if it stops reading.
 async fn write_pending(io: Rc<ConnIo>) {
     loop {
-        match io.try_write() {
+        let result = io.try_write();
+        if io.pending() <= io.limits.per_conn {
+            io.drained.notify_one();
+        }
+        match result {
             Ok(true) => break,
             Ok(false) => {
-                if io.stream.writable().await.is_err() {
-                    io.close();
-                    break;
+                tokio::select! {
+                    writable = io.stream.writable() => if writable.is_err() {
+                        io.close();
+                        break;
+                    },
+                    () = tokio::time::sleep(io.limits.stall_timeout) => {
+                        if io.overdue() {
+                            warn!(peer = %io.peer, bytes = io.pending(),
+                                "peer does not read its replies; closing the connection");
+                            io.close();
+                            break;
+                        }
+                    }
                 }
             }
             Err(e) => {
@@ -174,6 +255,14 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
     let end = loop {
         if io.closing.get() {
             break End::ClosedByServer;
+        }
+        if io.pending() > io.limits.per_conn {
+            // The peer has not read what it has: read no more until it does (or is cut off).
+            tokio::select! {
+                () = io.drained.notified() => {}
+                () = io.closed.notified() => {}
+            }
+            continue;
         }
         // At once while the socket is known to be readable; otherwise the connection parks.
         let mut readable = std::pin::pin!(io.stream.ready(Interest::READABLE));
@@ -231,7 +320,7 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
             info!(conn = id.0, peer = %io.peer, error = %e, "protocol violation; closing");
         }
     }
-    shared.with_engine(|engine, out, _| engine.disconnect(id, out));
+    shared.with_engine(|engine, out, now| engine.disconnect(id, now, out));
     shared.conns.borrow_mut().try_remove(id.0 as usize);
     if !io.writer_active.get() {
         io.close();

@@ -9,6 +9,7 @@
 //! held across an `.await`.
 
 mod connection;
+mod outbound;
 mod outbuf;
 
 use std::cell::{Cell, RefCell};
@@ -30,6 +31,7 @@ use crate::config::ServerConfig;
 use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
 use connection::ConnIo;
 use gearbox_store::{Committer, JobStore, StoreError, StoreEvent};
+use outbound::{OutboundLimits, Unsent};
 
 /// Errors that stop the server.
 #[derive(Debug, thiserror::Error)]
@@ -100,13 +102,20 @@ struct Shared {
     store_lost: Cell<Option<u64>>,
     /// Read-backs that could not even be queued.
     loads_lost: RefCell<Vec<u64>>,
+    /// Unsent output of every connection together.
+    unsent: Rc<Unsent>,
+    /// `unsent` passed the server-wide budget: cut the slowest readers after this batch.
+    over_budget: Cell<bool>,
 }
 
 /// The engine's [`Outbox`] over connection buffers.
 struct NetOutbox<'a> {
     conns: &'a Slab<Rc<ConnIo>>,
     dirty: &'a mut Vec<ConnId>,
-    max_outbound: usize,
+    /// Set when the output passes the server-wide budget.
+    over_budget: &'a Cell<bool>,
+    unsent: &'a Unsent,
+    max_outbound_total: usize,
     stop: &'a Cell<Option<Stop>>,
     store: Option<&'a Committer>,
     store_lost: &'a Cell<Option<u64>>,
@@ -121,15 +130,15 @@ impl NetOutbox<'_> {
         if io.closing.get() {
             return;
         }
-        let mut out = io.out.borrow_mut();
-        write(&mut out);
-        if out.len() > self.max_outbound {
-            warn!(conn = id.0, peer = %io.peer, bytes = out.len(),
+        io.append(write);
+        if io.overdue() {
+            warn!(conn = id.0, peer = %io.peer, bytes = io.pending(),
                 "peer does not read its replies; closing the connection");
-            out.discard();
-            drop(out);
             io.close();
             return;
+        }
+        if self.unsent.get() > self.max_outbound_total {
+            self.over_budget.set(true);
         }
         if !io.dirty.replace(true) {
             self.dirty.push(id);
@@ -192,7 +201,9 @@ impl Shared {
             let mut out = NetOutbox {
                 conns: &conns,
                 dirty: &mut dirty,
-                max_outbound: self.config.max_outbound,
+                over_budget: &self.over_budget,
+                unsent: &self.unsent,
+                max_outbound_total: self.config.max_outbound_total,
                 stop: &self.stop_request,
                 store: self.store.as_ref(),
                 store_lost: &self.store_lost,
@@ -231,6 +242,9 @@ impl Shared {
                 }
             }
         }
+        if self.over_budget.replace(false) {
+            self.cut_slowest_readers();
+        }
         // Give the vector's capacity back for the next batch.
         let mut slot = self.dirty.borrow_mut();
         if slot.is_empty() {
@@ -246,6 +260,31 @@ impl Shared {
         }
         if self.stop_request.get().is_some() {
             self.stop_wake.notify_one();
+        }
+    }
+}
+
+impl Shared {
+    /// Unsent output passed the server-wide budget: cut the peers stalled longest, then those
+    /// with the most unsent output, until it is back within.
+    fn cut_slowest_readers(&self) {
+        let total = self.config.max_outbound_total;
+        let conns = self.conns.borrow();
+        let unsent = self.unsent.get();
+        if unsent <= total {
+            return;
+        }
+        let backlogs = conns
+            .iter()
+            .map(|(id, io)| io.backlog(ConnId(u32::try_from(id).unwrap_or(u32::MAX))))
+            .collect();
+        for id in outbound::over_budget(backlogs, unsent, total) {
+            if let Some(io) = conns.get(id.0 as usize) {
+                warn!(conn = id.0, peer = %io.peer, bytes = io.pending(), total = unsent,
+                    "unsent output of all peers is over --max-outbound-total; \
+                     closing the slowest reader");
+                io.close();
+            }
         }
     }
 }
@@ -279,23 +318,9 @@ fn restored_engine(
     engine_config.durable = store.is_some();
     let mut engine = Engine::new(engine_config);
     if let Some(store) = store {
-        let conns = Slab::new();
-        let mut dirty = Vec::new();
-        let stop = Cell::new(None);
-        let lost = Cell::new(None);
-        let loads_lost = RefCell::new(Vec::new());
-        let mut out = NetOutbox {
-            conns: &conns,
-            dirty: &mut dirty,
-            max_outbound: config.max_outbound,
-            stop: &stop,
-            store: None,
-            store_lost: &lost,
-            loads_lost: &loads_lost,
-        };
         let now = clock.now();
         store
-            .replay(&mut |job| engine.restore(job, now, &mut out))
+            .replay(&mut |job| engine.restore(job, now))
             .map_err(ServerError::Replay)?;
         info!(jobs = engine.counters().restored, "replayed the job store");
     }
@@ -330,6 +355,8 @@ async fn run(
         store: committer,
         store_lost: Cell::new(None),
         loads_lost: RefCell::new(Vec::new()),
+        unsent: Rc::new(Unsent::default()),
+        over_budget: Cell::new(false),
     });
     shared.with_engine(|engine, out, _| engine.resume_loads(out));
     let timer = tokio::task::spawn_local(timer_loop(shared.clone()));
@@ -378,22 +405,29 @@ async fn admin_stop(shared: &Shared) {
     }
 }
 
-/// Wait, at most `shutdown_timeout`, for running foreground jobs to finish.
+/// Refuse new submissions, then wait, at most `shutdown_timeout`, for running foreground jobs
+/// to finish. Checks every 50 ms; says so in the log once a second.
 async fn drain(shared: &Shared) {
+    shared.engine.borrow_mut().begin_drain();
     let deadline = tokio::time::Instant::now() + shared.config.shutdown_timeout;
+    let mut next_log = tokio::time::Instant::now();
     loop {
         let running = shared.engine.borrow().running_foreground();
         if running == 0 {
             return;
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             warn!(running, "stopping with foreground jobs still running");
             return;
         }
-        info!(
-            running,
-            "waiting for running foreground jobs before stopping"
-        );
+        if now >= next_log {
+            info!(
+                running,
+                "waiting for running foreground jobs before stopping"
+            );
+            next_log = now + Duration::from_secs(1);
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -471,7 +505,11 @@ fn start_connection(shared: &Rc<Shared>, stream: TcpStream, peer: SocketAddr) {
     }
     let label = u32::try_from(stream.as_raw_fd()).unwrap_or(0);
     let ip = peer.ip().to_canonical();
-    let io = Rc::new(ConnIo::new(stream, peer));
+    let limits = OutboundLimits {
+        per_conn: shared.config.max_outbound,
+        stall_timeout: shared.config.outbound_timeout,
+    };
+    let io = Rc::new(ConnIo::new(stream, peer, limits, shared.unsent.clone()));
     let id =
         ConnId(u32::try_from(shared.conns.borrow_mut().insert(io.clone())).unwrap_or(u32::MAX));
     shared.engine.borrow_mut().connect(id, Peer { ip, label });

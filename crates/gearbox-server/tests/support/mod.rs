@@ -625,11 +625,16 @@ impl Server {
 impl Server {
     /// Send SIGTERM (through `kill`: the tests use no libc).
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Send the signal `name` (`TERM`, `USR1`, …).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .expect("running kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
     }
 
     /// Wait at most `timeout` for the process to end; its exit status, if it did.

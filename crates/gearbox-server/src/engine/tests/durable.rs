@@ -300,7 +300,7 @@ fn restored_jobs_keep_order_priority_unique_and_epoch() {
         stored(8, "", 1, 0, "normal-2"),
         stored(9, "", 0, 0, "high"),
     ] {
-        h.engine.restore(job, h.now, &mut h.out);
+        h.engine.restore(job, h.now);
     }
     assert!(
         persisted(&std::mem::take(&mut h.out.sent)).is_empty(),
@@ -337,7 +337,6 @@ fn new_jobs_never_reuse_a_replayed_store_id() {
             data: Bytes::from_static(b"old"),
         },
         h.now,
-        &mut h.out,
     );
     h.connect(2);
     let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"new"]);

@@ -126,7 +126,7 @@ impl Harness {
     }
 
     fn close(&mut self, conn: ConnId) -> Vec<Sent> {
-        self.engine.disconnect(conn, &mut self.out);
+        self.engine.disconnect(conn, self.now, &mut self.out);
         std::mem::take(&mut self.out.sent)
     }
 
@@ -447,6 +447,39 @@ fn worker_disconnect_puts_job_back_at_the_head_of_its_queue() {
 }
 
 #[test]
+fn a_job_lost_again_goes_to_the_tail_so_a_poison_job_cannot_starve_the_queue() {
+    let mut h = Harness::new();
+    h.connect(2);
+    h.submit(C, T::SubmitJobBg, "f", "", "poison");
+    for i in 0..3 {
+        h.submit(C, T::SubmitJobBg, "f", "", &format!("ok{i}"));
+    }
+    let mut ran = Vec::new();
+    // Every worker that takes the poison job dies; the others finish their job.
+    for w in 10..20 {
+        let worker = h.connect(w);
+        h.send(worker, T::CanDo, &[b"f"]);
+        let Some((handle, _, _, data)) = h.grab(worker) else {
+            break;
+        };
+        ran.push(data.clone());
+        if data == "poison" {
+            h.close(worker);
+        } else {
+            h.send(worker, T::WorkComplete, &[handle.as_bytes(), b""]);
+        }
+        if ran.len() == 6 {
+            break;
+        }
+    }
+    assert_eq!(
+        ran,
+        ["poison", "poison", "ok0", "ok1", "ok2", "poison"],
+        "head after the first loss, tail after the second"
+    );
+}
+
+#[test]
 fn job_retries_limit_fails_the_job_for_its_clients() {
     let mut h = Harness::with(EngineConfig {
         job_retries: 1,
@@ -712,6 +745,42 @@ fn woken_worker_that_leaves_without_grabbing_passes_the_wakeup_on() {
     assert_eq!(kinds_to(&sent, a), [T::Noop]);
     let sent = h.close(a);
     assert_eq!(kinds_to(&sent, b), [T::Noop]);
+}
+
+#[test]
+fn woken_worker_that_does_not_grab_in_time_passes_the_wakeup_on() {
+    let mut h = Harness::with(EngineConfig {
+        worker_wakeup: 1,
+        wakeup_timeout_ms: 500,
+        ..EngineConfig::default()
+    });
+    h.connect(2);
+    let (a, b, c) = (h.connect(10), h.connect(11), h.connect(12));
+    for w in [a, b, c] {
+        h.send(w, T::CanDo, &[b"f"]);
+        h.send(w, T::PreSleep, &[]);
+    }
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"x"]);
+    assert_eq!(kinds_to(&sent, a), [T::Noop]);
+    assert!(h.advance(499).is_empty(), "a gets its time");
+    let sent = h.advance(1);
+    assert_eq!(kinds_to(&sent, b), [T::Noop], "a is stuck: b is woken");
+    assert!(kinds_to(&sent, c).is_empty());
+    assert!(h.grab(b).is_some());
+    assert!(
+        h.advance(1000).is_empty(),
+        "the job is taken: nobody else is woken"
+    );
+    // A worker that answers in time passes nothing on.
+    h.send(b, T::PreSleep, &[]);
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"y"]);
+    let woken: Vec<ConnId> = [b, c]
+        .into_iter()
+        .filter(|w| !kinds_to(&sent, *w).is_empty())
+        .collect();
+    assert_eq!(woken.len(), 1);
+    assert!(h.grab(woken[0]).is_some());
+    assert!(h.advance(1000).is_empty());
 }
 
 #[test]
@@ -1083,6 +1152,118 @@ fn client_id_is_cut_to_127_bytes() {
     let listing = h.admin(C, "workers");
     assert!(listing.contains(&format!(" {} :", "x".repeat(127))));
     assert!(!listing.contains(&"x".repeat(128)));
+}
+
+#[test]
+fn one_connection_registers_at_most_max_worker_functions() {
+    let mut h = Harness::with(EngineConfig {
+        max_worker_functions: 3,
+        ..EngineConfig::default()
+    });
+    h.connect(1);
+    for name in ["a", "b", "c", "a"] {
+        assert!(h.send(W, T::CanDo, &[name.as_bytes()]).is_empty());
+    }
+    let sent = h.send(W, T::CanDo, &[b"d"]);
+    assert_eq!(error_code(&sent, W), "TOO_MANY_FUNCTIONS");
+    let status = h.admin(W, "status");
+    assert!(status.contains("a\t0\t0\t1\n") && status.contains("c\t0\t0\t1\n"));
+    assert!(!status.contains("d\t"), "{status}");
+}
+
+#[test]
+fn the_server_keeps_at_most_max_functions_and_reuses_idle_ones() {
+    let mut h = Harness::with(EngineConfig {
+        max_functions: 3,
+        ..EngineConfig::default()
+    });
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"busy"]);
+    h.submit(C, T::SubmitJobBg, "queued", "", "x");
+    h.admin(C, "create function idle");
+    // Full, and nothing is idle but `idle`: it is forgotten to make room.
+    let handle = h.submit(C, T::SubmitJobBg, "new", "", "x");
+    let status = h.admin(C, "status");
+    assert!(!status.contains("idle\t"), "{status}");
+    // Full with nothing idle: refused, for submissions, registrations and admin alike.
+    let sent = h.send(C, T::SubmitJob, &[b"fourth", b"", b"x"]);
+    assert_eq!(error_code(&sent, C), "TOO_MANY_FUNCTIONS");
+    let sent = h.send(W, T::CanDo, &[b"fourth"]);
+    assert_eq!(error_code(&sent, W), "TOO_MANY_FUNCTIONS");
+    assert!(h
+        .admin(C, "create function fourth")
+        .starts_with("ERR TOO_MANY_FUNCTIONS"));
+    // Once `new` has no job left, it makes room.
+    h.send(W, T::CanDo, &[b"new"]);
+    let (assigned, ..) = h.grab(W).unwrap();
+    assert_eq!(assigned, handle);
+    h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
+    h.send(W, T::CantDo, &[b"new"]);
+    h.submit(C, T::SubmitJobBg, "fourth", "", "x");
+}
+
+#[test]
+fn idle_functions_of_a_departed_flood_are_forgotten() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"kept"]);
+    let flood = h.connect(3);
+    for i in 0..3000 {
+        h.send(flood, T::CanDo, &[format!("flood-{i}").as_bytes()]);
+    }
+    let listed = |h: &mut Harness| h.admin(C, "status").lines().count() - 1;
+    assert_eq!(listed(&mut h), 3001);
+    h.close(flood);
+    // The function still in use and the first idle ones stay visible, as in gearmand; the
+    // rest is given back.
+    assert_eq!(listed(&mut h), 1 + function::IDLE_FUNCTIONS_KEPT);
+    assert!(h.admin(C, "status").contains("kept\t0\t0\t1\n"));
+    assert!(h.engine.functions.capacity() < 3000);
+}
+
+#[test]
+fn a_huge_client_id_does_not_keep_its_packet_alive() {
+    let mut h = Harness::new();
+    h.connect(2);
+    let packet = Packet::req(T::SetClientId, &["y".repeat(1 << 20).as_bytes()]);
+    h.engine.packet(C, &packet, h.now, &mut h.out);
+    let kept = &h.engine.conns.get(C).unwrap().client_id;
+    assert_eq!(kept.len(), 127);
+    assert!(
+        kept.is_unique(),
+        "the label is a copy of its own, not a slice of the 1 MiB packet"
+    );
+}
+
+#[test]
+fn submissions_are_refused_once_a_graceful_stop_begins() {
+    let mut h = Harness::new();
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"f"]);
+    let handle = h.submit(C, T::SubmitJob, "f", "", "before");
+    h.engine.begin_drain();
+    for kind in [
+        T::SubmitJob,
+        T::SubmitJobBg,
+        T::SubmitJobHigh,
+        T::SubmitJobEpoch,
+    ] {
+        let args: &[&[u8]] = if kind == T::SubmitJobEpoch {
+            &[b"f", b"", b"0", b"x"]
+        } else {
+            &[b"f", b"", b"x"]
+        };
+        let sent = h.send(C, kind, args);
+        assert_eq!(error_code(&sent, C), "SHUTTING_DOWN", "{kind:?}");
+    }
+    // Work already accepted goes on.
+    let (assigned, ..) = h.grab(W).unwrap();
+    assert_eq!(assigned, handle);
+    let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b"r"]);
+    assert_eq!(kinds_to(&sent, C), [T::WorkComplete]);
 }
 
 #[test]

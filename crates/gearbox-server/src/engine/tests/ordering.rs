@@ -349,7 +349,7 @@ impl World {
     }
 
     fn lose(&mut self, conn: ConnId) {
-        self.h.engine.disconnect(conn, &mut self.h.out);
+        self.h.engine.disconnect(conn, self.h.now, &mut self.h.out);
         self.absorb();
         self.peers.insert(conn, Peer::default());
         self.h.connect(conn.0);

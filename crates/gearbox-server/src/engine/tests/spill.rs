@@ -347,7 +347,7 @@ fn replayed_jobs_beyond_the_limit_are_read_back_only_after_the_replay() {
             data: Bytes::from(format!("r{i}")),
         };
         s.rows.insert(job.id, job.data.clone());
-        s.h.engine.restore(job, s.h.now, &mut s.h.out);
+        s.h.engine.restore(job, s.h.now);
     }
     let sent = std::mem::take(&mut s.h.out.sent);
     s.absorb(sent);
