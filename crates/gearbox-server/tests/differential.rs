@@ -360,14 +360,34 @@ fn compare(gm: &[String], gb: &[String], label: &str) {
 /// Run `scenario` on each server (gearboxd also with a slowed store); it asserts each server's
 /// own expected answers.
 fn each(scenario: fn(&mut Session)) {
+    each_with(&[], scenario);
+}
+
+/// [`each`] with flags given to both servers.
+fn each_with(args: &[&str], scenario: fn(&mut Session)) {
     if !support::server_available(Kind::Gearmand) {
         return;
     }
+    let start = |kind: Kind| {
+        let server = match kind {
+            Kind::Gearboxd => {
+                let mut all = vec!["--verbose", "ERROR"];
+                all.extend_from_slice(args);
+                Server::start(kind, &all)
+            }
+            Kind::Gearmand => Server::start(kind, args),
+        };
+        Session {
+            kind,
+            server,
+            norm: Norm::default(),
+            log: Vec::new(),
+        }
+    };
     for kind in [Kind::Gearmand, Kind::Gearboxd] {
-        let mut session = Session::start(kind, &[]);
-        scenario(&mut session);
+        scenario(&mut start(kind));
     }
-    support::with_slow_store(|| scenario(&mut Session::start(Kind::Gearboxd, &[])));
+    support::with_slow_store(|| scenario(&mut start(Kind::Gearboxd)));
 }
 
 /// The handle in a JOB_CREATED (or the first field of a JOB_ASSIGN*).
@@ -1944,5 +1964,188 @@ fn work_status_numbers_out_of_range_read_like_atoi() {
         let r = c.request_req(T::GetStatus, &[&h]);
         assert_eq!(r[0].args()[3], b"4294967291");
         assert_eq!(r[0].args()[4], b"1410065407");
+    });
+}
+
+/// A job that kills every worker taking it, among three good ones, one worker at a time.
+/// gearmand requeues a lost job at the tail; gearboxd at the head the first time (it was first
+/// in line), then at the tail, so the poison job cannot starve the jobs behind it.
+#[test]
+fn difference_lost_job_goes_to_the_head_once_then_to_the_tail() {
+    each(|s| {
+        let mut c = s.conn();
+        for data in ["poison", "ok1", "ok2", "ok3"] {
+            c.request_req(T::SubmitJobBg, &[b"f", b"", data.as_bytes()]);
+        }
+        let mut ran = Vec::new();
+        for _ in 0..6 {
+            let mut w = s.conn();
+            w.send_req(T::CanDo, &[b"f"]);
+            let assigned = w.request_req(T::GrabJob, &[]);
+            let args = assigned[0].args();
+            ran.push(String::from_utf8_lossy(&args[2]).into_owned());
+            if args[2] == b"poison" {
+                drop(w);
+                // Let the server see the close before the next worker asks.
+                std::thread::sleep(Duration::from_millis(100));
+            } else {
+                w.request_req(T::WorkComplete, &[&args[0], b""]);
+            }
+        }
+        let expected = if s.gearmand() {
+            ["poison", "ok1", "ok2", "ok3", "poison", "poison"]
+        } else {
+            ["poison", "poison", "ok1", "ok2", "ok3", "poison"]
+        };
+        assert_eq!(ran, expected, "[{}]", s.kind);
+    });
+}
+
+/// `--job-retries 0`: unlimited in gearmand 1.1.20, no requeue at all in gearboxd (gearmand
+/// 2.0's meaning, with -1 for unlimited).
+#[test]
+fn difference_job_retries_zero() {
+    each_with(&["--job-retries", "0"], |s| {
+        let mut c = s.conn();
+        let handle = handle_of(&c.request_req(T::SubmitJob, &[b"f", b"", b"x"]));
+        let mut w = s.conn();
+        w.send_req(T::CanDo, &[b"f"]);
+        assert!(w.request_req(T::GrabJob, &[])[0].is(T::JobAssign));
+        drop(w);
+        let mut w = s.conn();
+        w.send_req(T::CanDo, &[b"f"]);
+        if s.gearmand() {
+            std::thread::sleep(Duration::from_millis(200));
+            let again = w.request_req(T::GrabJob, &[]);
+            assert!(again[0].is(T::JobAssign), "requeued without limit");
+        } else {
+            let fail = c.recv();
+            assert!(fail.is(T::WorkFail), "{}", fail.describe());
+            assert_eq!(fail.args()[0], handle);
+            assert!(w.request_req(T::GrabJob, &[])[0].is(T::NoJob));
+        }
+    });
+}
+
+/// `--job-retries 1`: gearmand fails the job the first time its worker is lost (N counts
+/// runs); gearboxd requeues it once and fails it the second time (N counts requeues).
+#[test]
+fn difference_job_retries_one() {
+    each_with(&["--job-retries", "1"], |s| {
+        let mut c = s.conn();
+        c.request_req(T::SubmitJob, &[b"f", b"", b"x"]);
+        let lose = |s: &mut Session| {
+            let mut w = s.conn();
+            w.send_req(T::CanDo, &[b"f"]);
+            assert!(w.request_req(T::GrabJob, &[])[0].is(T::JobAssign));
+        };
+        lose(s);
+        if !s.gearmand() {
+            std::thread::sleep(Duration::from_millis(200));
+            lose(s);
+        }
+        let fail = c.recv();
+        assert!(fail.is(T::WorkFail), "[{}] {}", s.kind, fail.describe());
+    });
+}
+
+/// CAN_DO_TIMEOUT: gearmand runs one timer per connection, armed at the first grab; once that
+/// job is done, a second job taken later is never timed out (gearmand #301) and hangs.
+/// gearboxd times every assignment: the second job goes back to the queue after its second.
+#[test]
+fn difference_run_timeout_per_assignment() {
+    each(|s| {
+        let mut c = s.conn();
+        c.request_req(T::SubmitJob, &[b"f", b"", b"j1"]);
+        c.request_req(T::SubmitJob, &[b"f", b"", b"j2"]);
+        let mut w = s.conn();
+        w.send_req(T::CanDoTimeout, &[b"f", b"1000"]);
+        let first = w.request_req(T::GrabJob, &[]);
+        std::thread::sleep(Duration::from_millis(600));
+        w.request_req(T::WorkComplete, &[&first[0].args()[0], b""]);
+        let second = w.request_req(T::GrabJob, &[]);
+        assert_eq!(second[0].args()[2], b"j2");
+        let mut other = s.conn();
+        other.send_req(T::CanDo, &[b"f"]);
+        let started = std::time::Instant::now();
+        let mut taken = false;
+        while started.elapsed() < Duration::from_millis(2500) && !taken {
+            taken = other.request_req(T::GrabJob, &[])[0].is(T::JobAssign);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(taken, !s.gearmand(), "[{}]", s.kind);
+    });
+}
+
+/// A background submission coalesced onto a foreground job; the foreground client leaves.
+/// gearmand abandons the job with its client; gearboxd keeps it, since a background
+/// submission contributed to it.
+#[test]
+fn difference_foreground_client_leaving_a_coalesced_background_job() {
+    each(|s| {
+        {
+            let mut f = s.conn();
+            f.request_req(T::SubmitJob, &[b"f", b"u", b"x"]);
+            let mut b = s.conn();
+            b.request_req(T::SubmitJobBg, &[b"f", b"u", b"x"]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let mut w = s.conn();
+        w.send_req(T::CanDo, &[b"f"]);
+        let got = w.request_req(T::GrabJob, &[]);
+        assert_eq!(got[0].is(T::JobAssign), !s.gearmand(), "[{}]", s.kind);
+    });
+}
+
+/// `workers` shows a client id with spaces and control bytes as gearboxd's `_`, where
+/// gearmand prints it raw and breaks the line format.
+#[test]
+fn difference_workers_client_id_with_spaces() {
+    each(|s| {
+        let mut w = s.conn();
+        w.send_req(T::SetClientId, &[b"my worker\tone"]);
+        w.send_req(T::CanDo, &[b"f"]);
+        w.sync();
+        let mut a = s.conn();
+        let listing = a.admin_list("workers");
+        let line = listing
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .find(|l| l.ends_with(" : f\n"))
+            .unwrap_or_else(|| panic!("[{}] {listing:?}", s.kind));
+        let id = if s.gearmand() {
+            "my worker\tone"
+        } else {
+            "my_worker_one"
+        };
+        assert!(
+            line.contains(&format!(" {id} : f")),
+            "[{}] {line:?}",
+            s.kind
+        );
+    });
+}
+
+/// Handle numbers: gearmand counts from 1 at every start, so a handle from before a restart
+/// names a new job; gearboxd seeds the count from the clock (seconds × 10^6).
+#[test]
+fn difference_handle_numbers_are_seeded_from_the_clock() {
+    each(|s| {
+        let mut c = s.conn();
+        let handle = handle_of(&c.request_req(T::SubmitJobBg, &[b"f", b"", b"x"]));
+        let handle = String::from_utf8(handle).unwrap();
+        let n: u64 = handle.rsplit(':').next().unwrap().parse().unwrap();
+        if s.gearmand() {
+            assert_eq!(n, 1, "{handle}");
+        } else {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            assert!(
+                (now - 60) * 1_000_000 <= n && n <= (now + 1) * 1_000_000,
+                "{handle}"
+            );
+        }
     });
 }
