@@ -10,7 +10,7 @@ use std::io::Write as _;
 use gearbox_proto::{AdminCommand, PacketType};
 
 use super::job::Priority;
-use super::{Action, ConnId, Engine, FnId, Outbox};
+use super::{Action, ConnId, Engine, Outbox};
 
 const OK: &[u8] = b"OK\r\n";
 const TOO_MANY: &[u8] = b"ERR TOO_MANY_FUNCTIONS The+server+holds+its+maximum+of+functions\r\n";
@@ -35,14 +35,14 @@ impl Engine {
         let mut text = Vec::new();
         match command {
             AdminCommand::Status => {
-                for (_, f) in &self.functions {
+                for (_, f) in self.functions.iter() {
                     text.extend_from_slice(&f.name);
                     let _ = writeln!(text, "\t{}\t{}\t{}", f.total, f.running, f.workers);
                 }
                 text.extend_from_slice(b".\n");
             }
             AdminCommand::PriorityStatus => {
-                for (_, f) in &self.functions {
+                for (_, f) in self.functions.iter() {
                     text.extend_from_slice(&f.name);
                     let [high, normal, low] = Priority::ALL.map(|p| f.waiting(p));
                     let _ = writeln!(text, "\t{high}\t{normal}\t{low}\t{}", f.workers);
@@ -57,14 +57,14 @@ impl Engine {
                     // gearmand lists the most recently registered function first.
                     for ability in conn.abilities.iter().rev() {
                         text.push(b' ');
-                        text.extend_from_slice(&self.functions[ability.function as usize].name);
+                        text.extend_from_slice(&self.functions[ability.function].name);
                     }
                     text.push(b'\n');
                 }
                 text.extend_from_slice(b".\n");
             }
             AdminCommand::ShowJobs => {
-                for (_, job) in &self.jobs {
+                for (_, job) in self.jobs.iter() {
                     text.extend_from_slice(self.handle_of(job.handle_no).as_bytes());
                     // gearmand's fourth column is 1 for every background job, stored or not.
                     let background = u8::from(job.background);
@@ -73,7 +73,7 @@ impl Engine {
                 text.extend_from_slice(b".\n");
             }
             AdminCommand::ShowUniqueJobs => {
-                for (_, job) in &self.jobs {
+                for (_, job) in self.jobs.iter() {
                     text.extend_from_slice(job.unique());
                     text.push(b'\n');
                 }
@@ -97,7 +97,7 @@ impl Engine {
                 // holds for the jobs that come later.
                 match self.function_id(&function) {
                     Ok(f) => {
-                        self.functions[f as usize].limits = limits;
+                        self.functions[f].limits = limits;
                         text.extend_from_slice(OK);
                     }
                     Err(_) => text.extend_from_slice(TOO_MANY),
@@ -130,7 +130,7 @@ impl Engine {
         let Some(job_id) = self.lookup(handle) else {
             return b"ERR UNKNOWN_JOB\r\n";
         };
-        let job = &self.jobs[job_id as usize];
+        let job = &self.jobs[job_id];
         for &listener in &job.listeners {
             self.conns
                 .packet(out, listener, PacketType::WorkFail, &[], handle);
@@ -150,12 +150,12 @@ impl Engine {
             .functions
             .iter()
             .find(|(_, f)| f.name.eq_ignore_ascii_case(name))
-            .map(|(id, f)| (id as FnId, f.workers > 0 || f.total > 0));
+            .map(|(id, f)| (id, f.workers > 0 || f.total > 0));
         match found {
             None => b"ERR function not found\r\n",
             Some((_, true)) => b"ERR there are still connected workers or executing clients\r\n",
             Some((f, false)) => {
-                let function = self.functions.remove(f as usize);
+                let function = self.functions.remove(f);
                 self.function_ids.remove(&function.name);
                 OK
             }

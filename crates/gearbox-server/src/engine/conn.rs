@@ -11,7 +11,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::conns::Deferred;
-use super::job::JobId;
+use super::ids::JobId;
 use super::FnId;
 
 /// What the network layer tells the engine about a new connection.

@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::job::{JobId, JobList, Priority, NIL};
+use super::ids::JobId;
+use super::job::{JobList, Priority};
 use super::{ConnId, Engine, FnId};
 
 /// Idle functions (no worker, job or queue limit) kept visible once many are forgotten.
@@ -38,7 +39,7 @@ pub struct Sleeper {
 /// The jobs of one queue whose workloads are not in memory (`--resident-jobs`).
 #[derive(Debug, Clone, Copy)]
 pub struct Spill {
-    /// The oldest job whose workload is only in the store and not being read back, or [`NIL`].
+    /// The oldest job whose workload is only in the store and not being read back, or [`JobId::NIL`].
     /// Every job ahead of it in the queue is resident or loading.
     pub first: JobId,
     /// Jobs in the queue whose workload is not in memory (spilled or loading).
@@ -50,7 +51,7 @@ pub struct Spill {
 impl Default for Spill {
     fn default() -> Self {
         Spill {
-            first: NIL,
+            first: JobId::NIL,
             count: 0,
             loading: false,
         }
@@ -149,7 +150,7 @@ impl Engine {
 
     fn create_function(&mut self, name: &[u8]) -> FnId {
         let name = Bytes::copy_from_slice(name);
-        let id = self.functions.insert(Function::new(name.clone())) as FnId;
+        let id = self.functions.insert(Function::new(name.clone()));
         self.function_ids.insert(name, id);
         id
     }
@@ -161,14 +162,14 @@ impl Engine {
             .functions
             .iter()
             .filter(|(_, f)| f.is_idle())
-            .map(|(id, _)| id as FnId)
+            .map(|(id, _)| id)
             .skip(keep)
             .collect();
         if idle.is_empty() {
             return;
         }
         for f in idle {
-            let function = self.functions.remove(f as usize);
+            let function = self.functions.remove(f);
             self.function_ids.remove(&function.name);
         }
         self.functions.shrink_to_fit();

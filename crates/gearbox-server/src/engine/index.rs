@@ -10,9 +10,9 @@ use std::hash::{Hash, Hasher};
 
 use hashbrown::HashTable;
 use rustc_hash::FxHasher;
-use slab::Slab;
 
-use super::job::{Job, JobId};
+use super::ids::{JobId, Jobs};
+use super::job::Job;
 use super::FnId;
 
 fn hash_handle(handle_no: u64) -> u64 {
@@ -36,31 +36,30 @@ pub struct HandleIndex {
 
 impl HandleIndex {
     /// The job with this handle number.
-    pub fn get(&self, jobs: &Slab<Job>, handle_no: u64) -> Option<JobId> {
+    pub fn get(&self, jobs: &Jobs, handle_no: u64) -> Option<JobId> {
         self.table
             .find(hash_handle(handle_no), |&id| {
-                jobs[id as usize].handle_no == handle_no
+                jobs[id].handle_no == handle_no
             })
             .copied()
     }
 
     /// Index a job that is in the slab.
-    pub fn insert(&mut self, jobs: &Slab<Job>, id: JobId) {
-        let hash = hash_handle(jobs[id as usize].handle_no);
-        self.table.insert_unique(hash, id, |&other| {
-            hash_handle(jobs[other as usize].handle_no)
-        });
+    pub fn insert(&mut self, jobs: &Jobs, id: JobId) {
+        let hash = hash_handle(jobs[id].handle_no);
+        self.table
+            .insert_unique(hash, id, |&other| hash_handle(jobs[other].handle_no));
     }
 
     /// Forget a job, before it leaves the slab.
-    pub fn remove(&mut self, jobs: &Slab<Job>, id: JobId) {
-        let hash = hash_handle(jobs[id as usize].handle_no);
+    pub fn remove(&mut self, jobs: &Jobs, id: JobId) {
+        let hash = hash_handle(jobs[id].handle_no);
         if let Ok(entry) = self.table.find_entry(hash, |&other| other == id) {
             entry.remove();
         }
         if self.table.capacity() > 1024 && self.table.len() * 8 < self.table.capacity() {
             self.table
-                .shrink_to_fit(|&other| hash_handle(jobs[other as usize].handle_no));
+                .shrink_to_fit(|&other| hash_handle(jobs[other].handle_no));
         }
     }
 
@@ -103,35 +102,35 @@ impl CoalesceIndex {
         }
     }
 
-    fn rehash(kind: KeyKind, jobs: &Slab<Job>) -> impl Fn(&JobId) -> u64 + '_ {
+    fn rehash(kind: KeyKind, jobs: &Jobs) -> impl Fn(&JobId) -> u64 + '_ {
         move |&id| {
-            let job = &jobs[id as usize];
+            let job = &jobs[id];
             hash_key(job.function, Self::key(kind, job))
         }
     }
 
     /// The job of `function` with this key.
-    pub fn get(&self, jobs: &Slab<Job>, function: FnId, key: &[u8]) -> Option<JobId> {
+    pub fn get(&self, jobs: &Jobs, function: FnId, key: &[u8]) -> Option<JobId> {
         let kind = self.kind;
         self.table
             .find(hash_key(function, key), |&id| {
-                let job = &jobs[id as usize];
+                let job = &jobs[id];
                 job.function == function && Self::key(kind, job) == key
             })
             .copied()
     }
 
     /// Index a job that is in the slab.
-    pub fn insert(&mut self, jobs: &Slab<Job>, id: JobId) {
-        let job = &jobs[id as usize];
+    pub fn insert(&mut self, jobs: &Jobs, id: JobId) {
+        let job = &jobs[id];
         let hash = hash_key(job.function, Self::key(self.kind, job));
         self.table
             .insert_unique(hash, id, Self::rehash(self.kind, jobs));
     }
 
     /// Forget a job, before it leaves the slab.
-    pub fn remove(&mut self, jobs: &Slab<Job>, id: JobId) {
-        let job = &jobs[id as usize];
+    pub fn remove(&mut self, jobs: &Jobs, id: JobId) {
+        let job = &jobs[id];
         let hash = hash_key(job.function, Self::key(self.kind, job));
         if let Ok(entry) = self.table.find_entry(hash, |&other| other == id) {
             entry.remove();

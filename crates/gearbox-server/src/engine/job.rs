@@ -8,13 +8,7 @@
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use super::{ConnId, FnId};
-
-/// Index of a job in the engine's slab.
-pub type JobId = u32;
-
-/// "No job" in a list link.
-pub const NIL: JobId = u32::MAX;
+use super::ids::{ConnId, FnId, JobId, Jobs};
 
 /// Job priority; the discriminant indexes a function's three queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,9 +92,9 @@ pub struct Job {
     pub committing: bool,
     /// Counts assignments, so a timeout armed for an earlier run of the job is recognised.
     pub assignment: u32,
-    /// Previous job in the queue, or [`NIL`].
+    /// Previous job in the queue, or [`JobId::NIL`].
     pub prev: JobId,
-    /// Next job in the queue, or [`NIL`].
+    /// Next job in the queue, or [`JobId::NIL`].
     pub next: JobId,
 }
 
@@ -158,17 +152,11 @@ pub struct JobList {
 impl Default for JobList {
     fn default() -> Self {
         JobList {
-            head: NIL,
-            tail: NIL,
+            head: JobId::NIL,
+            tail: JobId::NIL,
             len: 0,
         }
     }
-}
-
-/// Access to job links, so list operations work on the engine's slab without owning it.
-pub trait Links {
-    /// The job at `id`, which must be live.
-    fn job(&mut self, id: JobId) -> &mut Job;
 }
 
 impl JobList {
@@ -179,55 +167,55 @@ impl JobList {
 
     /// The oldest job.
     pub fn front(&self) -> Option<JobId> {
-        (self.head != NIL).then_some(self.head)
+        (self.head != JobId::NIL).then_some(self.head)
     }
 
     /// Append at the tail (new submissions).
-    pub fn push_back(&mut self, jobs: &mut impl Links, id: JobId) {
-        let job = jobs.job(id);
+    pub fn push_back(&mut self, jobs: &mut Jobs, id: JobId) {
+        let job = &mut jobs[id];
         job.prev = self.tail;
-        job.next = NIL;
-        if self.tail == NIL {
+        job.next = JobId::NIL;
+        if self.tail == JobId::NIL {
             self.head = id;
         } else {
-            jobs.job(self.tail).next = id;
+            jobs[self.tail].next = id;
         }
         self.tail = id;
         self.len += 1;
     }
 
-    /// Insert at the head (a job that lost its worker runs next).
-    pub fn push_front(&mut self, jobs: &mut impl Links, id: JobId) {
-        let job = jobs.job(id);
-        job.prev = NIL;
+    /// Insert at the head (a job that lost its worker for the first time).
+    pub fn push_front(&mut self, jobs: &mut Jobs, id: JobId) {
+        let job = &mut jobs[id];
+        job.prev = JobId::NIL;
         job.next = self.head;
-        if self.head == NIL {
+        if self.head == JobId::NIL {
             self.tail = id;
         } else {
-            jobs.job(self.head).prev = id;
+            jobs[self.head].prev = id;
         }
         self.head = id;
         self.len += 1;
     }
 
     /// Unlink a job that is in this list.
-    pub fn remove(&mut self, jobs: &mut impl Links, id: JobId) {
+    pub fn remove(&mut self, jobs: &mut Jobs, id: JobId) {
         let (prev, next) = {
-            let job = jobs.job(id);
+            let job = &mut jobs[id];
             let links = (job.prev, job.next);
-            job.prev = NIL;
-            job.next = NIL;
+            job.prev = JobId::NIL;
+            job.next = JobId::NIL;
             links
         };
-        if prev == NIL {
+        if prev == JobId::NIL {
             self.head = next;
         } else {
-            jobs.job(prev).next = next;
+            jobs[prev].next = next;
         }
-        if next == NIL {
+        if next == JobId::NIL {
             self.tail = prev;
         } else {
-            jobs.job(next).prev = prev;
+            jobs[next].prev = prev;
         }
         self.len -= 1;
     }

@@ -7,14 +7,26 @@
 //! an [`Outbox`]. So every rule is unit-tested with a fake clock and no sockets. Nothing here
 //! may block, sleep or read a clock; time only arrives as the `now` argument (milliseconds on
 //! a Unix-time scale, so epoch jobs compare with it directly).
+//!
+//! This file holds the [`Engine`] and the dispatch of what arrives; the rules live in the
+//! modules named after what they own: `submit` (submissions, coalescing), `worker` (grabs,
+//! sleeping and waking, requeues), `result` (WORK_*), `status`, `admin`, `store` (the durable
+//! path), `spill` (`--resident-jobs`), `lifecycle` (creating and forgetting jobs), `function`
+//! and `job` (the per-function and per-job state), `conns` (the one path to a connection),
+//! `ids` (identifiers and typed tables), `index`, `timer`, `handle`, `parse` and `outbox`.
 
 mod admin;
 mod conn;
 mod conns;
 mod counters;
 mod function;
+mod handle;
+mod ids;
 mod index;
 mod job;
+mod lifecycle;
+mod outbox;
+mod parse;
 mod result;
 mod spill;
 mod status;
@@ -25,32 +37,26 @@ mod tests;
 mod timer;
 mod worker;
 
-use std::io::Write as _;
-
 use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Magic, Packet, PacketType};
 use rustc_hash::FxHashMap;
-use slab::Slab;
 
 pub use conn::Peer;
 pub use counters::Counters;
 pub use gearbox_store::{StoreOp, StoredJob};
+pub use ids::ConnId;
 pub use job::Priority;
+pub use outbox::Outbox;
 
 use conn::Conn;
 use conns::{Conns, Held};
-use function::{Function, IDLE_FUNCTIONS_KEPT};
+use function::IDLE_FUNCTIONS_KEPT;
+use handle::{format_handle, parse_handle, HandleBuf};
+use ids::{FnId, Functions, JobId, Jobs};
 use index::{CoalesceIndex, HandleIndex, KeyKind};
-use job::{Job, JobId, JobState, Links};
+use job::JobState;
+use parse::{ident, parse_decimal};
 use timer::{JobRef, TimerKind, Timers};
-
-/// Identifies a connection; assigned by the network layer, reused only after
-/// [`Engine::disconnect`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u32);
-
-/// Index of a function in the engine.
-pub type FnId = u32;
 
 /// Longest unique accepted (PROTOCOL.md §3.4).
 pub const MAX_UNIQUE: usize = 64;
@@ -65,35 +71,6 @@ pub const MIN_RUN_TIMEOUT_MS: u64 = 1000;
 /// Bodies up to this size are copied into a buffer of their own when a job is stored, so a
 /// long-queued job never pins a whole network read buffer; larger ones are kept as they came.
 const COMPACT_LIMIT: usize = 16 * 1024;
-
-/// Where the engine's answers go. The network layer implements it over connection buffers;
-/// tests implement it with a recorder.
-pub trait Outbox {
-    /// Send a packet to `conn`: `fields` NUL-terminated, then the final field `last`.
-    fn packet(&mut self, conn: ConnId, kind: PacketType, fields: &[&[u8]], last: &[u8]);
-
-    /// Send a packet whose final field is a shared buffer, which need not be copied.
-    fn packet_shared(&mut self, conn: ConnId, kind: PacketType, fields: &[&[u8]], last: &Bytes) {
-        self.packet(conn, kind, fields, last);
-    }
-
-    /// Send admin text to `conn`, in one piece.
-    fn text(&mut self, conn: ConnId, text: &[u8]);
-
-    /// Close `conn` once what was sent to it is written.
-    fn close(&mut self, conn: ConnId);
-
-    /// An administrator asked the server to stop.
-    fn shutdown(&mut self, graceful: bool);
-
-    /// Write `op` to the durable store; `seq` grows with every call. The network layer reports
-    /// the outcome back through [`Engine::committed`].
-    fn persist(&mut self, seq: u64, op: StoreOp);
-
-    /// Read back the workloads of the stored jobs `ids`, after every write persisted so far.
-    /// The network layer reports the outcome back through [`Engine::loaded`] with `token`.
-    fn load(&mut self, token: u64, ids: Vec<u64>);
-}
 
 /// What the engine needs to know from the server's configuration.
 #[derive(Debug, Clone)]
@@ -173,14 +150,14 @@ pub struct Engine {
     config: EngineConfig,
     /// `<prefix>:`, ready to be followed by the handle number.
     handle_prefix: Vec<u8>,
-    jobs: Slab<Job>,
+    jobs: Jobs,
     /// Handle number to job.
     handles: HandleIndex,
     /// (function, unique) to job, for uniques other than empty and `-`.
     uniques: CoalesceIndex,
     /// (function, workload) to job, for the unique `-` (coalesce on identical payload).
     payloads: CoalesceIndex,
-    functions: Slab<Function>,
+    functions: Functions,
     function_ids: FxHashMap<Bytes, FnId>,
     conns: Conns,
     timers: Timers,
@@ -205,76 +182,6 @@ pub struct Engine {
     draining: bool,
 }
 
-/// Strip exactly one trailing NUL from an identifier sent as a final field (PROTOCOL.md §3.2).
-fn ident(field: &[u8]) -> &[u8] {
-    field.strip_suffix(b"\0").unwrap_or(field)
-}
-
-/// Progress numbers as gearmand reads them: at most the first 10 bytes, C `atoi` (optional
-/// sign, leading digits) stored into a u32, wrapping; so `-5` reads as 4294967291 and
-/// `99999999999` as 1410065407. Anything else is 0.
-fn atoi_u32(text: &[u8]) -> u32 {
-    let text = &text[..text.len().min(10)];
-    let (negative, digits) = match text.first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let mut value: u32 = 0;
-    for &b in digits.iter().take_while(|b| b.is_ascii_digit()) {
-        value = value.wrapping_mul(10).wrapping_add(u32::from(b - b'0'));
-    }
-    if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    }
-}
-
-/// A decimal number of at most 20 digits, or `None` when it has more or overflows u64.
-/// Text that does not start with a digit reads as 0, as gearmand's `strtoll` does.
-fn parse_decimal(text: &[u8]) -> Option<u64> {
-    let digits: &[u8] = &text[..text.iter().take_while(|b| b.is_ascii_digit()).count()];
-    if digits.len() > 20 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |acc, &b| {
-        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })
-}
-
-/// Offset of `part` within `whole`; `part` must be a sub-slice of it.
-fn offset_in(whole: &[u8], part: &[u8]) -> usize {
-    part.as_ptr() as usize - whole.as_ptr() as usize
-}
-
-fn to_u16(n: usize) -> u16 {
-    u16::try_from(n).unwrap_or(u16::MAX)
-}
-
-/// Stack buffer holding one job handle.
-struct HandleBuf {
-    buf: [u8; MAX_HANDLE + 1],
-    len: usize,
-}
-
-impl HandleBuf {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-/// `<prefix>:<n>` in a stack buffer.
-fn format_handle(prefix: &[u8], handle_no: u64) -> HandleBuf {
-    let mut buf = [0u8; MAX_HANDLE + 1];
-    buf[..prefix.len()].copy_from_slice(prefix);
-    let mut cursor = std::io::Cursor::new(&mut buf[prefix.len()..]);
-    // 20 digits always fit: the prefix was cut to leave room for them.
-    let _ = write!(cursor, "{handle_no}");
-    let len = prefix.len() + usize::try_from(cursor.position()).unwrap_or(0);
-    HandleBuf { buf, len }
-}
-
 impl Engine {
     /// A new engine with no functions, jobs or connections.
     pub fn new(config: EngineConfig) -> Engine {
@@ -286,11 +193,11 @@ impl Engine {
             handle_prefix: prefix,
             next_handle: config.first_handle.max(1),
             config,
-            jobs: Slab::new(),
+            jobs: Jobs::default(),
             handles: HandleIndex::default(),
             uniques: CoalesceIndex::new(KeyKind::Unique),
             payloads: CoalesceIndex::new(KeyKind::Payload),
-            functions: Slab::new(),
+            functions: Functions::default(),
             function_ids: FxHashMap::default(),
             conns: Conns::default(),
             timers: Timers::default(),
@@ -342,7 +249,7 @@ impl Engine {
         self.function_ids.get(function.as_ref()).map_or(0, |&f| {
             Priority::ALL
                 .iter()
-                .map(|&p| self.functions[f as usize].queued(p))
+                .map(|&p| self.functions[f].queued(p))
                 .sum()
         })
     }
@@ -369,14 +276,14 @@ impl Engine {
             return;
         };
         for ability in &conn.abilities {
-            self.functions[ability.function as usize].workers -= 1;
+            self.functions[ability.function].workers -= 1;
         }
         for &job in &conn.held {
-            self.jobs[job as usize].worker = None;
+            self.jobs[job].worker = None;
             self.requeue(job, out);
         }
         for waiting in &conn.waiting {
-            let Some(job) = self.jobs.get_mut(waiting.job as usize) else {
+            let Some(job) = self.jobs.get_mut(waiting.job) else {
                 continue;
             };
             if job.handle_no != waiting.handle_no {
@@ -541,61 +448,7 @@ impl Engine {
     }
 
     fn handle_no(&self, handle: &[u8]) -> Option<u64> {
-        let digits = handle.strip_prefix(self.handle_prefix.as_slice())?;
-        if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        parse_decimal(digits)
-    }
-
-    /// Forget a job: unlink it from its queue and indexes, fix the counters, free it. The
-    /// caller has already told its clients whatever they must hear and detached its worker.
-    fn remove_job(&mut self, job_id: JobId, out: &mut impl Outbox) {
-        let job = &self.jobs[job_id as usize];
-        let f = job.function;
-        let mut unqueued = None;
-        match job.state {
-            JobState::Queued => {
-                let p = job.priority.index();
-                self.spill_unqueued(job_id);
-                self.functions[f as usize].queues[p].remove(&mut self.jobs, job_id);
-                unqueued = Some(p);
-            }
-            JobState::Running => self.functions[f as usize].running -= 1,
-            JobState::Pending => self.functions[f as usize].pending[job.priority.index()] -= 1,
-        }
-        self.handles.remove(&self.jobs, job_id);
-        let unique = self.jobs[job_id as usize].unique();
-        if unique == b"-" {
-            self.payloads.remove(&self.jobs, job_id);
-        } else if !unique.is_empty() {
-            self.uniques.remove(&self.jobs, job_id);
-        }
-        self.spill_forgotten(job_id);
-        let job = self.jobs.remove(job_id as usize);
-        if job.store_id != 0 {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            out.persist(seq, StoreOp::Done { id: job.store_id });
-        }
-        self.functions[f as usize].total -= 1;
-        for listener in &job.listeners {
-            if let Some(conn) = self.conns.get_mut(*listener) {
-                conn.waiting_live = conn.waiting_live.saturating_sub(1);
-            }
-        }
-        if let Some(p) = unqueued {
-            self.refill(f, p, out);
-        }
-        self.give_back_memory();
-    }
-
-    /// After a backlog drains, hand the slab's memory back. Only when it is empty: its indexes
-    /// are referenced everywhere, so it cannot be compacted (the indexes shrink themselves).
-    fn give_back_memory(&mut self) {
-        if self.jobs.is_empty() && self.jobs.capacity() > 1024 {
-            self.jobs = Slab::new();
-        }
+        parse_handle(&self.handle_prefix, handle)
     }
 
     // ----- timers ------------------------------------------------------------------------
@@ -607,7 +460,7 @@ impl Engine {
         while let Some(timer) = self.timers.pop_due(now) {
             let live = |job: JobRef| {
                 self.jobs
-                    .get(job.job as usize)
+                    .get(job.job)
                     .filter(|j| j.handle_no == job.handle_no)
                     .map(|j| (job.job, j))
             };
@@ -615,7 +468,7 @@ impl Engine {
                 TimerKind::EpochDue(job) => {
                     if let Some((id, job)) = live(job).filter(|(_, j)| j.state == JobState::Pending)
                     {
-                        self.functions[job.function as usize].pending[job.priority.index()] -= 1;
+                        self.functions[job.function].pending[job.priority.index()] -= 1;
                         self.enqueue_back(id, out);
                     }
                 }
@@ -659,19 +512,5 @@ impl Engine {
             Ok(command) => self.admin_command(id, command, out),
             Err(e) => self.conns.text(out, id, &e.reply()),
         }
-    }
-}
-
-fn flag(value: bool) -> &'static [u8] {
-    if value {
-        b"1"
-    } else {
-        b"0"
-    }
-}
-
-impl Links for Slab<Job> {
-    fn job(&mut self, id: JobId) -> &mut Job {
-        &mut self[id as usize]
     }
 }

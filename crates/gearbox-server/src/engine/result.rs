@@ -8,7 +8,8 @@ use gearbox_proto::{Args, Packet, PacketType};
 
 use super::conns::Conns;
 use super::job::JobState;
-use super::{atoi_u32, ident, ConnId, Engine, Outbox};
+use super::parse::{atoi_u32, ident};
+use super::{ConnId, Engine, Outbox};
 
 impl Engine {
     pub(super) fn work(
@@ -26,7 +27,7 @@ impl Engine {
             args.get(0)
         };
         let held = self.lookup(handle).filter(|&j| {
-            let job = &self.jobs[j as usize];
+            let job = &self.jobs[j];
             job.state == JobState::Running && job.worker == Some(id)
         });
         let Some(job_id) = held else {
@@ -43,7 +44,7 @@ impl Engine {
             };
             return self.conns.error(out, id, "JOB_NOT_FOUND", text);
         };
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         match packet.kind {
             T::WorkStatus => {
                 job.progress = (atoi_u32(args.get(1)), atoi_u32(args.get(2)));

@@ -20,7 +20,8 @@
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use super::job::{JobId, JobState, Payload, NIL};
+use super::ids::JobId;
+use super::job::{JobState, Payload};
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{Engine, FnId, Outbox};
 
@@ -55,7 +56,7 @@ impl Engine {
         if limit == 0 || self.resident_jobs() <= limit {
             return;
         }
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         if job.store_id == 0
             || job.payload != Payload::Resident
             || job.state == JobState::Running
@@ -73,12 +74,12 @@ impl Engine {
     /// Count a job just appended to its queue among the queue's spilled ones if its workload
     /// is not in memory; returns its function and priority.
     pub(super) fn spill_count(&mut self, job_id: JobId) -> (FnId, usize) {
-        let job = &self.jobs[job_id as usize];
+        let job = &self.jobs[job_id];
         let (f, p) = (job.function, job.priority.index());
         if job.payload != Payload::Resident {
-            let spill = &mut self.functions[f as usize].spill[p];
+            let spill = &mut self.functions[f].spill[p];
             spill.count += 1;
-            if spill.first == NIL && job.payload == Payload::Spilled {
+            if spill.first == JobId::NIL && job.payload == Payload::Spilled {
                 spill.first = job_id;
             }
         }
@@ -87,25 +88,25 @@ impl Engine {
 
     /// A queued job is about to be unlinked from its queue.
     pub(super) fn spill_unqueued(&mut self, job_id: JobId) {
-        let job = &self.jobs[job_id as usize];
+        let job = &self.jobs[job_id];
         if job.payload == Payload::Resident {
             return;
         }
         let (f, p, next) = (job.function, job.priority.index(), job.next);
-        let first = self.functions[f as usize].spill[p].first;
+        let first = self.functions[f].spill[p].first;
         let advanced = if first == job_id {
             self.next_spilled(next)
         } else {
             first
         };
-        let spill = &mut self.functions[f as usize].spill[p];
+        let spill = &mut self.functions[f].spill[p];
         spill.count -= 1;
         spill.first = advanced;
     }
 
     /// A job leaves memory altogether.
     pub(super) fn spill_forgotten(&mut self, job_id: JobId) {
-        if self.jobs[job_id as usize].payload != Payload::Resident {
+        if self.jobs[job_id].payload != Payload::Resident {
             self.spilled -= 1;
         }
     }
@@ -113,16 +114,16 @@ impl Engine {
     /// The first job from `from` on (in queue order) whose workload is spilled and not
     /// being read back.
     fn next_spilled(&self, mut from: JobId) -> JobId {
-        while from != NIL && self.jobs[from as usize].payload != Payload::Spilled {
-            from = self.jobs[from as usize].next;
+        while from != JobId::NIL && self.jobs[from].payload != Payload::Spilled {
+            from = self.jobs[from].next;
         }
         from
     }
 
     /// The head of a queue can be handed to a worker: it holds its workload and is committed.
     pub(super) fn head_ready(&self, f: FnId, p: usize) -> Option<JobId> {
-        let head = self.functions[f as usize].queues[p].front()?;
-        self.jobs[head as usize].ready().then_some(head)
+        let head = self.functions[f].queues[p].front()?;
+        self.jobs[head].ready().then_some(head)
     }
 
     /// Some job of `f` can be handed to a worker now.
@@ -134,9 +135,9 @@ impl Engine {
     /// and no read-back is in flight for it.
     pub(super) fn refill(&mut self, f: FnId, p: usize, out: &mut impl Outbox) {
         let batch = self.load_batch();
-        let function = &self.functions[f as usize];
+        let function = &self.functions[f];
         let (queue, spill) = (&function.queues[p], function.spill[p]);
-        if spill.first == NIL || spill.loading || self.loads_paused {
+        if spill.first == JobId::NIL || spill.loading || self.loads_paused {
             return;
         }
         // Foreground jobs are never spilled and may sit behind spilled ones, so the count of
@@ -144,7 +145,7 @@ impl Engine {
         let resident_here = queue.len() - spill.count;
         let head_resident = queue
             .front()
-            .is_some_and(|head| self.jobs[head as usize].payload == Payload::Resident);
+            .is_some_and(|head| self.jobs[head].payload == Payload::Resident);
         let room = self.resident_jobs() + batch as usize <= self.config.resident_jobs as usize;
         // A queue with nothing resident at its head loads whatever the total, or it would
         // never move.
@@ -154,8 +155,8 @@ impl Engine {
         let mut jobs = Vec::with_capacity(batch as usize);
         let mut ids = Vec::with_capacity(batch as usize);
         let mut at = spill.first;
-        while at != NIL && jobs.len() < batch as usize {
-            let job = &mut self.jobs[at as usize];
+        while at != JobId::NIL && jobs.len() < batch as usize {
+            let job = &mut self.jobs[at];
             if job.payload == Payload::Spilled {
                 job.payload = Payload::Loading;
                 jobs.push((at, job.handle_no));
@@ -164,7 +165,7 @@ impl Engine {
             at = job.next;
         }
         let first = self.next_spilled(at);
-        let spill = &mut self.functions[f as usize].spill[p];
+        let spill = &mut self.functions[f].spill[p];
         spill.first = first;
         spill.loading = true;
         let token = self.next_load;
@@ -183,7 +184,7 @@ impl Engine {
     /// Start reading back after the replay: every queue with spilled jobs gets its first batch.
     pub fn resume_loads(&mut self, out: &mut impl Outbox) {
         self.loads_paused = false;
-        let functions: Vec<FnId> = self.functions.iter().map(|(f, _)| f as FnId).collect();
+        let functions = self.functions.ids();
         for f in functions {
             for p in 0..3 {
                 self.refill(f, p, out);
@@ -206,9 +207,9 @@ impl Engine {
             return;
         };
         let (f, p) = (load.function, load.priority);
-        self.functions[f as usize].spill[p].loading = false;
+        self.functions[f].spill[p].loading = false;
         let live = |engine: &Engine, &(job_id, handle_no): &(JobId, u64)| {
-            engine.jobs.get(job_id as usize).is_some_and(|job| {
+            engine.jobs.get(job_id).is_some_and(|job| {
                 job.handle_no == handle_no
                     && job.payload == Payload::Loading
                     && job.state == JobState::Queued
@@ -222,13 +223,13 @@ impl Engine {
                 let mut retry: Option<(JobId, u64)> = None;
                 for entry in &load.jobs {
                     if live(self, entry) {
-                        self.jobs[entry.0 as usize].payload = Payload::Spilled;
+                        self.jobs[entry.0].payload = Payload::Spilled;
                         retry.get_or_insert(*entry);
                     }
                 }
                 if let Some((job, handle_no)) = retry {
                     // The reverted jobs all lie ahead of the queue's old first spilled job.
-                    self.functions[f as usize].spill[p].first = job;
+                    self.functions[f].spill[p].first = job;
                     self.timers.arm(Timer {
                         deadline: now + RELOAD_RETRY_MS,
                         kind: TimerKind::Reload(JobRef { job, handle_no }),
@@ -243,7 +244,7 @@ impl Engine {
             if !live(self, entry) {
                 continue;
             }
-            let job = &mut self.jobs[entry.0 as usize];
+            let job = &mut self.jobs[entry.0];
             match workloads.remove(&job.store_id) {
                 Some(data) => {
                     job.set_workload(&data);
@@ -251,7 +252,7 @@ impl Engine {
                     // One still committing is woken for by its commit.
                     ready += usize::from(job.ready());
                     self.spilled -= 1;
-                    self.functions[f as usize].spill[p].count -= 1;
+                    self.functions[f].spill[p].count -= 1;
                 }
                 None => {
                     tracing::error!(
@@ -271,7 +272,7 @@ impl Engine {
 
     /// A read-back retry fell due for the queue of `job_id`.
     pub(super) fn reload(&mut self, job_id: JobId, out: &mut impl Outbox) {
-        let job = &self.jobs[job_id as usize];
+        let job = &self.jobs[job_id];
         if job.state == JobState::Queued && job.payload == Payload::Spilled {
             let (f, p) = (job.function, job.priority.index());
             self.refill(f, p, out);

@@ -4,13 +4,14 @@
 use gearbox_proto::PacketType;
 
 use super::job::JobState;
-use super::{flag, ident, ConnId, Engine, FnId, Outbox};
+use super::parse::ident;
+use super::{ConnId, Engine, Outbox};
 
 impl Engine {
     pub(super) fn get_status(&mut self, id: ConnId, handle: &[u8], out: &mut impl Outbox) {
         let (known, running, num, den) = match self.lookup(ident(handle)) {
             Some(j) => {
-                let job = &self.jobs[j as usize];
+                let job = &self.jobs[j];
                 (
                     true,
                     job.state == JobState::Running,
@@ -36,8 +37,8 @@ impl Engine {
         let found = self
             .functions
             .iter()
-            .filter_map(|(f, _)| self.uniques.get(&self.jobs, f as FnId, unique))
-            .map(|j| &self.jobs[j as usize])
+            .filter_map(|(f, _)| self.uniques.get(&self.jobs, f, unique))
+            .map(|j| &self.jobs[j])
             .max_by_key(|j| j.handle_no);
         let (known, running, num, den, waiting) = match found {
             Some(job) => (
@@ -80,5 +81,14 @@ impl Engine {
                 "Server does not recognize given option",
             );
         }
+    }
+}
+
+/// `1` or `0`, as status replies spell booleans.
+fn flag(value: bool) -> &'static [u8] {
+    if value {
+        b"1"
+    } else {
+        b"0"
     }
 }

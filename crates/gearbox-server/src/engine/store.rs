@@ -12,8 +12,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use super::conns::Held;
-use super::job::{JobId, JobState, Payload, Priority};
-use super::submit::NewJob;
+use super::ids::JobId;
+use super::job::{JobState, Payload, Priority};
+use super::lifecycle::NewJob;
 use super::{ConnId, Engine, Outbox, StoreOp, StoredJob};
 
 /// A durable job whose store write is not committed yet.
@@ -32,12 +33,12 @@ impl Engine {
     /// Write a job to the store. Its store id is its handle number, which grows across
     /// restarts, so ascending ids are submission order.
     pub(super) fn store_job(&mut self, job_id: JobId, when: u64, out: &mut impl Outbox) {
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         job.store_id = job.handle_no;
         job.committing = !self.config.ack_before_commit;
         let stored = StoredJob {
             id: job.store_id,
-            function: self.functions[job.function as usize].name.clone(),
+            function: self.functions[job.function].name.clone(),
             unique: job.body.slice_ref(job.unique()),
             priority: job.priority as u8,
             when_to_run: when,
@@ -58,7 +59,7 @@ impl Engine {
     /// Answer `id` with the JOB_CREATED for `job_id` once the job's store write commits; until
     /// then everything else bound for `id` waits behind it.
     pub(super) fn defer_created(&mut self, id: ConnId, job_id: JobId) {
-        let handle_no = self.jobs[job_id as usize].handle_no;
+        let handle_no = self.jobs[job_id].handle_no;
         let Some(storing) = self
             .storing
             .iter_mut()
@@ -91,7 +92,7 @@ impl Engine {
             };
             let live = self
                 .jobs
-                .get(storing.job as usize)
+                .get(storing.job)
                 .is_some_and(|j| j.handle_no == storing.handle_no);
             for &waiter in &storing.waiters {
                 self.conns
@@ -127,7 +128,7 @@ impl Engine {
     /// running it or for foreground clients waiting for it (as a job in memory), and those
     /// clients get WORK_FAIL if its workload went to the store with the write.
     fn settle_job(&mut self, job_id: JobId, failed: bool, out: &mut impl Outbox) {
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         job.committing = false;
         if failed {
             // Forget the store id so that nothing is deleted for it later.

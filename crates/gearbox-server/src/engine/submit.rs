@@ -6,29 +6,14 @@
 
 use bytes::Bytes;
 use gearbox_proto::{Args, Packet, PacketType};
-use smallvec::SmallVec;
 
 use super::conn::Waiting;
-use super::job::{self, Job, JobId, JobState, Payload, Priority};
+use super::ids::JobId;
+use super::job::{JobState, Priority};
+use super::lifecycle::NewJob;
+use super::parse::{offset_in, parse_decimal};
 use super::timer::{JobRef, Timer, TimerKind};
-use super::{
-    offset_in, parse_decimal, to_u16, ConnId, Engine, FnId, Outbox, COMPACT_LIMIT, MAX_REDUCER,
-    MAX_UNIQUE,
-};
-
-/// A job about to be created: where its fields lie in its body.
-pub(super) struct NewJob {
-    pub function: FnId,
-    pub body: Bytes,
-    /// (offset, length) of the unique in `body`.
-    pub unique: (usize, usize),
-    /// (offset, length) of the reducer name in `body`.
-    pub reducer: (usize, usize),
-    pub data_start: usize,
-    pub priority: Priority,
-    pub background: bool,
-    pub store_id: u64,
-}
+use super::{ConnId, Engine, FnId, Outbox, COMPACT_LIMIT, MAX_REDUCER, MAX_UNIQUE};
 
 impl Engine {
     pub(super) fn submit(
@@ -92,7 +77,7 @@ impl Engine {
                 return self.join(id, existing, background, out);
             }
         }
-        if self.functions[fn_id as usize].is_full(priority) {
+        if self.functions[fn_id].is_full(priority) {
             return self.reject(id, "QUEUE_ERROR", "Job queue is full", out);
         }
 
@@ -123,7 +108,7 @@ impl Engine {
         if self.config.durable && background {
             self.store_job(job_id, when, out);
         }
-        if self.jobs[job_id as usize].committing {
+        if self.jobs[job_id].committing {
             self.defer_created(id, job_id);
         } else {
             self.reply_created(id, job_id, out);
@@ -138,7 +123,7 @@ impl Engine {
     /// be durable for it).
     fn join(&mut self, id: ConnId, job_id: JobId, background: bool, out: &mut impl Outbox) {
         self.counters.coalesced += 1;
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         job.background |= background;
         let stored = job.store_id != 0;
         if !background {
@@ -149,7 +134,7 @@ impl Engine {
             // restart like any background job. It is not delayed, whatever this submission said.
             self.store_job(job_id, 0, out);
         }
-        if background && self.jobs[job_id as usize].committing {
+        if background && self.jobs[job_id].committing {
             self.defer_created(id, job_id);
         } else {
             self.reply_created(id, job_id, out);
@@ -157,46 +142,9 @@ impl Engine {
     }
 
     fn reply_created(&mut self, id: ConnId, job_id: JobId, out: &mut impl Outbox) {
-        let handle = self.handle_of(self.jobs[job_id as usize].handle_no);
+        let handle = self.handle_of(self.jobs[job_id].handle_no);
         self.conns
             .packet(out, id, PacketType::JobCreated, &[], handle.as_bytes());
-    }
-
-    /// Create a job and index it; it is in no queue yet.
-    pub(super) fn insert_job(&mut self, new: NewJob) -> JobId {
-        let handle_no = self.next_handle;
-        self.next_handle += 1;
-        let job_id = self.jobs.insert(Job {
-            handle_no,
-            function: new.function,
-            unique: (to_u16(new.unique.0), to_u16(new.unique.1)),
-            reducer: (to_u16(new.reducer.0), to_u16(new.reducer.1)),
-            data_start: u32::try_from(new.data_start).unwrap_or(u32::MAX),
-            body: new.body,
-            priority: new.priority,
-            background: new.background,
-            state: JobState::Pending,
-            payload: Payload::Resident,
-            store_id: new.store_id,
-            committing: false,
-            retries: 0,
-            progress: (0, 0),
-            listeners: SmallVec::new(),
-            worker: None,
-            assignment: 0,
-            prev: job::NIL,
-            next: job::NIL,
-        }) as JobId;
-        self.handles.insert(&self.jobs, job_id);
-        let job = &self.jobs[job_id as usize];
-        let unique = job.unique();
-        if unique == b"-" && !job.data_slice().is_empty() {
-            self.payloads.insert(&self.jobs, job_id);
-        } else if !unique.is_empty() && unique != b"-" {
-            self.uniques.insert(&self.jobs, job_id);
-        }
-        self.functions[new.function as usize].total += 1;
-        job_id
     }
 
     /// Queue a job now, or arm its timer if its epoch time is still ahead.
@@ -219,9 +167,9 @@ impl Engine {
         if when.saturating_mul(1000) <= now {
             return false;
         }
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         job.state = JobState::Pending;
-        self.functions[job.function as usize].pending[job.priority.index()] += 1;
+        self.functions[job.function].pending[job.priority.index()] += 1;
         self.timers.arm(Timer {
             deadline: when * 1000,
             kind: TimerKind::EpochDue(JobRef {
@@ -240,7 +188,7 @@ impl Engine {
     /// Make `id` a listener of `job` (once per foreground submission, as gearmand does: a
     /// connection that submits the same unique twice gets every packet twice, one per task).
     pub(super) fn attach(&mut self, id: ConnId, job_id: JobId) {
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         job.listeners.push(id);
         let waiting = Waiting {
             job: job_id,
@@ -249,7 +197,7 @@ impl Engine {
         let jobs = &self.jobs;
         if let Some(conn) = self.conns.get_mut(id) {
             conn.attach(waiting, |w| {
-                jobs.get(w.job as usize)
+                jobs.get(w.job)
                     .is_some_and(|j| j.handle_no == w.handle_no && j.listeners.contains(&id))
             });
         }
@@ -258,17 +206,17 @@ impl Engine {
     pub(super) fn enqueue_back(&mut self, job_id: JobId, out: &mut impl Outbox) {
         let (f, p) = self.append_to_queue(job_id);
         self.refill(f, p, out);
-        if self.jobs[job_id as usize].ready() {
+        if self.jobs[job_id].ready() {
             self.wake(f, out);
         }
     }
 
     /// Put a job at the tail of its queue; returns its function and priority.
     pub(super) fn append_to_queue(&mut self, job_id: JobId) -> (FnId, usize) {
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         job.state = JobState::Queued;
         let (f, p) = (job.function, job.priority.index());
-        self.functions[f as usize].queues[p].push_back(&mut self.jobs, job_id);
+        self.functions[f].queues[p].push_back(&mut self.jobs, job_id);
         self.spill_count(job_id)
     }
 }

@@ -10,8 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::job::JobId;
-use super::{ConnId, FnId};
+use super::ids::{ConnId, FnId, JobId};
 
 /// A job a timer was armed for, with its handle number to ignore a reused slab slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

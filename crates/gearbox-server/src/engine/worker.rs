@@ -6,12 +6,12 @@
 //! queue the first time, to the tail after that. Wake-ups go to the longest-sleeping workers first, at most once per sleep.
 
 use gearbox_proto::PacketType;
-use slab::Slab;
 use smallvec::SmallVec;
 
 use super::conn::{Ability, Conn};
-use super::function::{Function, Sleeper, IDLE_FUNCTIONS_KEPT};
-use super::job::{Job, JobId, JobState, Priority};
+use super::function::{Sleeper, IDLE_FUNCTIONS_KEPT};
+use super::ids::{Functions, JobId, Jobs};
+use super::job::{JobState, Priority};
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox};
 
@@ -25,7 +25,7 @@ impl Engine {
         };
         let mut woken = 0;
         while woken < limit {
-            let Some(sleeper) = self.functions[f as usize].sleepers.pop_front() else {
+            let Some(sleeper) = self.functions[f].sleepers.pop_front() else {
                 break;
             };
             let Some(conn) = self.conns.get_mut(sleeper.conn) else {
@@ -71,7 +71,7 @@ impl Engine {
             .conns
             .get(conn)
             .is_some_and(|c| c.sleep_serial == serial && c.sleeping && c.noop_sent);
-        if unanswered && self.functions.contains(f as usize) && self.has_ready(f) {
+        if unanswered && self.functions.contains(f) && self.has_ready(f) {
             tracing::debug!(
                 conn = conn.0,
                 "a woken worker has not grabbed; waking another"
@@ -120,7 +120,7 @@ impl Engine {
             function: f,
             timeout_ms,
         });
-        self.functions[f as usize].workers += 1;
+        self.functions[f].workers += 1;
     }
 
     pub(super) fn cant_do(&mut self, id: ConnId, function: &[u8], out: &mut impl Outbox) {
@@ -136,9 +136,9 @@ impl Engine {
             return;
         }
         let held: SmallVec<[JobId; 2]> = conn.held.clone();
-        self.functions[f as usize].workers -= 1;
+        self.functions[f].workers -= 1;
         for job in held {
-            if self.jobs[job as usize].function == f {
+            if self.jobs[job].function == f {
                 self.take_from_worker(id, job);
                 self.requeue(job, out);
             }
@@ -152,13 +152,13 @@ impl Engine {
         let abilities = std::mem::take(&mut conn.abilities);
         let held = std::mem::take(&mut conn.held);
         for ability in &abilities {
-            self.functions[ability.function as usize].workers -= 1;
+            self.functions[ability.function].workers -= 1;
         }
         if abilities.len() > IDLE_FUNCTIONS_KEPT {
             self.forget_idle_functions(IDLE_FUNCTIONS_KEPT);
         }
         for job in held {
-            self.jobs[job as usize].worker = None;
+            self.jobs[job].worker = None;
             self.requeue(job, out);
         }
     }
@@ -199,8 +199,7 @@ impl Engine {
             return;
         };
         for ability in &conn.abilities {
-            self.functions[ability.function as usize]
-                .add_sleeper(Sleeper { conn: id, serial }, alive);
+            self.functions[ability.function].add_sleeper(Sleeper { conn: id, serial }, alive);
         }
     }
 
@@ -217,13 +216,13 @@ impl Engine {
             return self.conns.packet(out, id, PacketType::NoJob, &[], &[]);
         };
         conn.held.push(job_id);
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         let (f, p) = (job.function, job.priority.index());
-        let function = &mut self.functions[f as usize];
+        let function = &mut self.functions[f];
         function.queues[p].remove(&mut self.jobs, job_id);
         function.running += 1;
         self.refill(f, p, out);
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         job.state = JobState::Running;
         job.worker = Some(id);
         job.assignment = job.assignment.wrapping_add(1);
@@ -240,9 +239,9 @@ impl Engine {
                 },
             });
         }
-        let job = &self.jobs[job_id as usize];
+        let job = &self.jobs[job_id];
         let handle = self.handle_of(job.handle_no);
-        let name = &self.functions[job.function as usize].name;
+        let name = &self.functions[job.function].name;
         let data = job.data();
         // GRAB_JOB_ALL answers JOB_ASSIGN_UNIQ unless the job has a reducer (PROTOCOL.md §5.5).
         match kind {
@@ -272,8 +271,8 @@ impl Engine {
 
     /// Give up on a job that is not running: its clients get WORK_FAIL and it is forgotten.
     pub(super) fn fail_job(&mut self, job_id: JobId, out: &mut impl Outbox) {
-        let handle = self.handle_of(self.jobs[job_id as usize].handle_no);
-        for &listener in &self.jobs[job_id as usize].listeners {
+        let handle = self.handle_of(self.jobs[job_id].handle_no);
+        for &listener in &self.jobs[job_id].listeners {
             self.conns
                 .packet(out, listener, PacketType::WorkFail, &[], handle.as_bytes());
         }
@@ -287,7 +286,7 @@ impl Engine {
                 conn.held.swap_remove(at);
             }
         }
-        self.jobs[job_id as usize].worker = None;
+        self.jobs[job_id].worker = None;
     }
 
     /// A running job lost its worker: back to its queue, or dropped with WORK_FAIL to its
@@ -296,7 +295,7 @@ impl Engine {
     /// restarting); after that to the tail, so that a job that kills every worker taking it
     /// cannot keep overtaking the jobs behind it (gearmand always requeues at the tail).
     pub(super) fn requeue(&mut self, job_id: JobId, out: &mut impl Outbox) {
-        let job = &self.jobs[job_id as usize];
+        let job = &self.jobs[job_id];
         let f = job.function;
         let retries = self.config.job_retries;
         if retries >= 0 && i64::from(job.retries) >= i64::from(retries) {
@@ -304,14 +303,14 @@ impl Engine {
             return self.fail_job(job_id, out);
         }
         self.counters.retried += 1;
-        let job = &mut self.jobs[job_id as usize];
+        let job = &mut self.jobs[job_id];
         job.state = JobState::Queued;
         let first_loss = job.retries == 0;
         job.retries = job.retries.saturating_add(1);
         job.progress = (0, 0);
         let p = job.priority.index();
-        self.functions[f as usize].running -= 1;
-        let queue = &mut self.functions[f as usize].queues[p];
+        self.functions[f].running -= 1;
+        let queue = &mut self.functions[f].queues[p];
         if first_loss {
             queue.push_front(&mut self.jobs, job_id);
         } else {
@@ -328,16 +327,16 @@ impl Engine {
 /// write is not committed, `store.rs`) holds back its function's lower priorities until it is.
 pub(super) fn select_job(
     conn: &mut Conn,
-    functions: &Slab<Function>,
-    jobs: &Slab<Job>,
+    functions: &Functions,
+    jobs: &Jobs,
 ) -> Option<(JobId, u64)> {
     let n = conn.abilities.len();
-    let ready = |job: JobId| jobs[job as usize].ready();
+    let ready = |job: JobId| jobs[job].ready();
     for priority in Priority::ALL {
         for step in 0..n {
             let at = (conn.next_ability + step) % n;
             let ability = conn.abilities[at];
-            let queues = &functions[ability.function as usize].queues;
+            let queues = &functions[ability.function].queues;
             let Some(job) = queues[priority.index()].front() else {
                 continue;
             };

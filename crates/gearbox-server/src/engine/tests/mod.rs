@@ -1307,7 +1307,7 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
         h.send(W, T::GrabJob, &[]);
     }
     let f = h.engine.function_ids[&Bytes::from_static(b"quiet")];
-    assert!(h.engine.functions[f as usize].sleepers.len() <= 32);
+    assert!(h.engine.functions[f].sleepers.len() <= 32);
 }
 
 mod durable;
