@@ -31,7 +31,7 @@ use tokio::runtime::Runtime;
 
 use crate::backoff::Backoff;
 use crate::error::Error;
-use crate::handle::{JobEvent, JobStatus, UniqueStatus};
+use crate::event::{JobEvent, JobStatus, UniqueStatus};
 use crate::request::JobRequest;
 use crate::taskset::{TaskEvent, TaskId};
 

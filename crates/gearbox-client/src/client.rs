@@ -21,13 +21,14 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::conn::request;
+use crate::deadline::with_deadline;
 use crate::error::Error;
-use crate::handle::{JobHandle, JobStatus, Listener, UniqueStatus};
+use crate::event::{JobStatus, Listener, UniqueStatus};
+use crate::handle::JobHandle;
 use crate::pool::{ConnectSettings, Pool};
 use crate::request::JobRequest;
 use crate::ring::normalize_addr;
 use crate::session::{CallError, Expect, Reply, Session, Setup};
-use crate::taskset::TaskSet;
 
 /// Default for [`Client::set_connect_timeout`].
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -426,24 +427,6 @@ impl Client {
             Reply::Echo(d) => Ok(d),
             other => Err(wrong_reply(&session, other)),
         }
-    }
-
-    /// A new, empty task set: submit many jobs, then receive their events as they arrive.
-    pub fn task_set(&self) -> TaskSet {
-        TaskSet::new(self.clone())
-    }
-}
-
-/// Run `fut` until `deadline` (none: no limit).
-pub(crate) async fn with_deadline<T>(
-    deadline: Option<Instant>,
-    fut: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match deadline {
-        Some(at) => tokio::time::timeout_at(at, fut)
-            .await
-            .unwrap_or(Err(Error::Timeout)),
-        None => fut.await,
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::{clean_handle, request, Link};
 use crate::error::Error;
-use crate::handle::{parse_u32, JobEvent, JobStatus, Listener, UniqueStatus, Update};
+use crate::event::{parse_u32, JobEvent, JobStatus, Listener, UniqueStatus, Update};
 
 /// Which direct reply a request expects, and where job events go for a submission.
 pub(crate) enum Expect {

@@ -11,9 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::client::{with_deadline, Client};
+use crate::client::Client;
+use crate::deadline::with_deadline;
 use crate::error::Error;
-use crate::handle::{JobEvent, Listener, Update};
+use crate::event::{JobEvent, Listener, Update};
 use crate::request::JobRequest;
 
 /// Identifies a task within its [`TaskSet`].
@@ -89,8 +90,15 @@ pub struct TaskSet {
     timeout: Option<Option<Duration>>,
 }
 
+impl Client {
+    /// A new, empty task set: submit many jobs, then receive their events as they arrive.
+    pub fn task_set(&self) -> TaskSet {
+        TaskSet::new(self.clone())
+    }
+}
+
 impl TaskSet {
-    pub(crate) fn new(client: Client) -> TaskSet {
+    fn new(client: Client) -> TaskSet {
         let (tx, rx) = mpsc::unbounded_channel();
         TaskSet {
             client,

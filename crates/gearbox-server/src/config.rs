@@ -35,7 +35,7 @@ pub struct ServerConfig {
     /// Unsent bytes of all connections together; beyond it the peers stalled longest are cut
     /// first.
     pub max_outbound_total: usize,
-    /// Connections served at once; further ones wait in the listen backlog.
+    /// Connections served at once; one accepted beyond it is closed at once (and logged).
     pub max_connections: usize,
     /// TCP keepalive for accepted sockets; `None` leaves it off.
     pub keepalive: Option<Keepalive>,

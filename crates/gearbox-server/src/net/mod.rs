@@ -8,7 +8,9 @@
 //! writer task is spawned only for a peer whose socket is full. No `RefCell` borrow is ever
 //! held across an `.await`.
 
+mod clock;
 mod connection;
+mod error;
 mod outbound;
 mod outbuf;
 
@@ -17,7 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use gearbox_proto::PacketType;
@@ -29,58 +31,11 @@ use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
 use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
+use clock::Clock;
 use connection::ConnIo;
-use gearbox_store::{Committer, JobStore, StoreError, StoreEvent};
+pub use error::{ServerError, Stop};
+use gearbox_store::{Committer, JobStore, StoreEvent};
 use outbound::{OutboundLimits, Unsent};
-
-/// Errors that stop the server.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerError {
-    /// A listener failed in a way that is not about one connection.
-    #[error("listener failed: {0}")]
-    Listener(#[source] std::io::Error),
-    /// The durable store could not be read at start.
-    #[error("replaying the job store failed: {0}")]
-    Replay(#[source] StoreError),
-}
-
-/// How the server was asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// Stop accepting, let running foreground jobs finish (bounded), then return.
-    Graceful,
-    /// Return at once.
-    Immediate,
-}
-
-/// Milliseconds on a Unix-time scale that never go backwards: the wall clock read once at
-/// start, advanced by a monotonic clock.
-#[derive(Debug, Clone, Copy)]
-struct Clock {
-    start: Instant,
-    start_ms: u64,
-}
-
-impl Clock {
-    fn new() -> Clock {
-        let start_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        Clock {
-            start: Instant::now(),
-            start_ms,
-        }
-    }
-
-    fn now(&self) -> u64 {
-        self.start_ms + u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn instant(&self, ms: u64) -> Instant {
-        self.start + Duration::from_millis(ms.saturating_sub(self.start_ms))
-    }
-}
 
 /// State shared by the tasks of one server.
 struct Shared {

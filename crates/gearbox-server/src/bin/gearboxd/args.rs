@@ -1,0 +1,257 @@
+//! The command line: gearmand's flags where they apply, and Gearbox's own. Only parsing and
+//! the help text live here; what a flag does is decided where it is used.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+/// The Gearbox job server: a Gearman job server, wire-compatible with gearmand.
+///
+/// Clients, workers and admin tools written for gearmand (libgearman, the PECL extension,
+/// gearman/gearadmin, the Perl, Python, Go and Java clients) work against it unchanged. The
+/// flags are gearmand's where they apply.
+#[derive(Debug, Parser)]
+#[command(name = "gearboxd", version, about, long_about = None, disable_version_flag = true, args_override_self = true)]
+pub struct Args {
+    /// Port to listen on (gearmand -p). Also read from GEARMAND_PORT. 0 picks a free port.
+    #[arg(short = 'p', long, env = "GEARMAND_PORT", default_value_t = 4730)]
+    pub port: u16,
+
+    /// Address to listen on; repeat for several (gearmand -L). An address may carry its own
+    /// port (`127.0.0.1:4731`). Default: every IPv4 and IPv6 address.
+    #[arg(short = 'L', long = "listen", value_name = "ADDR")]
+    pub listen: Vec<String>,
+
+    /// Requeues allowed for a job whose worker disconnects, sends CANT_DO or times out:
+    /// -1 unlimited (default), 0 none, N at most N; then waiting clients get WORK_FAIL.
+    /// (gearmand 2.0 meaning; gearmand 1.1 read 0 as unlimited.)
+    #[arg(short = 'j', long, default_value_t = -1, allow_negative_numbers = true)]
+    pub job_retries: i32,
+
+    /// Sleeping workers to wake (NOOP) for each job that becomes runnable; 0 wakes all of
+    /// them (gearmand's default, a thundering herd with many workers). The default wakes one
+    /// per job, longest asleep first.
+    #[arg(short = 'w', long, default_value_t = 1)]
+    pub worker_wakeup: u32,
+
+    /// With --worker-wakeup above 0: a woken worker that has not asked for its job within MS
+    /// milliseconds passes the wake-up on to another sleeping worker (0: never).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub wakeup_timeout: u64,
+
+    /// Accepted for gearmand compatibility. gearboxd serves every connection from one
+    /// event-loop thread, which on its own outruns gearmand's I/O thread pool.
+    #[arg(short = 't', long, default_value_t = 4)]
+    pub threads: u32,
+
+    /// Queue store. `sqlite` (default; alias `libsqlite3`): background jobs are written to an
+    /// embedded SQLite database and survive restarts, `kill -9` and power loss.
+    /// `memory` (alias `builtin`, gearmand's default): jobs live in RAM only.
+    /// `postgres` (alias `libpq`), `mysql` (alias `mariadb`), `redis`: a database server you
+    /// run (builds with the cargo feature of the same name); see the --libpq-*, --mysql-* and
+    /// --redis-* flags, or --store-url.
+    #[arg(short = 'q', long, default_value = "sqlite")]
+    pub queue_type: String,
+
+    /// The job store as a URL: `postgres://…`, `mysql://…` or `redis://…`. Chooses the
+    /// backend (instead of -q) and replaces its host, port, user, password and database flags;
+    /// the table or prefix still comes from --libpq-table, --mysql-table or --redis-prefix.
+    #[arg(long, value_name = "URL")]
+    pub store_url: Option<String>,
+
+    /// PostgreSQL connection string (gearmand's flag): `key=value` pairs as for libpq
+    /// (`host=db user=gearman dbname=jobs`) or a `postgres://` URL. Empty: the local socket.
+    #[arg(long = "libpq-conninfo", default_value = "")]
+    pub libpq_conninfo: String,
+
+    /// PostgreSQL table name (gearmand's flag).
+    #[arg(long = "libpq-table", default_value = "queue")]
+    pub libpq_table: String,
+
+    /// MySQL/MariaDB host (gearmand's flag).
+    #[arg(long = "mysql-host", default_value = "localhost")]
+    pub mysql_host: String,
+
+    /// MySQL/MariaDB port (gearmand's flag).
+    #[arg(long = "mysql-port", default_value_t = 3306)]
+    pub mysql_port: u16,
+
+    /// MySQL/MariaDB user (gearmand's flag).
+    #[arg(long = "mysql-user")]
+    pub mysql_user: Option<String>,
+
+    /// MySQL/MariaDB password (gearmand's flag). Also read from GEARBOX_MYSQL_PASSWORD, which
+    /// keeps it out of the process list.
+    #[arg(
+        long = "mysql-password",
+        env = "GEARBOX_MYSQL_PASSWORD",
+        hide_env_values = true
+    )]
+    pub mysql_password: Option<String>,
+
+    /// MySQL/MariaDB database (gearmand's flag); required with -q mysql.
+    #[arg(long = "mysql-db")]
+    pub mysql_db: Option<String>,
+
+    /// MySQL/MariaDB table name (gearmand's flag).
+    #[arg(long = "mysql-table", default_value = "gearman_queue")]
+    pub mysql_table: String,
+
+    /// Redis host (gearmand's flag).
+    #[arg(long = "redis-server", default_value = "127.0.0.1")]
+    pub redis_server: String,
+
+    /// Redis port (gearmand's flag).
+    #[arg(long = "redis-port", default_value_t = 6379)]
+    pub redis_port: u16,
+
+    /// Redis password (gearmand's flag). Also read from GEARBOX_REDIS_PASSWORD.
+    #[arg(
+        long = "redis-password",
+        env = "GEARBOX_REDIS_PASSWORD",
+        hide_env_values = true
+    )]
+    pub redis_password: Option<String>,
+
+    /// Prefix of the Redis keys (gearmand's flag): jobs are kept in `<prefix>:jobs` and
+    /// `<prefix>:ids`.
+    #[arg(long = "redis-prefix", default_value = "gearbox")]
+    pub redis_prefix: String,
+
+    /// Directory for the default SQLite database (`gearbox.db`); created if missing.
+    #[arg(long, default_value = "gearbox-data")]
+    pub data_dir: PathBuf,
+
+    /// SQLite database file (gearmand's flag); default `<data-dir>/gearbox.db`. A queue file
+    /// written by gearmand's `-q libsqlite3` is taken over.
+    #[arg(long = "libsqlite3-db")]
+    pub libsqlite3_db: Option<PathBuf>,
+
+    /// SQLite table name (gearmand's flag).
+    #[arg(long = "libsqlite3-table", default_value = gearbox_store::DEFAULT_TABLE)]
+    pub libsqlite3_table: String,
+
+    /// Answer JOB_CREATED before the store commit instead of after it: faster, but a crash or
+    /// power loss can lose background jobs whose JOB_CREATED was already sent.
+    #[arg(long)]
+    pub ack_before_commit: bool,
+
+    /// Keep the workloads of at most N jobs in memory; further queued background jobs keep
+    /// theirs only in the durable store and get them back shortly before their turn. Bounds
+    /// memory for very long queues (each queued job still costs ~200 bytes). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub resident_jobs: u32,
+
+    /// For testing: hold every store transaction back by MS milliseconds, as a slow disk or a
+    /// distant database would. No effect with `-q memory`.
+    #[arg(long, value_name = "MS", default_value_t = 0, hide = true)]
+    pub store_delay_ms: u64,
+
+    /// Log level: FATAL, ALERT, CRITICAL, ERROR, WARNING, NOTICE, INFO or DEBUG (also shown by
+    /// the admin `verbose` command).
+    #[arg(long, default_value = "INFO")]
+    pub verbose: String,
+
+    /// Raise the log level one step per -v (after --verbose).
+    #[arg(short = 'v', action = ArgAction::Count)]
+    pub more_verbose: u8,
+
+    /// Where logs go: `stderr` (default), `none`, or a file path (appended).
+    #[arg(short = 'l', long, default_value = "stderr")]
+    pub log_file: String,
+
+    /// Write the process id to this file.
+    #[arg(short = 'P', long)]
+    pub pid_file: Option<PathBuf>,
+
+    /// After binding the listeners, switch to this user (and its group).
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+
+    /// Enable TCP keepalive on accepted sockets.
+    #[arg(long)]
+    pub keepalive: bool,
+
+    /// TCP_KEEPIDLE in seconds, with --keepalive (-1: system default).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub keepalive_idle: i64,
+
+    /// TCP_KEEPINTVL in seconds, with --keepalive (-1: system default).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub keepalive_interval: i64,
+
+    /// TCP_KEEPCNT, with --keepalive (-1: system default).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub keepalive_count: i64,
+
+    /// Listen backlog.
+    #[arg(short = 'b', long, default_value_t = 1024)]
+    pub backlog: u32,
+
+    /// Open-file limit to ask for; default: the hard limit, so many connections fit.
+    #[arg(short = 'f', long)]
+    pub file_descriptors: Option<u64>,
+
+    /// Treat every connection as having set the `exceptions` option.
+    #[arg(long)]
+    pub exceptions: bool,
+
+    /// Job handle prefix; handles are `<prefix>:<n>`. Default `H:<hostname>`.
+    #[arg(long)]
+    pub job_handle_prefix: Option<String>,
+
+    /// Accepted for gearmand compatibility: work is always handed out round-robin between a
+    /// worker's functions.
+    #[arg(short = 'R', long)]
+    pub round_robin: bool,
+
+    /// Largest packet body accepted, in bytes; larger ones get ERROR and the connection closes.
+    #[arg(long, default_value_t = gearbox_proto::DEFAULT_MAX_BODY)]
+    pub max_body: u32,
+
+    /// Unsent bytes above which a connection's requests are no longer read until it reads its
+    /// replies; one that then takes nothing for --outbound-timeout seconds is closed. A peer
+    /// that reads is never cut off, however large an answer.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub max_outbound: usize,
+
+    /// Seconds a connection over --max-outbound may go without reading before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub outbound_timeout: u64,
+
+    /// Unsent bytes of all connections together; beyond it the peers that stopped reading
+    /// longest are closed first, then those with the most unsent output.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    pub max_outbound_total: usize,
+
+    /// Distinct functions the server keeps at most (0: no limit). Idle ones (no worker, job or
+    /// queue limit) are forgotten to make room; beyond that, what would create one more gets
+    /// ERROR TOO_MANY_FUNCTIONS.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_functions: u32,
+
+    /// Functions one connection may register at most (0: no limit); CAN_DO beyond gets ERROR
+    /// TOO_MANY_FUNCTIONS.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_worker_functions: u32,
+
+    /// Connections served at once; a connection accepted beyond it is closed at once.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_connections: usize,
+
+    /// On SIGTERM/SIGINT, seconds running foreground jobs get to finish.
+    #[arg(long, default_value_t = 30)]
+    pub shutdown_timeout: u64,
+
+    /// Accept the admin `shutdown` command from any address (default: loopback only).
+    #[arg(long)]
+    pub remote_shutdown: bool,
+
+    /// Once listening, write the first bound address (`IP:PORT`) to this file.
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+
+    /// Print the version and exit.
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+}

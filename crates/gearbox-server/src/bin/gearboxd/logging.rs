@@ -1,0 +1,53 @@
+//! Log levels by gearmand's names and where the log goes (`-l`, `--verbose`, `-v`,
+//! `GEARBOX_LOG`).
+
+use std::fs::File;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::args::Args;
+
+const LEVELS: [&str; 8] = [
+    "FATAL", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG",
+];
+
+pub fn level(args: &Args) -> Result<&'static str> {
+    let wanted = args.verbose.to_ascii_uppercase();
+    let Some(at) = LEVELS.iter().position(|l| *l == wanted) else {
+        bail!(
+            "unknown --verbose level {:?}; use one of {}",
+            args.verbose,
+            LEVELS.join(", ")
+        );
+    };
+    Ok(LEVELS[(at + usize::from(args.more_verbose)).min(LEVELS.len() - 1)])
+}
+
+pub fn init(args: &Args, level: &str) -> Result<()> {
+    let filter = match level {
+        "FATAL" | "ALERT" | "CRITICAL" | "ERROR" => "error",
+        "WARNING" => "warn",
+        "NOTICE" | "INFO" => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GEARBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_file.as_str() {
+        "stderr" => builder.with_writer(std::io::stderr).init(),
+        "none" => builder.with_writer(std::io::sink).init(),
+        path => {
+            let file = File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening log file {path}"))?;
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .init();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! `gearboxd`: the Gearbox job server. Reads gearmand's flags, binds the listeners, drops
+//! privileges if asked, opens the job store, and runs the server on one thread until SIGTERM,
+//! SIGINT, SIGUSR1 or an admin `shutdown`. This file turns the flags into the server's
+//! configuration; the other modules each own one concern of starting up.
+
+mod args;
+mod listen;
+mod logging;
+mod os;
+mod store;
+
+use std::fs::File;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use gearbox_server::config::{Keepalive, ServerConfig};
+use gearbox_server::engine::EngineConfig;
+use gearbox_server::net::serve;
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use args::Args;
+
+/// mimalloc instead of the system allocator: jobs are many small allocations of similar sizes,
+/// which it packs without a per-allocation header, and it returns freed pages to the system
+/// once a backlog drains (glibc keeps most of them).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn seconds(value: i64) -> Option<Duration> {
+    u64::try_from(value).ok().map(Duration::from_secs)
+}
+
+fn main() -> Result<()> {
+    os::allocator_settings();
+    let args = Args::parse();
+    let level = logging::level(&args)?;
+    logging::init(&args, level)?;
+    os::raise_fd_limit(args.file_descriptors);
+
+    let defaults = listen::addrs(&args)?;
+    let mut std_listeners = Vec::new();
+    for addr in &defaults {
+        if let Some(listener) = listen::bind(*addr, args.backlog, args.listen.is_empty())? {
+            std_listeners.push(listener);
+        }
+    }
+    // The pid and ready files are created before dropping privileges, like the listeners:
+    // they usually live in directories only the starting user may write.
+    if let Some(path) = &args.pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing pid file {}", path.display()))?;
+    }
+    let ready_file = match &args.ready_file {
+        Some(path) => Some(
+            File::create(path)
+                .with_context(|| format!("creating ready file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(user) = &args.user {
+        os::drop_privileges(user)?;
+    }
+    // Opened as the final user, so the database files it creates belong to that user.
+    let store = store::open(&args)?;
+    if store.is_none() && args.resident_jobs > 0 {
+        bail!("--resident-jobs needs a durable store: workloads can only wait in a store, not with -q memory");
+    }
+
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    // Seeded from the clock so that a handle from before a restart never names a new job.
+    let first_handle = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs())
+        * 1_000_000;
+    let keepalive = args.keepalive.then(|| Keepalive {
+        idle: seconds(args.keepalive_idle),
+        interval: seconds(args.keepalive_interval),
+        count: u32::try_from(args.keepalive_count).ok(),
+    });
+    let config = ServerConfig {
+        engine: EngineConfig {
+            handle_prefix: args
+                .job_handle_prefix
+                .clone()
+                .unwrap_or(format!("H:{hostname}")),
+            first_handle,
+            job_retries: args.job_retries,
+            worker_wakeup: args.worker_wakeup,
+            wakeup_timeout_ms: args.wakeup_timeout,
+            max_functions: args.max_functions,
+            max_worker_functions: args.max_worker_functions,
+            exceptions: args.exceptions,
+            remote_shutdown: args.remote_shutdown,
+            verbose: level.to_owned(),
+            ack_before_commit: args.ack_before_commit,
+            resident_jobs: args.resident_jobs,
+            ..EngineConfig::default()
+        },
+        max_body: args.max_body,
+        max_outbound: args.max_outbound,
+        outbound_timeout: Duration::from_secs(args.outbound_timeout),
+        max_outbound_total: args.max_outbound_total,
+        max_connections: args.max_connections,
+        keepalive,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        ..ServerConfig::default()
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut listeners = Vec::new();
+        for listener in std_listeners {
+            listeners.push(TcpListener::from_std(listener)?);
+        }
+        // Written once the store is replayed and connections are accepted, so a script that
+        // waits for it finds a server with its whole queue.
+        let ready = |addrs: &[SocketAddr]| {
+            if let (Some(mut file), Some(addr)) = (ready_file, addrs.first()) {
+                // One write, so a reader never sees half an address.
+                if let Err(e) = file.write_all(format!("{addr}\n").as_bytes()) {
+                    warn!(error = %e, "could not write the ready file");
+                }
+            }
+        };
+        serve(listeners, config, store, ready, os::stop_signal()).await?;
+        Ok::<(), anyhow::Error>(())
+    })?;
+    if let Some(path) = &args.pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! What gearboxd asks of the operating system: the open-file limit, dropping privileges, the
+//! allocator's settings and the stop signals.
+
+use anyhow::{Context as _, Result};
+use gearbox_server::net::Stop;
+use tracing::{info, warn};
+
+pub fn raise_fd_limit(wanted: Option<u64>) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let target = wanted.unwrap_or(hard).min(hard);
+    if target > soft {
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, target, hard) {
+            warn!(error = %e, "could not raise the open-file limit");
+        }
+    }
+}
+
+pub fn drop_privileges(name: &str) -> Result<()> {
+    use nix::unistd::{initgroups, setgid, setuid, User};
+    let user = User::from_name(name)?.with_context(|| format!("no such user {name}"))?;
+    let cname = std::ffi::CString::new(name)?;
+    initgroups(&cname, user.gid).context("initgroups")?;
+    setgid(user.gid).context("setgid")?;
+    setuid(user.uid).context("setuid")?;
+    info!(user = name, "dropped privileges");
+    Ok(())
+}
+
+/// mimalloc gives freed pages back to the system only during later allocator calls, after a
+/// delay, so an idle server that has just drained a backlog would keep its peak memory. With
+/// `MIMALLOC_PURGE_DELAY=0` it gives them back as they are freed. mimalloc reads its settings
+/// before `main`, so the variable has to be in the environment at exec: when it is missing, the
+/// process re-executes itself once with it set (same pid, same arguments). A value the operator
+/// set is kept.
+pub fn allocator_settings() {
+    use std::os::unix::process::CommandExt;
+    const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
+    if std::env::var_os(PURGE_DELAY).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let error = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(PURGE_DELAY, "0")
+        .exec();
+    // exec only returns on failure; run with the default settings then.
+    eprintln!("gearboxd: could not re-execute with {PURGE_DELAY}=0: {error}");
+}
+
+pub async fn stop_signal() -> Stop {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: stopping gracefully"),
+        _ = int.recv() => info!("SIGINT: stopping gracefully"),
+        // gearmand's graceful stop.
+        _ = usr1.recv() => info!("SIGUSR1: stopping gracefully"),
+    }
+    Stop::Graceful
+}
