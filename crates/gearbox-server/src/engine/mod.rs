@@ -165,6 +165,10 @@ pub struct Engine {
     next_sleep_serial: u64,
     /// The latest time an entry point was called with, for timers armed deep inside.
     now: u64,
+    /// Workers woken with NOOP, oldest first, to check that they grabbed (`worker.rs`).
+    woken: std::collections::VecDeque<worker::Woken>,
+    /// A [`TimerKind::WakeCheck`] is armed.
+    wake_check_armed: bool,
     counters: Counters,
     /// Sequence number of the next store write.
     next_seq: u64,
@@ -203,6 +207,8 @@ impl Engine {
             timers: Timers::default(),
             next_sleep_serial: 1,
             now: 0,
+            woken: std::collections::VecDeque::new(),
+            wake_check_armed: false,
             counters: Counters::default(),
             next_seq: 1,
             storing: std::collections::VecDeque::new(),
@@ -489,11 +495,7 @@ impl Engine {
                         self.reload(id, out);
                     }
                 }
-                TimerKind::WakeUnanswered {
-                    conn,
-                    serial,
-                    function,
-                } => self.wake_unanswered(conn, serial, function, out),
+                TimerKind::WakeCheck => self.check_woken(now, out),
             }
         }
     }

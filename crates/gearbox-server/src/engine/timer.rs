@@ -10,7 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::ids::{ConnId, FnId, JobId};
+use super::ids::JobId;
 
 /// A job a timer was armed for, with its handle number to ignore a reused slab slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,15 +35,9 @@ pub enum TimerKind {
     },
     /// Retry reading back the spilled workloads of the job's queue (`--resident-jobs`).
     Reload(JobRef),
-    /// A worker was woken for `function`; if it has not grabbed by now, wake another.
-    WakeUnanswered {
-        /// The woken worker.
-        conn: ConnId,
-        /// Its sleep serial when woken, to tell whether it has grabbed since.
-        serial: u64,
-        /// The function it was woken for.
-        function: FnId,
-    },
+    /// Check the workers woken longest ago (`worker.rs`): one that has not grabbed passes its
+    /// wake-up on. One such timer is armed at a time.
+    WakeCheck,
 }
 
 /// One armed timer.

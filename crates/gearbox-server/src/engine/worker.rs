@@ -15,6 +15,19 @@ use super::job::{JobState, Priority};
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox};
 
+/// How finely wake-up deadlines are checked, in milliseconds.
+const WAKE_CHECK_GRAIN_MS: u64 = 50;
+
+/// A worker woken with NOOP, and when it must have grabbed by.
+#[derive(Debug)]
+pub(super) struct Woken {
+    conn: ConnId,
+    /// Its sleep serial when woken: a grab or a new sleep changes it.
+    serial: u64,
+    function: FnId,
+    deadline: u64,
+}
+
 impl Engine {
     /// Wake sleeping workers of `f`: all of them, or `worker_wakeup` of them, longest asleep
     /// first, each at most once per sleep.
@@ -45,39 +58,59 @@ impl Engine {
 
     /// A worker was just woken for `f`: unless it grabs within `wakeup_timeout_ms`, the
     /// wake-up passes on to another sleeper, so one stuck worker cannot leave work unserved.
+    /// Wake-ups are remembered in order (their deadlines only grow) and checked by one timer
+    /// at a time, rounded up to [`WAKE_CHECK_GRAIN_MS`], so that a NOOP costs no heap entry.
     fn await_grab(&mut self, conn: ConnId, serial: u64, f: FnId) {
-        if self.config.wakeup_timeout_ms > 0 {
+        if self.config.wakeup_timeout_ms == 0 {
+            return;
+        }
+        let deadline = self.now + self.config.wakeup_timeout_ms;
+        self.woken.push_back(Woken {
+            conn,
+            serial,
+            function: f,
+            deadline,
+        });
+        self.arm_wake_check();
+    }
+
+    fn arm_wake_check(&mut self) {
+        if self.wake_check_armed {
+            return;
+        }
+        if let Some(first) = self.woken.front() {
             self.timers.arm(Timer {
-                deadline: self.now + self.config.wakeup_timeout_ms,
-                kind: TimerKind::WakeUnanswered {
-                    conn,
-                    serial,
-                    function: f,
-                },
+                deadline: first.deadline.div_ceil(WAKE_CHECK_GRAIN_MS) * WAKE_CHECK_GRAIN_MS,
+                kind: TimerKind::WakeCheck,
             });
+            self.wake_check_armed = true;
         }
     }
 
-    /// The wake-up timer of a worker woken for `f` fired: if it still has not grabbed and `f`
-    /// still has work ready, wake another sleeper.
-    pub(super) fn wake_unanswered(
-        &mut self,
-        conn: ConnId,
-        serial: u64,
-        f: FnId,
-        out: &mut impl Outbox,
-    ) {
-        let unanswered = self
-            .conns
-            .get(conn)
-            .is_some_and(|c| c.sleep_serial == serial && c.sleeping && c.noop_sent);
-        if unanswered && self.functions.contains(f) && self.has_ready(f) {
-            tracing::debug!(
-                conn = conn.0,
-                "a woken worker has not grabbed; waking another"
-            );
-            self.wake(f, out);
+    /// The wake-check timer fired: every worker woken before the timeout that still has not
+    /// grabbed, while its function still has work ready, passes its wake-up on.
+    pub(super) fn check_woken(&mut self, now: u64, out: &mut impl Outbox) {
+        self.wake_check_armed = false;
+        while self.woken.front().is_some_and(|w| w.deadline <= now) {
+            let Some(woken) = self.woken.pop_front() else {
+                break;
+            };
+            let unanswered = self
+                .conns
+                .get(woken.conn)
+                .is_some_and(|c| c.sleep_serial == woken.serial && c.sleeping && c.noop_sent);
+            if unanswered
+                && self.functions.contains(woken.function)
+                && self.has_ready(woken.function)
+            {
+                tracing::debug!(
+                    conn = woken.conn.0,
+                    "a woken worker has not grabbed; waking another"
+                );
+                self.wake(woken.function, out);
+            }
         }
+        self.arm_wake_check();
     }
 
     pub(super) fn can_do(
