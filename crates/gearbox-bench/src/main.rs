@@ -3,8 +3,11 @@
 //! server's CPU time and resident memory through `/proc/PID`, and prints one JSON line (for
 //! `scripts/bench` and the `report` command) and one human line.
 //!
-//! Everything runs on one current-thread tokio runtime: the generator shares a small machine
-//! with the server it measures, and one thread keeps its own cost small and predictable. A run
+//! By default everything runs on one current-thread tokio runtime: the generator shares a
+//! small machine with the server it measures, and one thread keeps its own cost small and
+//! predictable. `--threads N` runs it on N threads instead, for the other regime, where clients
+//! and workers on the same machine keep every core busy and the server competes with them for
+//! CPU (as it does wherever workers and the server share a machine). A run
 //! is bounded by its job counts and by `--timeout`; a timeout, a lost, duplicated or foreign
 //! job, or any protocol surprise makes the exit status non-zero.
 
@@ -116,6 +119,10 @@ struct Common {
     /// subcommand.
     #[arg(long)]
     label: Option<String>,
+    /// Generator threads: 1 (default) is one current-thread runtime; more is a multi-thread
+    /// runtime with that many workers.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 /// Parse a workload size; the job number needs its bytes.
@@ -189,9 +196,15 @@ fn scenario_main(
         server: common.server_pid.map(Proc::pid).transpose()?,
         me: Proc::own(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = match common.threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
     let limit = Duration::from_secs_f64(common.timeout);
     let started = Instant::now();
     let machine0 = procstat::MachineCpu::now()?;

@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 
 use anyhow::{bail, Context as _, Result};
 use bytes::{BufMut as _, BytesMut};
-use gearbox_proto::{encode_head, encode_packet, Codec, Frame, Magic, Packet, PacketType};
+use gearbox_proto::{
+    encode_head, encode_packet, AdminReply, AdminReplyReader, Codec, Frame, Magic, Packet,
+    PacketType, ReplyShape,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -119,26 +122,22 @@ impl Conn {
         Ok(())
     }
 
-    /// Send an admin text command and collect its answer: lines up to the `.` terminator for
-    /// listing commands, or the single `OK`/`ERR` line otherwise.
-    pub async fn admin(&mut self, command: &str, multiline: bool) -> Result<Vec<String>> {
+    /// Send an admin text command and collect its answer, framed by gearbox-proto's reader
+    /// (the one every Gearbox admin reader uses): a listing's lines, or the one line.
+    pub async fn admin(&mut self, command: &str) -> Result<Vec<String>> {
         self.push_raw(command.as_bytes());
         self.push_raw(b"\n");
         self.flush().await?;
-        let mut lines = Vec::new();
+        let mut reader = AdminReplyReader::new(ReplyShape::of_line(command.as_bytes()));
         loop {
             while let Some(end) = self.rbuf.iter().position(|&b| b == b'\n') {
                 let raw = self.rbuf.split_to(end + 1);
-                let line = String::from_utf8_lossy(&raw[..end])
-                    .trim_end_matches('\r')
-                    .to_owned();
-                if !multiline || line == "." {
-                    if !multiline {
-                        lines.push(line);
-                    }
-                    return Ok(lines);
+                match reader.line(&raw) {
+                    None => {}
+                    Some(AdminReply::List(lines)) => return Ok(lines),
+                    Some(AdminReply::Line(line)) => return Ok(vec![line]),
+                    Some(AdminReply::Err(err)) => bail!("{command}: {err}"),
                 }
-                lines.push(line);
             }
             self.fill().await?;
         }
@@ -178,7 +177,7 @@ impl Decimal {
 /// function, for the functions in `names`. A function the server does not list counts as 0.
 pub async fn queue_counts(addr: SocketAddr, names: &[String]) -> Result<Vec<(u64, u64)>> {
     let mut conn = Conn::connect(addr).await?;
-    let lines = conn.admin("status", true).await?;
+    let lines = conn.admin("status").await?;
     let mut counts = vec![(0, 0); names.len()];
     for line in lines {
         let mut cols = line.split('\t');

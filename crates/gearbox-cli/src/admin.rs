@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use gearbox_proto::{AdminErr, AdminReply, AdminReplyReader, ReplyShape};
 use serde_json::{Map, Value};
 
 /// Arguments of `gearbox admin`.
@@ -235,7 +236,7 @@ pub fn query(server: &str, cmd: &AdminCommand, timeout: Duration) -> Result<Answ
 #[derive(Debug)]
 enum ReplyError {
     Eof,
-    Err(String),
+    Err(AdminErr),
     Garbage(String),
     Io(std::io::Error),
 }
@@ -244,7 +245,7 @@ impl std::fmt::Display for ReplyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReplyError::Eof => f.write_str("connection closed before the reply was complete"),
-            ReplyError::Err(text) => f.write_str(&describe_err(text)),
+            ReplyError::Err(err) => write!(f, "{err}"),
             ReplyError::Garbage(line) => write!(f, "unexpected reply {line:?}"),
             ReplyError::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 f.write_str("timed out waiting for the reply")
@@ -254,47 +255,31 @@ impl std::fmt::Display for ReplyError {
     }
 }
 
-/// `ERR CODE text+with+plus` → `server error CODE: text with plus`.
-fn describe_err(line: &str) -> String {
-    let rest = line.strip_prefix("ERR").unwrap_or(line).trim();
-    let is_code = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
-    match rest.split_once(' ') {
-        Some((code, text)) if is_code(code) => {
-            format!("server error {code}: {}", text.replace('+', " "))
-        }
-        // Some gearmand messages have no code: `ERR function not found`.
-        _ if rest.is_empty() => "server error".to_string(),
-        _ if is_code(rest) => format!("server error {rest}"),
-        _ => format!("server error: {}", rest.replace('+', " ")),
-    }
-}
-
-/// Reply lines without line ends: the single `OK…` line, or a list's lines without the `.`.
-/// An `ERR…` line where a reply starts is an error for both shapes.
+/// Reply lines without line ends: the single `OK…` line, or a list's lines without the `.`,
+/// framed by gearbox-proto's reader (the one every Gearbox admin reader uses). An `ERR…` line
+/// where a reply starts is an error for both shapes.
 fn read_reply(reader: &mut impl BufRead, list: bool) -> Result<Vec<String>, ReplyError> {
-    let mut lines = Vec::new();
+    let shape = if list {
+        ReplyShape::List
+    } else {
+        ReplyShape::Line
+    };
+    let mut framer = AdminReplyReader::new(shape);
     loop {
         let mut buf = Vec::new();
         let n = reader.read_until(b'\n', &mut buf).map_err(ReplyError::Io)?;
         if n == 0 || buf.last() != Some(&b'\n') {
             return Err(ReplyError::Eof);
         }
-        let line = String::from_utf8_lossy(&buf)
-            .trim_end_matches(['\n', '\r'])
-            .to_string();
-        if lines.is_empty() && (line == "ERR" || line.starts_with("ERR ")) {
-            return Err(ReplyError::Err(line));
-        }
-        if !list {
-            if line == "OK" || line.starts_with("OK ") {
-                return Ok(vec![line]);
+        match framer.line(&buf) {
+            None => {}
+            Some(AdminReply::Err(err)) => return Err(ReplyError::Err(err)),
+            Some(AdminReply::List(lines)) => return Ok(lines),
+            Some(AdminReply::Line(line)) if line == "OK" || line.starts_with("OK ") => {
+                return Ok(vec![line])
             }
-            return Err(ReplyError::Garbage(line));
+            Some(AdminReply::Line(line)) => return Err(ReplyError::Garbage(line)),
         }
-        if line == "." {
-            return Ok(lines);
-        }
-        lines.push(line);
     }
 }
 
@@ -629,13 +614,17 @@ mod tests {
 
     #[test]
     fn errors_are_readable() {
+        let said = |line: &str| match reply(line, false) {
+            Err(e) => e.to_string(),
+            Ok(lines) => panic!("{lines:?}"),
+        };
         assert_eq!(
-            describe_err("ERR UNKNOWN_COMMAND Unknown+server+commandfoo"),
+            said("ERR UNKNOWN_COMMAND Unknown+server+commandfoo\r\n"),
             "server error UNKNOWN_COMMAND: Unknown server commandfoo"
         );
-        assert_eq!(describe_err("ERR UNKNOWN_JOB"), "server error UNKNOWN_JOB");
+        assert_eq!(said("ERR UNKNOWN_JOB\r\n"), "server error UNKNOWN_JOB");
         assert_eq!(
-            describe_err("ERR function not found"),
+            said("ERR function not found\r\n"),
             "server error: function not found"
         );
     }

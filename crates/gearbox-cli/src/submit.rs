@@ -27,6 +27,7 @@ Examples:
   echo hello | gearbox submit reverse           # workload from stdin
   gearbox submit -b --priority high resize a.png   # background: prints handle and status
   gearbox submit --unique img-42 resize a.png   # same unique: coalesced with a running job
+  gearbox submit --reducer sum count words.txt  # a map/reduce job (SUBMIT_REDUCE_JOB)
   seq 1000 | gearbox submit --lines square      # one job per line, results in input order
   gearbox submit --json --timeout 30 reverse hi # {\"handle\":..,\"result\":..}
 
@@ -46,6 +47,10 @@ pub struct SubmitArgs {
     /// Unique id: jobs with the same function and unique id are coalesced by the server.
     #[arg(short, long, value_name = "U")]
     pub unique: Option<String>,
+    /// Submit a map/reduce job whose results the function REDUCER combines
+    /// (SUBMIT_REDUCE_JOB; normal priority only).
+    #[arg(long, value_name = "REDUCER")]
+    pub reducer: Option<String>,
     /// With --background: query and print the status once (the default).
     #[arg(long, overrides_with = "no_status")]
     pub status: bool,
@@ -104,6 +109,9 @@ pub async fn run(args: &SubmitArgs, servers: &[String], timeout: Option<Duration
     let request = |workload: Bytes| {
         let mut req =
             JobRequest::new(args.function.clone(), workload).priority(args.priority.into());
+        if let Some(reducer) = &args.reducer {
+            req = req.reducer(reducer.clone());
+        }
         match &args.unique {
             Some(u) => req = req.unique(u.clone()),
             // PROTOCOL.md §10.4: gearmand's persistent queues lose or reject background jobs

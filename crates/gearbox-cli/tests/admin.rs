@@ -2,17 +2,14 @@
 //! numbers checked against `gearadmin` and the raw admin protocol, `ERR` replies as failures,
 //! and `--watch`.
 
-#[path = "../../gearbox-server/tests/support/mod.rs"]
-#[macro_use]
-mod support;
 mod cli;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cli::{gearbox, json, worker};
+use gearbox_testkit::{both_servers, free_port, require, run, Kind, Proc, Server, PROC_TIMEOUT};
 use serde_json::Value;
-use support::{Kind, Server};
 
 /// Two queued jobs of `fa`, a `gearbox work` registered for `fb`.
 fn populated(kind: Kind) -> (Server, cli::Bg) {
@@ -72,7 +69,7 @@ fn json_rows(v: &Value, key: &str, cols: &[&str]) -> BTreeMap<String, Vec<u64>> 
 /// `status`: the table has a header and one aligned row per function; `--json` has the same
 /// numbers as gearadmin --status.
 fn status(kind: Kind) {
-    if !support::require("gearadmin") {
+    if !require("gearadmin") {
         return;
     }
     let (server, _w) = populated(kind);
@@ -107,7 +104,7 @@ fn status(kind: Kind) {
 
 /// `priority-status` agrees with gearadmin --priority-status.
 fn priority_status(kind: Kind) {
-    if !support::require("gearadmin") {
+    if !require("gearadmin") {
         return;
     }
     let server = Server::start(kind, &[]);
@@ -165,7 +162,7 @@ fn workers(kind: Kind) {
 
 /// `jobs` and `unique-jobs` list what gearadmin lists.
 fn jobs_and_uniques(kind: Kind) {
-    if !support::require("gearadmin") {
+    if !require("gearadmin") {
         return;
     }
     let (server, _w) = populated(kind);
@@ -222,7 +219,7 @@ fn maxqueue(kind: Kind) {
 /// `cancel`: a queued job's waiting client gets a failure; an unknown handle is an error.
 fn cancel(kind: Kind) {
     let server = Server::start(kind, &[]);
-    let client = support::Proc::spawn(cli::cmd(&server, &["submit", "cx", "x"]));
+    let client = Proc::spawn(cli::cmd(&server, &["submit", "cx", "x"]));
     server.wait_status("cx", (1, 0, 0));
     let handle = server.admin("show jobs")[0]
         .split('\t')
@@ -232,7 +229,7 @@ fn cancel(kind: Kind) {
     let out = gearbox(&server, &["admin", "cancel", &handle]);
     out.assert_success();
     assert_eq!(out.stdout, "OK\n", "[{kind}]");
-    let c = client.wait(support::PROC_TIMEOUT);
+    let c = client.wait(PROC_TIMEOUT);
     assert_eq!(c.code(), Some(1), "[{kind}] cancelled job's client\n{c}");
     let out = gearbox(&server, &["admin", "cancel", "H:nope:1"]);
     assert_eq!(out.code(), Some(1), "[{kind}]\n{out}");
@@ -260,7 +257,7 @@ fn create_and_drop(kind: Kind) {
 
 /// `version` and `getpid` print the values (gearadmin and the process agree).
 fn version_and_getpid(kind: Kind) {
-    if !support::require("gearadmin") {
+    if !require("gearadmin") {
         return;
     }
     let server = Server::start(kind, &[]);
@@ -354,13 +351,13 @@ both_servers!(
 /// A server that is not there is a clear, bounded failure.
 #[test]
 fn unreachable_server() {
-    let port = support::free_port();
+    let port = free_port();
     let mut c = cli::bare(
         &cli::no_home(),
         &["admin", "-s", &format!("127.0.0.1:{port}"), "status"],
     );
     c.args(["--timeout", "2"]);
-    let out = support::run(c, support::PROC_TIMEOUT);
+    let out = run(c, PROC_TIMEOUT);
     assert_eq!(out.code(), Some(1), "{out}");
     assert!(out.stderr.contains("cannot connect"), "{out}");
 }

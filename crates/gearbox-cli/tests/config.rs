@@ -2,22 +2,19 @@
 //! config file (`--config`, `$GEARBOX_CONFIG`, `~/.config/gearbox/config`), and the config
 //! file's `timeout`.
 
-#[path = "../../gearbox-server/tests/support/mod.rs"]
-#[macro_use]
-mod support;
 mod cli;
 
 use std::process::Command;
 
-use support::{Kind, Output, Server, TempDir, PROC_TIMEOUT};
+use gearbox_testkit::{both_servers, free_port, Kind, Output, Server, TempDir, PROC_TIMEOUT};
 
 /// An address where nothing listens.
 fn dead() -> String {
-    format!("127.0.0.1:{}", support::free_port())
+    format!("127.0.0.1:{}", free_port())
 }
 
 fn run(c: Command) -> Output {
-    support::run(c, PROC_TIMEOUT)
+    gearbox_testkit::run(c, PROC_TIMEOUT)
 }
 
 /// `admin getpid` answered by `server`: proves which server the command reached.

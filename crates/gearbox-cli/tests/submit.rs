@@ -2,20 +2,19 @@
 //! PHP worker, `gearbox work`): results, streamed data and warnings, failures, background
 //! jobs and their status, priorities, coalescing by unique id, `--lines`, `--json`, timeouts.
 
-#[path = "../../gearbox-server/tests/support/mod.rs"]
-#[macro_use]
-mod support;
 mod cli;
 
 use std::time::{Duration, Instant};
 
 use cli::{gearbox, json, with_stdin, worker};
-use support::{Kind, Server};
+use gearbox_proto::PacketType as T;
+use gearbox_testkit::wire::Conn;
+use gearbox_testkit::{both_servers, require, require_php, run, Kind, Proc, Server, PROC_TIMEOUT};
 
 /// A `gearman -w` worker (libgearman, the reference tool) serves `gearbox submit`, with the
 /// workload given as an argument and on stdin; bytes come back exactly.
 fn fg_result_from_gearman_worker(kind: Kind) {
-    if !support::require("gearman") {
+    if !require("gearman") {
         return;
     }
     let server = Server::start(kind, &[]);
@@ -32,7 +31,7 @@ fn fg_result_from_gearman_worker(kind: Kind) {
 /// WORK_DATA is streamed to stdout before the result, WORK_WARNING goes to stderr; a
 /// WORK_FAIL and an exception give a message and a non-zero exit.
 fn data_warnings_and_failures(kind: Kind) {
-    if !support::require_php() {
+    if !require_php() {
         return;
     }
     let server = Server::start(kind, &[]);
@@ -140,9 +139,9 @@ fn unique_coalesces(kind: Kind) {
     assert_eq!(a.lines(), b.lines(), "[{kind}]\n{a}\n{b}");
     server.wait_status("co", (1, 0, 0));
 
-    let c1 = support::Proc::spawn(cli::cmd(&server, &["submit", "-u", "fg", "cofg", "one"]));
+    let c1 = Proc::spawn(cli::cmd(&server, &["submit", "-u", "fg", "cofg", "one"]));
     server.wait_for("first client attached", |s| s.status_unique("fg")[4] == "1");
-    let c2 = support::Proc::spawn(cli::cmd(&server, &["submit", "-u", "fg", "cofg", "two"]));
+    let c2 = Proc::spawn(cli::cmd(&server, &["submit", "-u", "fg", "cofg", "two"]));
     server.wait_for("both clients attached", |s| s.status_unique("fg")[4] == "2");
     server.wait_status("cofg", (1, 0, 0));
     let file = server.scratch().join("runs");
@@ -151,10 +150,7 @@ fn unique_coalesces(kind: Kind) {
         &server,
         &["--count", "1", "cofg", "--", "sh", "-c", &script],
     );
-    let (o1, o2) = (
-        c1.wait(support::PROC_TIMEOUT),
-        c2.wait(support::PROC_TIMEOUT),
-    );
+    let (o1, o2) = (c1.wait(PROC_TIMEOUT), c2.wait(PROC_TIMEOUT));
     assert_eq!(o1.stdout, "one", "[{kind}]\n{o1}");
     assert_eq!(
         o2.stdout, "one",
@@ -203,7 +199,7 @@ fn lines_in_order(kind: Kind) {
 /// With stderr on a terminal (a pty from `script`), `--lines` draws a progress line and
 /// erases it at the end.
 fn progress_on_a_terminal(kind: Kind) {
-    if !support::require("script") {
+    if !require("script") {
         return;
     }
     let server = Server::start(kind, &[]);
@@ -220,7 +216,7 @@ fn progress_on_a_terminal(kind: Kind) {
         .args(["-qec", &shell_line.join(" "), "/dev/null"])
         .env_remove("GEARMAN_SERVERS")
         .env_remove("GEARBOX_CONFIG");
-    let out = support::run(script, support::PROC_TIMEOUT);
+    let out = run(script, PROC_TIMEOUT);
     out.assert_success();
     assert!(
         out.stdout.contains("] 30/30 100%"),
@@ -272,6 +268,75 @@ fn timeout_without_worker(kind: Kind) {
     );
 }
 
+/// `--reducer` submits SUBMIT_REDUCE_JOB (and _BACKGROUND with `-b`): a worker asking with
+/// GRAB_JOB_ALL gets JOB_ASSIGN_ALL naming the reducer, and its result comes back.
+fn reduce_jobs_carry_their_reducer(kind: Kind) {
+    let server = Server::start(kind, &[]);
+    let mut w = Conn::connect(server.addr);
+    w.send_req(T::CanDo, &[b"map"]);
+    w.sync();
+    let client = Proc::spawn(cli::cmd(
+        &server,
+        &[
+            "submit",
+            "--reducer",
+            "sum",
+            "--unique",
+            "u1",
+            "map",
+            "hello",
+        ],
+    ));
+    let assigned = grab_all(&mut w);
+    assert_eq!(assigned.kind, T::JobAssignAll, "[{kind}]");
+    let args = assigned.args().unwrap();
+    let fields: Vec<&[u8]> = (0..5).map(|i| args.get(i)).collect();
+    assert_eq!(
+        &fields[1..],
+        [&b"map"[..], b"u1", b"sum", b"hello"],
+        "[{kind}]"
+    );
+    w.send_req(T::WorkComplete, &[fields[0], b"olleh"]);
+    let out = client.wait(PROC_TIMEOUT);
+    out.assert_success();
+    assert_eq!(out.stdout, "olleh", "[{kind}]\n{out}");
+
+    let out = gearbox(
+        &server,
+        &[
+            "submit",
+            "-b",
+            "--no-status",
+            "--reducer",
+            "sum",
+            "map",
+            "x",
+        ],
+    );
+    out.assert_success();
+    let assigned = grab_all(&mut w);
+    let args = assigned.args().unwrap();
+    assert_eq!(
+        (args.get(3), args.get(4)),
+        (&b"sum"[..], &b"x"[..]),
+        "[{kind}]"
+    );
+}
+
+/// GRAB_JOB_ALL until a job comes (the submission may still be on its way).
+fn grab_all(w: &mut Conn) -> gearbox_proto::Packet {
+    let deadline = Instant::now() + PROC_TIMEOUT;
+    loop {
+        let reply = w.request_req(T::GrabJobAll, &[]);
+        let packet = reply[0].packet().clone();
+        if packet.kind != T::NoJob {
+            return packet;
+        }
+        assert!(Instant::now() < deadline, "no job reached the worker");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A server ERROR (queue full after `maxqueue`) is a clear failure.
 fn server_error_is_a_failure(kind: Kind) {
     let server = Server::start(kind, &[]);
@@ -293,15 +358,13 @@ both_servers!(
     lines_with_a_failure,
     timeout_without_worker,
     server_error_is_a_failure,
+    reduce_jobs_carry_their_reducer,
 );
 
 #[test]
 fn help_has_examples() {
     for sub in ["submit", "work", "admin"] {
-        let out = support::run(
-            cli::bare(&cli::no_home(), &[sub, "--help"]),
-            support::PROC_TIMEOUT,
-        );
+        let out = run(cli::bare(&cli::no_home(), &[sub, "--help"]), PROC_TIMEOUT);
         out.assert_success();
         assert!(out.stdout.contains("Examples:"), "{sub} --help\n{out}");
     }

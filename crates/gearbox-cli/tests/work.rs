@@ -2,19 +2,19 @@
 //! PHP client, `gearbox submit`): results, failures, job timeouts, concurrency, the drain on
 //! SIGTERM, and `--user`.
 
-#[path = "../../gearbox-server/tests/support/mod.rs"]
-#[macro_use]
-mod support;
 mod cli;
 
 use std::time::Duration;
 
 use cli::{gated_cat, gearbox, worker};
-use support::{Gate, Kind, Server};
+use gearbox_testkit::{
+    assert_lines, both_servers, require, require_php, run, wait_until, Gate, Kind, Proc, Server,
+    PROC_TIMEOUT,
+};
 
 /// `gearman -f` (libgearman's client) gets the command's stdout as the result.
 fn serves_gearman_client(kind: Kind) {
-    if !support::require("gearman") {
+    if !require("gearman") {
         return;
     }
     let server = Server::start(kind, &[]);
@@ -27,13 +27,13 @@ fn serves_gearman_client(kind: Kind) {
 
 /// The PECL extension's doNormal gets the result with GEARMAN_SUCCESS.
 fn serves_php_client(kind: Kind) {
-    if !support::require_php() {
+    if !require_php() {
         return;
     }
     let server = Server::start(kind, &[]);
     let _w = worker(&server, &["up", "--", "tr", "a-z", "A-Z"]);
     server.wait_workers("up", 1);
-    support::assert_lines(
+    assert_lines(
         kind,
         &server.php("do.php", &["up", "abc"]),
         &["result ABC GEARMAN_SUCCESS"],
@@ -49,7 +49,7 @@ fn failing_command_fails_the_job(kind: Kind) {
     let out = gearbox(&server, &["submit", "fl", "x"]);
     assert_eq!(out.code(), Some(1), "[{kind}]\n{out}");
     assert!(out.stderr.contains("failed"), "[{kind}]\n{out}");
-    if support::require("gearman") {
+    if require("gearman") {
         let out = server.gearman(&["-f", "fl", "x"]);
         assert!(
             out.code().is_some_and(|c| c != 0),
@@ -57,7 +57,7 @@ fn failing_command_fails_the_job(kind: Kind) {
         );
     }
     assert!(
-        support::wait_until(Duration::from_secs(5), || w.stderr().contains("oops")),
+        wait_until(Duration::from_secs(5), || w.stderr().contains("oops")),
         "[{kind}] command stderr not passed through: {}",
         w.stderr()
     );
@@ -110,11 +110,11 @@ fn concurrency(kind: Kind) {
         &["-j", "3", "par", "--", "sh", "-c", &gated_cat(&gate)],
     );
     server.wait_workers("par", 1);
-    let batch = support::Proc::spawn(cli::cmd(&server, &["submit", "-n", "par", "a\nb\nc"]));
+    let batch = Proc::spawn(cli::cmd(&server, &["submit", "-n", "par", "a\nb\nc"]));
     server.wait_running("par", 3);
     gate.open();
-    let out = batch.wait(support::PROC_TIMEOUT);
-    support::assert_lines(kind, &out, &["a", "b", "c"]);
+    let out = batch.wait(PROC_TIMEOUT);
+    assert_lines(kind, &out, &["a", "b", "c"]);
 }
 
 /// SIGTERM drains: the running job completes and its client gets the result, no new job is
@@ -133,11 +133,11 @@ fn drains_on(kind: Kind, sig: &str) {
     let gate = Gate::new();
     let mut w = worker(&server, &["dr", "--", "sh", "-c", &gated_cat(&gate)]);
     server.wait_workers("dr", 1);
-    let client = support::Proc::spawn(cli::cmd(&server, &["submit", "dr", "payload"]));
+    let client = Proc::spawn(cli::cmd(&server, &["submit", "dr", "payload"]));
     server.wait_running("dr", 1);
     w.signal(sig);
     assert!(
-        support::wait_until(Duration::from_secs(5), || w.stderr().contains("draining")),
+        wait_until(Duration::from_secs(5), || w.stderr().contains("draining")),
         "[{kind}] no drain message: {}",
         w.stderr()
     );
@@ -146,8 +146,8 @@ fn drains_on(kind: Kind, sig: &str) {
     std::thread::sleep(Duration::from_millis(300));
     assert!(w.running(), "[{kind}] exited before its job finished");
     gate.open();
-    let out = client.wait(support::PROC_TIMEOUT);
-    support::assert_lines(kind, &out, &["payload"]);
+    let out = client.wait(PROC_TIMEOUT);
+    assert_lines(kind, &out, &["payload"]);
     assert_eq!(
         w.wait(Duration::from_secs(10)),
         Some(0),
@@ -166,15 +166,15 @@ fn second_signal_kills(kind: Kind) {
     let script = format!("echo $$ > '{}'; {}", pidfile.display(), gated_cat(&gate));
     let mut w = worker(&server, &["k", "--", "sh", "-c", &script]);
     server.wait_workers("k", 1);
-    let _client = support::Proc::spawn(cli::cmd(&server, &["submit", "k", "x"]));
+    let _client = Proc::spawn(cli::cmd(&server, &["submit", "k", "x"]));
     server.wait_running("k", 1);
-    assert!(support::wait_until(Duration::from_secs(5), || pidfile.exists()));
+    assert!(wait_until(Duration::from_secs(5), || pidfile.exists()));
     let pid = std::fs::read_to_string(&pidfile)
         .unwrap()
         .trim()
         .to_string();
     w.signal("TERM");
-    assert!(support::wait_until(Duration::from_secs(5), || w
+    assert!(wait_until(Duration::from_secs(5), || w
         .stderr()
         .contains("draining")));
     w.signal("TERM");
@@ -193,7 +193,7 @@ fn second_signal_kills(kind: Kind) {
         Err(_) => true,
     };
     assert!(
-        support::wait_until(Duration::from_secs(5), dead),
+        wait_until(Duration::from_secs(5), dead),
         "[{kind}] command {pid} survived"
     );
     // The worker's connection is gone, so the server requeues the job.
@@ -205,7 +205,7 @@ fn user_nobody(kind: Kind) {
     let id = |args: &[&str]| {
         let mut c = std::process::Command::new("id");
         c.args(args);
-        support::run(c, support::PROC_TIMEOUT)
+        run(c, PROC_TIMEOUT)
     };
     if id(&["-u"]).stdout.trim() != "0" {
         eprintln!("SKIPPED: --user needs root");
@@ -237,7 +237,7 @@ fn user_nobody(kind: Kind) {
         !lines[1].split(' ').any(|g| g == "0"),
         "[{kind}] still in group root\n{out}"
     );
-    if support::require("gearman") {
+    if require("gearman") {
         let out = server.gearman(&["-f", "who", "y"]);
         assert!(
             out.stdout.starts_with(nobody.stdout.trim()),

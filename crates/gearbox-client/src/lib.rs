@@ -80,7 +80,7 @@ pub use error::Error;
 pub use event::{JobEvent, JobStatus, UniqueStatus};
 pub use handle::JobHandle;
 pub use job::Job;
-pub use request::{JobRequest, Priority, MAX_UNIQUE_LEN};
+pub use request::{JobRequest, Priority, MAX_REDUCER_LEN, MAX_UNIQUE_LEN};
 pub use ring::{server_index, DEFAULT_PORT};
 pub use taskset::{TaskEvent, TaskId, TaskSet};
 pub use worker::Worker;

@@ -14,6 +14,8 @@ use crate::error::Error;
 
 /// Longest unique id a server accepts (PROTOCOL.md §3.4).
 pub const MAX_UNIQUE_LEN: usize = 64;
+/// Longest reducer name a server accepts (gearmand copies it into a 512-byte buffer).
+pub const MAX_REDUCER_LEN: usize = 511;
 
 /// Queue priority of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -44,6 +46,7 @@ pub struct JobRequest {
     function: Bytes,
     workload: Bytes,
     unique: Bytes,
+    reducer: Bytes,
     priority: Priority,
     run_at: Option<SystemTime>,
     timeout: Option<Option<Duration>>,
@@ -56,6 +59,7 @@ impl JobRequest {
             function: function.into(),
             workload: workload.into(),
             unique: Bytes::new(),
+            reducer: Bytes::new(),
             priority: Priority::Normal,
             run_at: None,
             timeout: None,
@@ -67,6 +71,15 @@ impl JobRequest {
     /// workload (gearmand). At most [`MAX_UNIQUE_LEN`] bytes, no NUL.
     pub fn unique(mut self, unique: impl Into<Bytes>) -> JobRequest {
         self.unique = unique.into();
+        self
+    }
+
+    /// Submit as a map/reduce job (SUBMIT_REDUCE_JOB, or SUBMIT_REDUCE_JOB_BACKGROUND in the
+    /// background) whose results the function `reducer` combines (empty: an ordinary job).
+    /// The protocol has normal priority only for these, and no `run_at`. At most
+    /// [`MAX_REDUCER_LEN`] bytes, no NUL.
+    pub fn reducer(mut self, reducer: impl Into<Bytes>) -> JobRequest {
+        self.reducer = reducer.into();
         self
     }
 
@@ -130,6 +143,31 @@ impl JobRequest {
         }
         if self.unique.len() > MAX_UNIQUE_LEN {
             return bad("unique id longer than 64 bytes");
+        }
+        if !self.reducer.is_empty() {
+            if self.reducer.contains(&0) {
+                return bad("reducer name contains a NUL byte");
+            }
+            if self.reducer.len() > MAX_REDUCER_LEN {
+                return bad("reducer name longer than 511 bytes");
+            }
+            if self.run_at.is_some() {
+                return bad("a reduce job cannot have run_at");
+            }
+            if self.priority != Priority::Normal {
+                return bad("reduce jobs have normal priority only");
+            }
+            let kind = if background {
+                PacketType::SubmitReduceJobBackground
+            } else {
+                PacketType::SubmitReduceJob
+            };
+            // The aggregator field comes next; servers ignore it, libgearman sends it empty.
+            return Ok(request(
+                kind,
+                &[&self.function, &self.unique, &self.reducer, b""],
+                &self.workload,
+            ));
         }
         if let Some(at) = self.run_at {
             if !background {
@@ -197,6 +235,28 @@ mod tests {
         );
         assert_eq!(&bytes[12..], b"f\0\x001700000000\0w");
         assert!(JobRequest::new("f", "w").run_at(at).encode(false).is_err());
+    }
+
+    #[test]
+    fn reduce_packets() {
+        for (bg, kind) in [
+            (false, PacketType::SubmitReduceJob),
+            (true, PacketType::SubmitReduceJobBackground),
+        ] {
+            let bytes = JobRequest::new("map", "w")
+                .unique("u")
+                .reducer("sum")
+                .encode(bg)
+                .unwrap();
+            assert_eq!(&bytes[4..8], &kind.number().to_be_bytes());
+            assert_eq!(&bytes[12..], b"map\0u\0sum\0\0w");
+        }
+        let reduce = || JobRequest::new("map", "w").reducer("sum");
+        assert!(reduce().priority(Priority::High).encode(false).is_err());
+        assert!(reduce().run_at(UNIX_EPOCH).encode(true).is_err());
+        assert!(reduce().reducer("s\0").encode(false).is_err());
+        assert!(reduce().reducer(vec![b'r'; 512]).encode(false).is_err());
+        assert!(reduce().reducer(vec![b'r'; 511]).encode(false).is_ok());
     }
 
     #[test]

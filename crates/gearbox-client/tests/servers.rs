@@ -1,18 +1,17 @@
 //! The library against real servers: every scenario runs on gearboxd and on Debian's gearmand
-//! 1.1.20 (the shared harness of `gearbox-server`), mixed with independent implementations
-//! (the PECL PHP extension and libgearman's `gearman` tool) on the other side, plus a failover
-//! run across two gearboxd servers, one killed and restarted mid-run.
+//! 1.1.20 (through the shared test kit, `gearbox-testkit`), mixed with independent
+//! implementations (the PECL PHP extension and libgearman's `gearman` tool) on the other side,
+//! plus a failover run across two gearboxd servers, one killed and restarted mid-run.
+//!
+//! Scenarios that need only protocol behaviour (no store, no process) run gearboxd inside the
+//! test process (`gearmand_and_in_process!`); the others start it as a process.
 //!
 //! Servers listen on 127.0.0.1 with kernel-chosen ports; every wait is bounded; a missing tool
-//! skips locally and fails with `CI=true` (the harness decides).
-
-#[macro_use]
-#[path = "../../gearbox-server/tests/support/mod.rs"]
-mod support;
+//! skips locally and fails with `CI=true` (the kit decides).
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::path::PathBuf;
+use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +19,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use gearbox_client::{Backoff, Client, Error, JobEvent, JobRequest, Priority, TaskEvent, Worker};
-use support::{Kind, Proc, Server};
+use gearbox_testkit::{
+    assert_lines, both_servers, client_script, gearboxd_bin, gearmand_and_in_process, require,
+    require_php, start_server, wait_until, Kind, Proc, Server, ServerOptions, TempDir,
+    PROC_TIMEOUT, START_TIMEOUT,
+};
 use tokio::sync::Notify;
 
 /// Bound of every wait in these scenarios.
@@ -43,20 +46,20 @@ fn quick_backoff() -> Backoff {
     Backoff::new(Duration::from_millis(50), Duration::from_millis(500))
 }
 
-fn client(servers: &[&Server]) -> Client {
+fn client(servers: &[SocketAddr]) -> Client {
     let c = Client::new();
-    for s in servers {
-        c.add_server(&s.addr.to_string()).unwrap();
+    for addr in servers {
+        c.add_server(&addr.to_string()).unwrap();
     }
     c.set_timeout(Some(WAIT));
     c.set_backoff(quick_backoff());
     c
 }
 
-fn worker(servers: &[&Server]) -> Worker {
+fn worker(servers: &[SocketAddr]) -> Worker {
     let w = Worker::new();
-    for s in servers {
-        w.add_server(&s.addr.to_string()).unwrap();
+    for addr in servers {
+        w.add_server(&addr.to_string()).unwrap();
     }
     w.set_backoff(quick_backoff());
     w
@@ -104,9 +107,7 @@ fn register_events(worker: &Worker, function: &str) {
 both_servers!(
     foreground_events_at_every_priority,
     background_status_by_handle_and_unique,
-    coalescing_by_unique,
     epoch_submission,
-    echo_round_trips_any_bytes,
     task_set_with_many_jobs,
     worker_runs_n_jobs_at_once,
     can_do_timeout_requeues_a_slow_job,
@@ -117,16 +118,19 @@ both_servers!(
     gearman_tool_worker_with_our_client,
 );
 
+// Protocol only: gearboxd runs in-process, with jobs in memory.
+gearmand_and_in_process!(coalescing_by_unique, echo_round_trips_any_bytes);
+
 fn foreground_events_at_every_priority(kind: Kind) {
     let server = Server::start(kind, &[]);
     block_on(async {
-        let w = worker(&[&server]);
+        let w = worker(&[server.addr]);
         register_events(&w, "ev");
         let run = spawn_run(&w);
         workers_ready(&server, "ev", 1).await;
-        let with_ex = client(&[&server]);
+        let with_ex = client(&[server.addr]);
         with_ex.set_exceptions(true);
-        let plain = client(&[&server]);
+        let plain = client(&[server.addr]);
         let progress = |wl: &str| {
             vec![
                 JobEvent::Data(b(&format!("d:{wl}"))),
@@ -185,7 +189,7 @@ fn foreground_events_at_every_priority(kind: Kind) {
 fn background_status_by_handle_and_unique(kind: Kind) {
     let server = Server::start(kind, &[]);
     block_on(async {
-        let c = client(&[&server]);
+        let c = client(&[server.addr]);
         let handle = c
             .submit_background(
                 JobRequest::new("bgs", "x")
@@ -204,7 +208,7 @@ fn background_status_by_handle_and_unique(kind: Kind) {
         );
 
         let release = Arc::new(Notify::new());
-        let w = worker(&[&server]);
+        let w = worker(&[server.addr]);
         w.register("bgs", {
             let release = release.clone();
             move |job| {
@@ -247,10 +251,9 @@ fn background_status_by_handle_and_unique(kind: Kind) {
     });
 }
 
-fn coalescing_by_unique(kind: Kind) {
-    let server = Server::start(kind, &[]);
+fn coalescing_by_unique(kind: Kind, addr: SocketAddr) {
     block_on(async {
-        let (c1, c2) = (client(&[&server]), client(&[&server]));
+        let (c1, c2) = (client(&[addr]), client(&[addr]));
         let j1 = c1
             .submit(JobRequest::new("co", "a").unique("same"))
             .await
@@ -263,7 +266,7 @@ fn coalescing_by_unique(kind: Kind) {
         let other = c1.submit(JobRequest::new("co", "c")).await.unwrap();
         assert_ne!(other.handle(), j1.handle());
         let runs = Arc::new(AtomicUsize::new(0));
-        let w = worker(&[&server]);
+        let w = worker(&[addr]);
         w.register("co", {
             let runs = runs.clone();
             move |job| {
@@ -289,7 +292,7 @@ fn epoch_submission(kind: Kind) {
     let server = Server::start(kind, &[]);
     block_on(async {
         let ran = Arc::new(Mutex::new(Vec::new()));
-        let w = worker(&[&server]);
+        let w = worker(&[server.addr]);
         w.register("ep", {
             let ran = ran.clone();
             move |job| {
@@ -304,7 +307,7 @@ fn epoch_submission(kind: Kind) {
         });
         let run = spawn_run(&w);
         workers_ready(&server, "ep", 1).await;
-        let c = client(&[&server]);
+        let c = client(&[server.addr]);
         let at = SystemTime::now() + Duration::from_secs(2);
         let due_secs = at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
         c.submit_background(JobRequest::new("ep", "later").unique("ep-1").run_at(at))
@@ -337,10 +340,9 @@ fn epoch_submission(kind: Kind) {
     });
 }
 
-fn echo_round_trips_any_bytes(kind: Kind) {
-    let server = Server::start(kind, &[]);
+fn echo_round_trips_any_bytes(_kind: Kind, addr: SocketAddr) {
     block_on(async {
-        let c = client(&[&server]);
+        let c = client(&[addr]);
         for payload in [&b""[..], b"hello", b"a\0b\0\xff", &[7u8; 70_000][..]] {
             assert_eq!(&c.echo(payload.to_vec()).await.unwrap()[..], payload);
         }
@@ -350,7 +352,7 @@ fn echo_round_trips_any_bytes(kind: Kind) {
 fn task_set_with_many_jobs(kind: Kind) {
     let server = Server::start(kind, &[]);
     block_on(async {
-        let w = worker(&[&server]);
+        let w = worker(&[server.addr]);
         w.set_concurrency(4);
         w.register("rev", |job| async move {
             let mut out = job.workload().to_vec();
@@ -358,7 +360,7 @@ fn task_set_with_many_jobs(kind: Kind) {
             job.complete(out).await.unwrap();
         });
         let run = spawn_run(&w);
-        let c = client(&[&server]);
+        let c = client(&[server.addr]);
         let mut set = c.task_set();
         let mut expected = std::collections::HashMap::new();
         for i in 0..60 {
@@ -406,7 +408,7 @@ fn worker_runs_n_jobs_at_once(kind: Kind) {
     block_on(async {
         let active = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
-        let w = worker(&[&server]);
+        let w = worker(&[server.addr]);
         w.set_concurrency(3);
         w.register("par", {
             let (active, peak) = (active.clone(), peak.clone());
@@ -422,7 +424,7 @@ fn worker_runs_n_jobs_at_once(kind: Kind) {
             }
         });
         let run = spawn_run(&w);
-        let c = client(&[&server]);
+        let c = client(&[server.addr]);
         let mut set = c.task_set();
         for i in 0..7 {
             set.add(JobRequest::new("par", i.to_string()));
@@ -444,7 +446,7 @@ fn can_do_timeout_requeues_a_slow_job(kind: Kind) {
         // timer when that connection sends PRE_SLEEP, so the requeued job must go to another
         // connection.
         let assignments = Arc::new(AtomicUsize::new(0));
-        let workers: Vec<Worker> = (0..2).map(|_| worker(&[&server])).collect();
+        let workers: Vec<Worker> = (0..2).map(|_| worker(&[server.addr])).collect();
         let mut runs = Vec::new();
         for w in &workers {
             w.register_with_timeout("slow", Duration::from_millis(1000), {
@@ -465,7 +467,7 @@ fn can_do_timeout_requeues_a_slow_job(kind: Kind) {
             runs.push(spawn_run(w));
         }
         workers_ready(&server, "slow", 2).await;
-        let c = client(&[&server]);
+        let c = client(&[server.addr]);
         let out = c.run(JobRequest::new("slow", "x")).await.unwrap();
         assert_eq!(out, b("second"), "[{kind}]");
         assert_eq!(assignments.load(Ordering::SeqCst), 2);
@@ -482,7 +484,7 @@ fn graceful_drain_finishes_the_running_job_and_takes_no_more(kind: Kind) {
         let started = Arc::new(Notify::new());
         let release = Arc::new(Notify::new());
         let runs = Arc::new(AtomicUsize::new(0));
-        let w = worker(&[&server]);
+        let w = worker(&[server.addr]);
         w.set_concurrency(2);
         w.register("dr", {
             let (started, release, runs) = (started.clone(), release.clone(), runs.clone());
@@ -497,7 +499,7 @@ fn graceful_drain_finishes_the_running_job_and_takes_no_more(kind: Kind) {
             }
         });
         let run = spawn_run(&w);
-        let c = client(&[&server]);
+        let c = client(&[server.addr]);
         let job = c.submit(JobRequest::new("dr", "first")).await.unwrap();
         tokio::time::timeout(WAIT, started.notified())
             .await
@@ -615,16 +617,10 @@ fn blocking_facade(kind: Kind) {
 // Mixed pairs: our worker or client against independent implementations
 // ---------------------------------------------------------------------------------------------
 
-fn php_script(script: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../gearbox-server/tests/clients/php")
-        .join(script)
-}
-
 fn php_cmd(server: &Server, script: &str, args: &[&str]) -> Command {
     let mut c = Command::new("php");
     c.args(["-d", "display_errors=stderr", "-d", "log_errors=0"])
-        .arg(php_script(script))
+        .arg(client_script("php", script))
         .arg(server.host())
         .arg(server.port().to_string())
         .args(args);
@@ -632,12 +628,12 @@ fn php_cmd(server: &Server, script: &str, args: &[&str]) -> Command {
 }
 
 fn our_worker_with_the_php_client(kind: Kind) {
-    if !support::require_php() {
+    if !require_php() {
         return;
     }
     let server = Server::start(kind, &[]);
     block_on(async {
-        let w = worker(&[&server]);
+        let w = worker(&[server.addr]);
         w.register("reverse", |job| async move {
             let mut out = job.workload().to_vec();
             out.reverse();
@@ -647,26 +643,26 @@ fn our_worker_with_the_php_client(kind: Kind) {
         let run = spawn_run(&w);
         workers_ready(&server, "reverse", 1).await;
         let out = tokio::task::block_in_place(|| {
-            support::run(
+            gearbox_testkit::run(
                 php_cmd(&server, "do.php", &["reverse", "hello"]),
-                support::PROC_TIMEOUT,
+                PROC_TIMEOUT,
             )
         });
-        support::assert_lines(kind, &out, &["result olleh GEARMAN_SUCCESS"]);
+        assert_lines(kind, &out, &["result olleh GEARMAN_SUCCESS"]);
         let out = tokio::task::block_in_place(|| {
-            support::run(
+            gearbox_testkit::run(
                 php_cmd(&server, "do.php", &["callbacks", "fail"]),
-                support::PROC_TIMEOUT,
+                PROC_TIMEOUT,
             )
         });
-        support::assert_lines(kind, &out, &["result  GEARMAN_WORK_FAIL"]);
+        assert_lines(kind, &out, &["result  GEARMAN_WORK_FAIL"]);
         w.shutdown().await;
         run.await.unwrap().unwrap();
     });
 }
 
 fn php_worker_with_our_client(kind: Kind) {
-    if !support::require_php() {
+    if !require_php() {
         return;
     }
     let server = Server::start(kind, &[]);
@@ -684,7 +680,7 @@ fn php_worker_with_our_client(kind: Kind) {
     ));
     server.wait_workers("cb", 1);
     block_on(async {
-        let c = client(&[&server]);
+        let c = client(&[server.addr]);
         c.set_exceptions(true);
         assert_eq!(
             c.run(JobRequest::new("rev", "abc")).await.unwrap(),
@@ -710,20 +706,20 @@ fn php_worker_with_our_client(kind: Kind) {
             other => panic!("[{kind}] expected WorkException, got {other:?}"),
         }
     });
-    let out = php.wait(support::PROC_TIMEOUT);
+    let out = php.wait(PROC_TIMEOUT);
     assert!(out.success(), "[{kind}] php worker:\n{out}");
     assert!(out.stdout.contains("DONE 3"), "{out}");
 }
 
 fn gearman_tool_worker_with_our_client(kind: Kind) {
-    if !support::require("gearman") || !support::require("rev") {
+    if !require("gearman") || !require("rev") {
         return;
     }
     let server = Server::start(kind, &[]);
     let tool = server.spawn_gearman(&["-w", "-c", "2", "-f", "toolrev", "--", "rev"]);
     server.wait_workers("toolrev", 1);
     block_on(async {
-        let c = client(&[&server]);
+        let c = client(&[server.addr]);
         for word in ["hello", "gearbox"] {
             let out = c.run(JobRequest::new("toolrev", word)).await.unwrap();
             let expected: String = word.chars().rev().collect();
@@ -734,7 +730,7 @@ fn gearman_tool_worker_with_our_client(kind: Kind) {
             );
         }
     });
-    let out = tool.wait(support::PROC_TIMEOUT);
+    let out = tool.wait(PROC_TIMEOUT);
     assert!(out.success(), "[{kind}] gearman -w:\n{out}");
 }
 
@@ -749,10 +745,10 @@ struct Restartable {
 }
 
 impl Restartable {
-    fn start(dir: &support::TempDir, port: u16) -> Restartable {
+    fn start(dir: &TempDir, port: u16) -> Restartable {
         let ready = dir.join(&format!("ready-{port}"));
         let _ = std::fs::remove_file(&ready);
-        let child = Command::new(support::gearboxd_bin())
+        let child = Command::new(gearboxd_bin())
             .args(["-L", "127.0.0.1", "-p", &port.to_string(), "--ready-file"])
             .arg(&ready)
             .args(["-l", "stderr", "--data-dir"])
@@ -768,7 +764,7 @@ impl Restartable {
             addr: ([127, 0, 0, 1], 0).into(),
         };
         let mut addr = None;
-        let up = support::wait_until(support::START_TIMEOUT, || {
+        let up = wait_until(START_TIMEOUT, || {
             addr = std::fs::read_to_string(&ready)
                 .ok()
                 .and_then(|t| t.strip_suffix('\n').and_then(|l| l.trim().parse().ok()));
@@ -790,14 +786,15 @@ impl Drop for Restartable {
 
 #[test]
 fn failover_kill_one_of_two_servers_mid_run() {
-    let stable = Server::start(Kind::Gearboxd, &[]);
-    let dir = support::TempDir::new("failover");
+    // Only the victim needs a process (to be killed and restarted on its data directory).
+    let stable = start_server(ServerOptions::default());
+    let dir = TempDir::new("failover");
     let mut victim = Some(Restartable::start(&dir, 0));
     let victim_addr = victim.as_ref().map(|v| v.addr).unwrap();
     let total = 40;
     let done = Arc::new(Mutex::new(HashSet::new()));
     block_on(async {
-        let servers = [victim_addr.to_string(), stable.addr.to_string()];
+        let servers = [victim_addr.to_string(), stable.addr().to_string()];
         let w = Worker::new();
         let c = Client::new();
         for s in &servers {

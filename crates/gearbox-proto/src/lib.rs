@@ -8,11 +8,13 @@
 //! constants buried in functions. Policy (what a server does with a packet) lives elsewhere.
 
 mod admin;
+mod admin_reply;
 mod codec;
 mod error;
 mod packet;
 
 pub use admin::{AdminCommand, AdminError, MAX_ADMIN_TOKENS};
+pub use admin_reply::{AdminErr, AdminReply, AdminReplyReader, ReplyShape};
 pub use codec::{Codec, Frame, DEFAULT_MAX_ADMIN_LINE, DEFAULT_MAX_BODY};
 pub use error::ProtoError;
 pub use packet::{encode_head, encode_packet, Args, Arity, Magic, Packet, PacketType, HEADER_LEN};

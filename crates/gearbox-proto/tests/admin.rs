@@ -4,7 +4,10 @@
 //! the parsed [`AdminCommand`].
 
 use bytes::{Bytes, BytesMut};
-use gearbox_proto::{AdminCommand, AdminError, Codec, Frame, MAX_ADMIN_TOKENS};
+use gearbox_proto::{
+    AdminCommand, AdminError, AdminReply, AdminReplyReader, Codec, Frame, ReplyShape,
+    MAX_ADMIN_TOKENS,
+};
 
 fn parse(line: &str) -> Result<AdminCommand, AdminError> {
     AdminCommand::parse(&Bytes::copy_from_slice(line.as_bytes()))
@@ -379,4 +382,119 @@ fn invalid_arguments_echo_the_command_word_as_typed() {
     assert_eq!(reply("MAXQUEUE"), invalid_arguments("MAXQUEUE"));
     assert_eq!(reply("Create function"), invalid_arguments("Create"));
     assert_eq!(reply("DROP"), invalid_arguments("DROP"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading answers
+// ---------------------------------------------------------------------------------------------
+
+fn read(shape: ReplyShape, lines: &[&str]) -> (Option<AdminReply>, usize) {
+    let mut reader = AdminReplyReader::new(shape);
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(reply) = reader.line(line.as_bytes()) {
+            return (Some(reply), i + 1);
+        }
+    }
+    (None, lines.len())
+}
+
+#[test]
+fn listing_commands_end_with_a_dot_and_the_rest_with_one_line() {
+    for line in [
+        "status",
+        "workers",
+        "prioritystatus",
+        "show jobs",
+        "SHOW UNIQUE JOBS",
+    ] {
+        assert_eq!(
+            ReplyShape::of_line(line.as_bytes()),
+            ReplyShape::List,
+            "{line}"
+        );
+    }
+    for line in [
+        "version",
+        "getpid",
+        "verbose",
+        "maxqueue f 1",
+        "cancel job x",
+        "bogus",
+        "",
+        "shutdown",
+    ] {
+        assert_eq!(
+            ReplyShape::of_line(line.as_bytes()),
+            ReplyShape::Line,
+            "{line}"
+        );
+    }
+    assert_eq!(ReplyShape::of_line(b"status\r\n"), ReplyShape::List);
+}
+
+#[test]
+fn a_listing_is_its_lines_without_the_dot_and_line_ends() {
+    let (reply, used) = read(
+        ReplyShape::List,
+        &["f\t1\t0\t2\n", "g\t0\t0\t1\r\n", ".\n", "extra\n"],
+    );
+    assert_eq!(
+        reply,
+        Some(AdminReply::List(vec![
+            "f\t1\t0\t2".into(),
+            "g\t0\t0\t1".into()
+        ]))
+    );
+    assert_eq!(used, 3);
+    assert_eq!(
+        read(ReplyShape::List, &[".\n"]).0,
+        Some(AdminReply::List(vec![]))
+    );
+    let (unfinished, _) = read(ReplyShape::List, &["f\t1\t0\t2\n"]);
+    assert_eq!(unfinished, None);
+}
+
+#[test]
+fn an_err_line_first_is_the_whole_answer_whatever_the_shape() {
+    for shape in [ReplyShape::Line, ReplyShape::List] {
+        let (reply, used) = read(shape, &["ERR UNKNOWN_JOB\r\n", ".\n"]);
+        assert_eq!(used, 1);
+        let Some(AdminReply::Err(err)) = reply else {
+            panic!("{reply:?}")
+        };
+        assert_eq!((err.code.as_str(), err.text.as_str()), ("UNKNOWN_JOB", ""));
+        assert_eq!(err.to_string(), "server error UNKNOWN_JOB");
+    }
+    let Some(AdminReply::Err(err)) = read(
+        ReplyShape::Line,
+        &["ERR INVALID_ARGUMENTS An+incomplete+set+drop\r\n"],
+    )
+    .0
+    else {
+        panic!()
+    };
+    assert_eq!(err.code, "INVALID_ARGUMENTS");
+    assert_eq!(err.text, "An incomplete set drop");
+    assert_eq!(err.line, "ERR INVALID_ARGUMENTS An+incomplete+set+drop");
+    let Some(AdminReply::Err(err)) = read(ReplyShape::Line, &["ERR function not found\r\n"]).0
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (err.code.as_str(), err.text.as_str()),
+        ("", "function not found")
+    );
+    assert_eq!(err.to_string(), "server error: function not found");
+}
+
+#[test]
+fn one_line_answers_are_taken_as_they_are() {
+    assert_eq!(
+        read(ReplyShape::Line, &["OK 1.1.20\n"]).0,
+        Some(AdminReply::Line("OK 1.1.20".into()))
+    );
+    assert_eq!(
+        read(ReplyShape::Line, &["OK\r\n"]).0,
+        Some(AdminReply::Line("OK".into()))
+    );
 }

@@ -6,9 +6,6 @@
 //! listing, proving that the server kept serving. Cases whose outcome is safe to provoke in
 //! gearmand 1.1.20 run against it too, as the reference.
 
-#[allow(unused_macros)]
-mod support;
-
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,10 +13,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use gearbox_proto::PacketType as T;
-use support::wire::{
+use gearbox_testkit::wire::{
     assert_serving, proc_status_kb, raw_header, raw_packet, req, server_pid, Conn, Reply,
 };
-use support::{Kind, Server, TempDir};
+use gearbox_testkit::{require, server_available, wait_until, wire, Kind, Server, TempDir};
 
 /// A server under test, with gearboxd's private job store.
 struct Target {
@@ -58,7 +55,7 @@ impl Target {
 
 /// gearboxd always; gearmand too when it is installed.
 fn both() -> Vec<Kind> {
-    if support::server_available(Kind::Gearmand) {
+    if server_available(Kind::Gearmand) {
         vec![Kind::Gearmand, Kind::Gearboxd]
     } else {
         vec![Kind::Gearboxd]
@@ -431,12 +428,12 @@ fn a_peer_that_never_reads_is_cut_off_at_max_outbound() {
     // What is left to read ends in a close, well below what was asked for.
     let mut echoed = 0u64;
     loop {
-        match c.recv_within(support::wire::TIMEOUT) {
+        match c.recv_within(wire::TIMEOUT) {
             Ok(Reply::Packet(p)) => echoed += p.body.len() as u64,
             // Cut off in the middle of a packet.
             Ok(Reply::Partial(rest)) => echoed += rest.len() as u64,
             Ok(other) => panic!("unexpected {}", other.describe()),
-            Err(support::wire::ReadEnd::Closed) => break,
+            Err(wire::ReadEnd::Closed) => break,
             Err(e) => panic!("slow reader not closed: {e:?}"),
         }
     }
@@ -536,7 +533,7 @@ fn all_unsent_output_is_bounded_and_the_slowest_readers_go_first() {
         for _ in 0..3 {
             match c.recv_within(Duration::from_secs(5)) {
                 Ok(Reply::Packet(_)) => {}
-                Ok(_) | Err(support::wire::ReadEnd::Closed) => {
+                Ok(_) | Err(wire::ReadEnd::Closed) => {
                     closed = true;
                     break;
                 }
@@ -569,7 +566,7 @@ fn all_unsent_output_is_bounded_and_the_slowest_readers_go_first() {
 /// flood leaves, the idle names are forgotten and their memory given back.
 #[test]
 fn a_function_flood_cannot_break_status_or_keep_its_memory() {
-    if !support::require("gearadmin") {
+    if !require("gearadmin") {
         return;
     }
     let t = Target::start(
@@ -620,7 +617,7 @@ fn a_function_flood_cannot_break_status_or_keep_its_memory() {
     let before_kb = proc_status_kb(pid, "VmRSS");
     drop(flood);
     // 1024 idle names stay visible, as gearmand keeps them; the listing ends with ".".
-    let forgotten = support::wait_until(Duration::from_secs(10), || {
+    let forgotten = wait_until(Duration::from_secs(10), || {
         let mut admin = Conn::connect(addr);
         admin.admin_list("status").len() == 1024 + 1
     });
@@ -683,8 +680,8 @@ fn garbage_from_many_connections_at_once() {
             loop {
                 match c.recv_within(deadline.saturating_duration_since(Instant::now())) {
                     Ok(_) => {}
-                    Err(support::wire::ReadEnd::Closed) => return,
-                    Err(support::wire::ReadEnd::TimedOut) => {
+                    Err(wire::ReadEnd::Closed) => return,
+                    Err(wire::ReadEnd::TimedOut) => {
                         panic!("connection {i} still open 15 s after EOF")
                     }
                 }

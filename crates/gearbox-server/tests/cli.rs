@@ -1,14 +1,11 @@
 //! The `gearboxd` command line: gearmand's flags and environment, files it writes, and the
 //! privilege drop. Each test runs the real binary.
 
-#[allow(unused_macros)]
-mod support;
-
 use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, Kind, Server, TempDir};
+use gearbox_testkit::{free_port, in_ci, wire, Kind, Server, TempDir};
 
 const GEARBOXD: &str = env!("CARGO_BIN_EXE_gearboxd");
 
@@ -146,7 +143,7 @@ fn user_flag_drops_privileges_after_binding() {
         let out = Command::new("id").args(["-u", name]).output().expect("id");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
-    if uid("") != "0" && std::env::var("CI").as_deref() != Ok("true") {
+    if uid("") != "0" && !in_ci() {
         eprintln!("skipping: dropping privileges needs root");
         return;
     }
@@ -175,6 +172,6 @@ fn user_flag_drops_privileges_after_binding() {
         vec![nobody.as_str(); 4],
         "{uids}"
     );
-    support::wire::assert_serving(server.addr);
+    wire::assert_serving(server.addr);
     assert!(data.join("gearbox.db").exists());
 }

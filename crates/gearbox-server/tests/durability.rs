@@ -5,14 +5,6 @@
 //! a second test restarts the database under load: submissions get ERROR while it is down and
 //! succeed again after, and every acknowledged job completes.
 
-#[allow(unused_macros)]
-mod support;
-
-// The service control shared with gearbox-store's backend tests (locks, restarts, CI rules).
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
-#[path = "../../gearbox-store/tests/services/mod.rs"]
-mod services;
-
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use gearbox_proto::{encode_packet, Codec, Frame, Magic, Packet, PacketType};
-use support::{Kind, Server, TempDir};
+// The service control shared with gearbox-store's backend tests (locks, restarts, CI rules).
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+use gearbox_testkit::services;
+use gearbox_testkit::{Kind, Server, TempDir};
 
 const JOBS: u64 = 100_000;
 /// Submissions written per batch; JOB_CREATED answers are read concurrently.

@@ -3,12 +3,9 @@
 //! 1.1.20 (the oracle) and gearboxd; admin listings whose order is unspecified are compared as
 //! sorted sets, and fd numbers, pids and handles are matched by shape.
 
-#[macro_use]
-mod support;
-
 use std::fs;
 
-use support::*;
+use gearbox_testkit::*;
 
 both_servers!(
     gearman_tool_worker_and_client,

@@ -1,15 +1,12 @@
 //! Interop scenarios driven by the pure-Perl CPAN `Gearman::Client` / `Gearman::Worker` 2.004
-//! (libgearman-client-perl). Scripts live in `tests/clients/perl/`.
+//! (libgearman-client-perl). Scripts live in gearbox-testkit's `clients/perl/`.
 //!
 //! `Gearman::Worker` uses the oldest worker dialect (GRAB_JOB / JOB_ASSIGN, seconds-free
 //! CAN_DO, SET_CLIENT_ID before every registration) and `Gearman::Client` does not ask for
 //! exceptions unless told to, so these scenarios cover paths the PHP extension never takes.
 //! Every scenario runs against gearmand 1.1.20 (the oracle) and gearboxd.
 
-#[macro_use]
-mod support;
-
-use support::*;
+use gearbox_testkit::*;
 
 both_servers!(
     perl_do_task,

@@ -1,15 +1,12 @@
 //! Interop scenarios driven by the PECL `gearman` extension (php-gearman 2.1, libgearman 1.1.20)
-//! as client and as worker. Scripts live in `tests/clients/php/`.
+//! as client and as worker. Scripts live in gearbox-testkit's `clients/php/`.
 //!
 //! Every scenario runs against gearmand 1.1.20 (the oracle) and gearboxd with the same expected
 //! output. Note: the extension's `addServer()` always sends `OPTION_REQ exceptions`, so a PHP
 //! client cannot run *without* exceptions; the "no exceptions option ⇒ the task fails" half of
 //! the exception scenario is covered by the Perl client and the `gearman` tool instead.
 
-#[macro_use]
-mod support;
-
-use support::*;
+use gearbox_testkit::*;
 
 both_servers!(
     php_do_normal_high_low,

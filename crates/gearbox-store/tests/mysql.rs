@@ -2,10 +2,10 @@
 //! each test in a table of its own; plus the take-over of a gearmand `-q mysql` table.
 #![cfg(feature = "mysql")]
 
-mod services;
 mod suite;
 
 use gearbox_store::{JobStore, MysqlSettings, MysqlStore, StoreError, StoreOp};
+use gearbox_testkit::services;
 use suite::{replayed, Backend, Scratch};
 
 fn settings() -> MysqlSettings {

@@ -2,10 +2,10 @@
 //! test), each test in a table of its own; plus the take-over of a gearmand `-q libpq` table.
 #![cfg(feature = "postgres")]
 
-mod services;
 mod suite;
 
 use gearbox_store::{JobStore, PostgresStore, StoreError};
+use gearbox_testkit::services;
 use suite::{replayed, Backend, Scratch};
 
 const CONNINFO: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";

@@ -3,10 +3,10 @@
 //! before the restart to be gone (see docs/durability.md).
 #![cfg(feature = "redis")]
 
-mod services;
 mod suite;
 
 use gearbox_store::{JobStore, RedisSettings, RedisStore, StoreError, StoreOp};
+use gearbox_testkit::services;
 use suite::{Backend, Scratch};
 
 struct Redis;

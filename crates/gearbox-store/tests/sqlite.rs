@@ -2,7 +2,6 @@
 //! byte; gearmand's own queue files are taken over.
 
 // The backend suite's checks that need no service are shared with SQLite.
-mod services;
 #[allow(unused_macros)]
 mod suite;
 

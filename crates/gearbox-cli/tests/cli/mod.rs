@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, Output, Server, TempDir, PROC_TIMEOUT};
+use gearbox_testkit::{run, Gate, Output, Server, TempDir, PROC_TIMEOUT};
 
 /// The binary under test.
 pub fn bin() -> PathBuf {
@@ -40,7 +40,7 @@ pub fn cmd(server: &Server, args: &[&str]) -> Command {
 
 /// Run `gearbox` against `server` to completion (stdin empty).
 pub fn gearbox(server: &Server, args: &[&str]) -> Output {
-    support::run(cmd(server, args), PROC_TIMEOUT)
+    run(cmd(server, args), PROC_TIMEOUT)
 }
 
 /// Run a command with `input` on its stdin, bounded by [`PROC_TIMEOUT`].
@@ -63,7 +63,7 @@ pub fn with_stdin(mut c: Command, input: &[u8]) -> Output {
         };
     }
     c = sh;
-    support::run(c, PROC_TIMEOUT)
+    run(c, PROC_TIMEOUT)
 }
 
 /// A background `gearbox` (typically `work`) whose pid we know, for signals.
@@ -157,7 +157,7 @@ pub fn worker(server: &Server, args: &[&str]) -> Bg {
 
 /// A shell command that waits (at most ~10 s) for `gate` to exist, then copies stdin to
 /// stdout.
-pub fn gated_cat(gate: &support::Gate) -> String {
+pub fn gated_cat(gate: &Gate) -> String {
     format!(
         "i=0; while [ ! -f '{}' ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; cat",
         gate.path()

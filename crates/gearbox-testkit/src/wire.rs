@@ -1,12 +1,11 @@
-//! Raw-socket helpers for the wire-level tests (`differential.rs`, `bad_input.rs`).
+//! Raw-socket helpers for the wire-level tests (the differential suite, `bad_input.rs`).
 //!
 //! [`Conn`] is a plain blocking TCP connection that writes arbitrary bytes and reads the
 //! server's output back as [`Reply`] items: binary packets (decoded with `gearbox_proto`) and
 //! admin text lines (kept raw, line ending included, so LF and CRLF stay distinguishable).
 //! Every read has a deadline ([`TIMEOUT`]), so a server that stays silent fails the test
-//! instead of hanging it.
-
-#![allow(dead_code)]
+//! instead of hanging it. Nothing here interprets what the server means: the helpers only
+//! frame, send, read and describe bytes, and must never wait without a deadline.
 
 use std::fmt::Write as _;
 use std::fs;

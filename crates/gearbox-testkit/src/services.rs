@@ -1,22 +1,25 @@
 //! The database services the backend tests run against (PostgreSQL, MariaDB, Redis on their
 //! standard ports on 127.0.0.1), and a way to take one down and bring it back.
 //!
-//! Used by gearbox-store's backend tests and, through `#[path]`, by gearbox-server's
-//! durability tests, so both agree on the locking rules:
+//! Used by gearbox-store's backend tests and by gearbox-server's durability tests, so both
+//! agree on the locking rules:
 //! * every test that uses a service holds a shared lock on it ([`Service::shared`]), and a test
 //!   that restarts it holds the exclusive lock ([`Service::exclusive`]), so a restart never hits
 //!   another test, whether it runs in this process or in another test binary (the locks are
 //!   `flock`s on files in the temp directory);
 //! * an [`Outage`] starts the service again when dropped, so a failing test still leaves it
 //!   running;
-//! * a service that cannot be reached skips the test locally and fails it when `CI=true`.
-
-#![allow(dead_code)]
+//! * a service that cannot be reached skips the test locally and fails it in CI
+//!   ([`crate::in_ci`]).
+//!
+//! Nothing here may stop a service without holding its exclusive lock, or leave it stopped.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::env::in_ci;
 
 /// How long a service may take to stop or to start.
 const SERVICE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,14 +33,6 @@ pub enum Service {
     Mysql,
     /// Redis, keeping nothing on disk.
     Redis,
-}
-
-/// Whether this run is CI, where a missing service is a failure.
-pub fn in_ci() -> bool {
-    matches!(
-        std::env::var("CI").as_deref(),
-        Ok("true") | Ok("1") | Ok("TRUE") | Ok("True")
-    )
 }
 
 /// A name no other test run uses: `<prefix>_<pid>_<nanoseconds>`.
