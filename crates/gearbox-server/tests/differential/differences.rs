@@ -692,3 +692,40 @@ fn difference_handle_numbers_are_seeded_from_the_clock() {
         }
     });
 }
+
+/// A woken worker that never asks for its job: gearmand woke every sleeper at once anyway
+/// (`--worker-wakeup 0`); gearboxd wakes one, and passes the wake-up on to the next sleeper
+/// once `--wakeup-timeout` (500 ms) has passed without a grab.
+#[test]
+fn difference_a_woken_worker_that_does_not_grab_passes_the_wakeup_on() {
+    each(|s| {
+        let mut stuck = s.conn();
+        let mut other = s.conn();
+        for w in [&mut stuck, &mut other] {
+            w.send_req(T::CanDo, &[b"f"]);
+            w.send_req(T::PreSleep, &[]);
+            w.sync();
+        }
+        let mut c = s.conn();
+        c.request_req(T::SubmitJobBg, &[b"f", b"", b"x"]);
+        assert!(stuck.recv().is(T::Noop), "[{}]", s.kind);
+        if s.gearmand() {
+            assert!(other.recv().is(T::Noop), "gearmand wakes every sleeper");
+        } else {
+            let early = other.recv_within(Duration::from_millis(200));
+            assert!(early.is_err(), "woken before the timeout: {early:?}");
+            let late = other.recv_within(Duration::from_secs(3));
+            assert!(
+                matches!(&late, Ok(r) if r.is(T::Noop)),
+                "the wake-up was not passed on: {late:?}"
+            );
+        }
+        let got = other.request_req(T::GrabJob, &[]);
+        assert!(
+            got[0].is(T::JobAssign),
+            "[{}] {}",
+            s.kind,
+            got[0].describe()
+        );
+    });
+}
