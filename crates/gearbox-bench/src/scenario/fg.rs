@@ -3,9 +3,14 @@
 //! Measures throughput, latency percentiles (submission written to result read) and server CPU
 //! per job. Every result must be the echo of the job that client submitted, and every job must
 //! be executed exactly once.
+//!
+//! By default the loop is closed: each client submits its next job as soon as it has the
+//! result, so the rate is whatever the server and the machine sustain. With `--rate R` each
+//! client submits on a schedule (R jobs per second in all, the clients staggered) and still
+//! waits for each result, so two servers can be compared at the same load, below saturation.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use gearbox_proto::PacketType;
@@ -34,15 +39,22 @@ pub struct FgArgs {
     /// Workload bytes per job (at least 12: the job number).
     #[arg(short = 's', long, default_value_t = 100, value_parser = crate::payload_size)]
     pub payload: usize,
+    /// Jobs per second in all, on a schedule; 0: as fast as results come back.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
 }
 
 impl FgArgs {
     /// The parameters, for the record.
     pub fn params(&self) -> String {
-        format!(
+        let mut params = format!(
             "jobs={} clients={} workers={} payload={}",
             self.jobs, self.clients, self.workers, self.payload
-        )
+        );
+        if self.rate > 0.0 {
+            params.push_str(&format!(" rate={}", self.rate));
+        }
+        params
     }
 }
 
@@ -73,8 +85,15 @@ pub async fn measure(env: &Env, a: &FgArgs, prefix: &str, rec: &mut Record) -> R
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(a.jobs as usize)));
     let cpu = env.cpu()?;
     let t0 = Instant::now();
+    // With a rate, each client submits every `clients / rate` seconds, the clients staggered
+    // evenly over one such interval.
+    let interval = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.clients as f64 / a.rate));
     let clients: Vec<_> = (0..a.clients)
         .map(|i| {
+            let schedule = interval.map(|every| Schedule {
+                start: t0 + every.mul_f64(i as f64 / a.clients as f64),
+                every,
+            });
             run::spawn(
                 format!("client {i}"),
                 client(
@@ -82,6 +101,7 @@ pub async fn measure(env: &Env, a: &FgArgs, prefix: &str, rec: &mut Record) -> R
                     Arc::clone(&function),
                     share(a.jobs, a.clients, i),
                     a.payload,
+                    schedule,
                     Arc::clone(&latencies),
                 ),
             )
@@ -103,16 +123,28 @@ pub async fn measure(env: &Env, a: &FgArgs, prefix: &str, rec: &mut Record) -> R
     Ok(())
 }
 
+/// When a rate-limited client submits its jobs.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    start: Instant,
+    every: Duration,
+}
+
 async fn client(
     addr: std::net::SocketAddr,
     function: Arc<str>,
     range: std::ops::Range<u64>,
     payload: usize,
+    schedule: Option<Schedule>,
     latencies: Arc<Mutex<Vec<u64>>>,
 ) -> Result<()> {
     let mut conn = Conn::connect(addr).await?;
     let mut lat = Vec::with_capacity((range.end - range.start) as usize);
-    for num in range {
+    for (nth, num) in range.enumerate() {
+        if let Some(s) = schedule {
+            let due = s.start + s.every.mul_f64(nth as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
         let unique = Decimal::new(num);
         conn.push_head(
             PacketType::SubmitJob,

@@ -87,8 +87,8 @@ pub struct Job {
     pub worker: Option<ConnId>,
     /// Key of the job's row in the durable store; 0 when the job is not stored.
     pub store_id: u64,
-    /// The job's store write is not committed yet: it is not handed to a worker, and
-    /// submitters joining it wait for the commit.
+    /// The job's store write is not committed yet: background submitters joining it wait for
+    /// the commit (and a job a background submission created waits for it outside its queue).
     pub committing: bool,
     /// Counts assignments, so a timeout armed for an earlier run of the job is recognised.
     pub assignment: u32,
@@ -114,10 +114,9 @@ impl Job {
         self.body.slice(self.data_start as usize..)
     }
 
-    /// The job can be handed to a worker: its workload is in memory and its store write, if
-    /// it has one pending, is committed.
+    /// The job can be handed to a worker: its workload is in memory.
     pub fn ready(&self) -> bool {
-        self.payload == Payload::Resident && !self.committing
+        self.payload == Payload::Resident
     }
 
     /// The workload, borrowed.
@@ -182,6 +181,28 @@ impl JobList {
         }
         self.tail = id;
         self.len += 1;
+    }
+
+    /// Insert after `after`, or at the head when `after` is [`JobId::NIL`].
+    pub fn insert_after(&mut self, jobs: &mut Jobs, after: JobId, id: JobId) {
+        if after == JobId::NIL {
+            return self.push_front(jobs, id);
+        }
+        let next = jobs[after].next;
+        if next == JobId::NIL {
+            return self.push_back(jobs, id);
+        }
+        let job = &mut jobs[id];
+        job.prev = after;
+        job.next = next;
+        jobs[after].next = id;
+        jobs[next].prev = id;
+        self.len += 1;
+    }
+
+    /// The last job.
+    pub fn back(&self) -> Option<JobId> {
+        (self.tail != JobId::NIL).then_some(self.tail)
     }
 
     /// Insert at the head (a job that lost its worker for the first time).

@@ -79,7 +79,13 @@ impl Engine {
                 unqueued = Some(p);
             }
             JobState::Running => self.functions[f].running -= 1,
-            JobState::Pending => self.functions[f].pending[job.priority.index()] -= 1,
+            JobState::Pending => {
+                self.functions[f].pending[job.priority.index()] -= 1;
+                // Pending and committing: held for its commit (`store.rs`).
+                if job.committing {
+                    self.held -= 1;
+                }
+            }
         }
         self.handles.remove(&self.jobs, job_id);
         let unique = self.jobs[job_id].unique();

@@ -176,6 +176,9 @@ pub struct Engine {
     storing: std::collections::VecDeque<store::Storing>,
     /// Jobs whose workload is only in the store (spilled or being read back).
     spilled: u32,
+    /// Jobs created by a background submission that wait outside their queue for their store
+    /// commit (`store.rs`).
+    held: u32,
     /// Read-backs in flight, by token.
     loads: FxHashMap<u64, spill::Load>,
     /// Token of the next read-back.
@@ -213,6 +216,7 @@ impl Engine {
             next_seq: 1,
             storing: std::collections::VecDeque::new(),
             spilled: 0,
+            held: 0,
             loads: FxHashMap::default(),
             next_load: 1,
             loads_paused: false,

@@ -49,11 +49,18 @@ impl Engine {
         self.jobs.len() - self.spilled as usize
     }
 
+    /// Resident jobs the limit is applied to: those in queues, running or waiting for their
+    /// epoch time, not those still waiting for their store commit (they are charged when they
+    /// enter their queue, oldest first, so the oldest stay resident).
+    fn charged_jobs(&self) -> usize {
+        self.resident_jobs() - self.held as usize
+    }
+
     /// Drop a job's workload from memory if it is stored and the limit is reached. Called when
     /// the job enters its queue or starts waiting for its epoch time.
     pub(super) fn spill_if_over(&mut self, job_id: JobId) {
         let limit = self.config.resident_jobs as usize;
-        if limit == 0 || self.resident_jobs() <= limit {
+        if limit == 0 || self.charged_jobs() <= limit {
             return;
         }
         let job = &mut self.jobs[job_id];
@@ -146,7 +153,7 @@ impl Engine {
         let head_resident = queue
             .front()
             .is_some_and(|head| self.jobs[head].payload == Payload::Resident);
-        let room = self.resident_jobs() + batch as usize <= self.config.resident_jobs as usize;
+        let room = self.charged_jobs() + batch as usize <= self.config.resident_jobs as usize;
         // A queue with nothing resident at its head loads whatever the total, or it would
         // never move.
         if head_resident && (resident_here >= batch || !room) {
@@ -249,7 +256,6 @@ impl Engine {
                 Some(data) => {
                     job.set_workload(&data);
                     job.payload = Payload::Resident;
-                    // One still committing is woken for by its commit.
                     ready += usize::from(job.ready());
                     self.spilled -= 1;
                     self.functions[f].spill[p].count -= 1;

@@ -1,19 +1,20 @@
 //! The durable path: writing background jobs to the store, answering their submitters only
 //! once the write is committed, and rebuilding the queues from the store at start.
 //!
-//! A durable job takes its place in its queue at once, so submission order is kept, but it is
-//! not handed to a worker and its JOB_CREATED is not sent until the network layer reports the
-//! commit through [`Engine::committed`]: a job runs only once it is durable, and ERROR
-//! QUEUE_ERROR (the commit failed) means it never ran. Output to the submitter waits behind the
-//! pending JOB_CREATED (`conns.rs`). Nothing acknowledged is ever lost, and nothing here does
-//! I/O: writes leave through [`Outbox::persist`].
+//! A job a background submission creates waits outside its queue, counted as waiting, until
+//! the network layer reports its write committed through [`Engine::committed`]; then it takes
+//! the place in its queue its submission order gives it, and its JOB_CREATED goes out. So a
+//! job runs only once it is durable, and ERROR QUEUE_ERROR (the write failed) means it never
+//! ran. Jobs submitted after it may run meanwhile: nothing waits on a commit but the job itself
+//! and its submitters' output (`conns.rs`). Nothing acknowledged is ever lost, and nothing here
+//! does I/O: writes leave through [`Outbox::persist`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use super::conns::Held;
 use super::ids::JobId;
-use super::job::{JobState, Payload, Priority};
+use super::job::{JobState, Priority};
 use super::lifecycle::NewJob;
 use super::{ConnId, Engine, Outbox, StoreOp, StoredJob};
 
@@ -27,12 +28,24 @@ pub(super) struct Storing {
     handle_no: u64,
     /// Background submissions waiting for a JOB_CREATED naming this job.
     waiters: SmallVec<[ConnId; 1]>,
+    /// The job was created by this write's submission and waits outside its queue for the
+    /// commit, to run at this epoch time (0: at once).
+    held: Option<u64>,
 }
 
 impl Engine {
     /// Write a job to the store. Its store id is its handle number, which grows across
-    /// restarts, so ascending ids are submission order.
-    pub(super) fn store_job(&mut self, job_id: JobId, when: u64, out: &mut impl Outbox) {
+    /// restarts, so ascending ids are submission order. With `held`, the job was just created
+    /// by a background submission: it stays out of its queue until the write is committed
+    /// (see [`Engine::settle_job`]), unless JOB_CREATED goes out before the commit anyway
+    /// (`ack_before_commit`).
+    pub(super) fn store_job(
+        &mut self,
+        job_id: JobId,
+        when: u64,
+        held: bool,
+        out: &mut impl Outbox,
+    ) -> bool {
         let job = &mut self.jobs[job_id];
         job.store_id = job.handle_no;
         job.committing = !self.config.ack_before_commit;
@@ -47,13 +60,23 @@ impl Engine {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
+        let held = (held && job.committing).then_some(when);
         self.storing.push_back(Storing {
             seq,
             job: job_id,
             handle_no: job.handle_no,
             waiters: SmallVec::new(),
+            held,
         });
         out.persist(seq, StoreOp::Put(stored));
+        if held.is_some() {
+            // Counted as waiting (in `status` and `prioritystatus`), in no queue yet.
+            let job = &mut self.jobs[job_id];
+            job.state = JobState::Pending;
+            self.functions[job.function].pending[job.priority.index()] += 1;
+            self.held += 1;
+        }
+        held.is_some()
     }
 
     /// Answer `id` with the JOB_CREATED for `job_id` once the job's store write commits; until
@@ -100,7 +123,7 @@ impl Engine {
                 touched.push(waiter);
             }
             if live {
-                self.settle_job(storing.job, reason.is_some(), out);
+                self.settle_job(storing.job, storing.held, reason.is_some(), now, out);
             }
         }
         touched.sort_unstable();
@@ -123,26 +146,37 @@ impl Engine {
         }
     }
 
-    /// A job's store write was reported. Committed, it becomes runnable. Failed, it is never
-    /// stored, and its background submitters hear ERROR: it goes on only for a worker already
-    /// running it or for foreground clients waiting for it (as a job in memory), and those
-    /// clients get WORK_FAIL if its workload went to the store with the write.
-    fn settle_job(&mut self, job_id: JobId, failed: bool, out: &mut impl Outbox) {
-        let job = &mut self.jobs[job_id];
-        job.committing = false;
+    /// A job's store write was reported. A job held for it (`held`: created by a background
+    /// submission) now takes its place in its queue, in submission order, or waits for its
+    /// epoch time. A failed write is never stored and its background submitters hear ERROR:
+    /// the job goes on only for a worker already running it or for foreground clients waiting
+    /// for it (as a job in memory).
+    fn settle_job(
+        &mut self,
+        job_id: JobId,
+        held: Option<u64>,
+        failed: bool,
+        now: u64,
+        out: &mut impl Outbox,
+    ) {
         if failed {
+            let job = &mut self.jobs[job_id];
             // Forget the store id so that nothing is deleted for it later.
             job.store_id = 0;
-            let kept = job.state == JobState::Running
-                || !job.listeners.is_empty() && job.payload == Payload::Resident;
+            let kept = job.state == JobState::Running || !job.listeners.is_empty();
             if !kept {
                 self.counters.rejected += 1;
                 return self.fail_job(job_id, out);
             }
         }
-        if job.state == JobState::Queued {
-            let function = job.function;
-            self.wake(function, out);
+        self.jobs[job_id].committing = false;
+        if let Some(when) = held {
+            let job = &self.jobs[job_id];
+            self.functions[job.function].pending[job.priority.index()] -= 1;
+            self.held -= 1;
+            if !self.wait_for_epoch(job_id, when, now) {
+                self.enqueue_in_order(job_id, out);
+            }
         }
     }
 

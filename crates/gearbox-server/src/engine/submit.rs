@@ -105,16 +105,17 @@ impl Engine {
         if !background {
             self.attach(id, job_id);
         }
-        if self.config.durable && background {
-            self.store_job(job_id, when, out);
-        }
+        let held = self.config.durable && background && self.store_job(job_id, when, true, out);
         if self.jobs[job_id].committing {
             self.defer_created(id, job_id);
         } else {
             self.reply_created(id, job_id, out);
         }
-        // A durable job takes its place in the queue now; no worker gets it before its commit.
-        self.make_runnable(job_id, when, now, out);
+        // A durable job enters its queue when its write is committed, so no worker runs a job
+        // whose submitter may yet hear ERROR (`store.rs`).
+        if !held {
+            self.make_runnable(job_id, when, now, out);
+        }
     }
 
     /// A submission matched an existing job: attach a foreground submitter and answer with the
@@ -131,8 +132,9 @@ impl Engine {
         }
         if self.config.durable && background && !stored {
             // A background submission joined a foreground job: the job must now survive a
-            // restart like any background job. It is not delayed, whatever this submission said.
-            self.store_job(job_id, 0, out);
+            // restart like any background job. It is not delayed, whatever this submission said,
+            // and stays runnable for its foreground clients meanwhile.
+            self.store_job(job_id, 0, false, out);
         }
         if background && self.jobs[job_id].committing {
             self.defer_created(id, job_id);
@@ -200,6 +202,26 @@ impl Engine {
                 jobs.get(w.job)
                     .is_some_and(|j| j.handle_no == w.handle_no && j.listeners.contains(&id))
             });
+        }
+    }
+
+    /// Put a job whose store write just committed into its queue where its submission order
+    /// puts it: behind every job submitted before it, ahead of the foreground jobs submitted
+    /// while it was being written (only those can be behind it, so the walk is short).
+    pub(super) fn enqueue_in_order(&mut self, job_id: JobId, out: &mut impl Outbox) {
+        let job = &mut self.jobs[job_id];
+        job.state = JobState::Queued;
+        let (f, p, handle_no) = (job.function, job.priority.index(), job.handle_no);
+        let queue = &self.functions[f].queues[p];
+        let mut after = queue.back().unwrap_or(JobId::NIL);
+        while after != JobId::NIL && self.jobs[after].handle_no > handle_no {
+            after = self.jobs[after].prev;
+        }
+        self.functions[f].queues[p].insert_after(&mut self.jobs, after, job_id);
+        self.spill_count(job_id);
+        self.refill(f, p, out);
+        if self.jobs[job_id].ready() {
+            self.wake(f, out);
         }
     }
 

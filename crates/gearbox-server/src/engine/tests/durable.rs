@@ -72,19 +72,48 @@ fn a_background_job_is_answered_and_handed_out_only_once_committed() {
 }
 
 #[test]
-fn an_uncommitted_head_holds_back_its_queue_and_lower_priorities() {
+fn a_committed_job_takes_its_place_in_submission_order() {
     let mut h = durable();
     h.connect(1);
     h.connect(2);
     h.connect(3);
+    let other = ConnId(3);
     h.send(W, T::CanDo, &[b"f"]);
-    let sent = h.send(C, T::SubmitJobHighBg, &[b"f", b"", b"bg-high"]);
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"bg"]);
     let seq = persisted(&sent)[0].0;
-    h.send(ConnId(3), T::SubmitJob, &[b"f", b"", b"fg-normal"]);
-    assert_eq!(h.grab(W), None, "the high job comes first, once committed");
+    for data in ["fg1", "fg2", "fg3"] {
+        h.send(other, T::SubmitJob, &[b"f", b"", data.as_bytes()]);
+    }
+    // Meanwhile, jobs submitted after it may run: it is not in the queue yet.
+    assert_eq!(h.grab(W).unwrap().3, "fg1");
+    assert_eq!(h.engine.queued("f"), 2);
     h.commit(seq, None);
-    assert_eq!(h.grab(W).unwrap().3, "bg-high");
-    assert_eq!(h.grab(W).unwrap().3, "fg-normal");
+    // Committed, it goes where its submission put it: ahead of the later foreground jobs.
+    assert_eq!(h.grab(W).unwrap().3, "bg");
+    assert_eq!(h.grab(W).unwrap().3, "fg2");
+    assert_eq!(h.grab(W).unwrap().3, "fg3");
+}
+
+#[test]
+fn a_committing_job_is_counted_as_waiting_and_can_be_cancelled() {
+    let mut h = durable();
+    h.connect(2);
+    let admin = h.connect(3);
+    let sent = h.send(C, T::SubmitJobHighBg, &[b"f", b"", b"x"]);
+    let writes = persisted(&sent);
+    let [(seq, StoreOp::Put(job))] = writes.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(h.admin(admin, "prioritystatus"), "f\t1\t0\t0\t0\n.\n");
+    let cancel = format!("cancel job H:test:{}", job.id);
+    assert_eq!(h.admin(admin, &cancel), "OK\r\n");
+    let sent = h.commit(*seq, None);
+    assert_eq!(
+        kinds_to(&sent, C),
+        [T::JobCreated],
+        "the write itself succeeded"
+    );
+    assert_eq!(h.engine.jobs_in_memory(), 0);
 }
 
 #[test]
@@ -108,11 +137,10 @@ fn a_failed_commit_keeps_a_job_a_foreground_client_has() {
         persisted(&sent).is_empty(),
         "nothing to delete: it was never stored"
     );
-    // Queued: the same, and the job still runs for its foreground client.
+    // Queued: the same; it stays runnable for its foreground client throughout.
     h.submit(a, T::SubmitJob, "f", "queued", "y");
     let sent = h.send(C, T::SubmitJobBg, &[b"f", b"queued", b"y"]);
     let seq = persisted(&sent)[0].0;
-    assert_eq!(h.grab(W), None, "held until the store answers");
     let sent = h.commit(seq, Some("disk full"));
     assert_eq!(error_code(&sent, C), "QUEUE_ERROR");
     let (handle, ..) = h.grab(W).unwrap();

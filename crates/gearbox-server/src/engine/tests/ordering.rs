@@ -9,7 +9,8 @@
 //! - replies to a connection's own requests arrive in request order;
 //! - no WORK_* for a job reaches a connection before that job's JOB_CREATED, and none after
 //!   its last terminal packet;
-//! - a job whose store write is not committed is never handed to a worker.
+//! - a job a background submission created is never handed to a worker before its store write
+//!   is committed (a foreground job that a background submission joined stays runnable).
 //!
 //! At the end everything is committed and run to completion, and every foreground submission
 //! has had exactly one terminal packet, every acknowledged background job has finished exactly
@@ -251,8 +252,15 @@ impl World {
                     }
                 }
                 (T::JobAssign | T::JobAssignUniq, _) => {
+                    // Only a foreground job that a background submission joined may run while
+                    // that write is pending; such a job has a foreground client.
+                    let foreground = self
+                        .h
+                        .engine
+                        .lookup(&handle)
+                        .is_some_and(|j| !self.h.engine.jobs[j].listeners.is_empty());
                     assert!(
-                        !self.uncommitted.contains(&store_id(&handle)),
+                        !self.uncommitted.contains(&store_id(&handle)) || foreground,
                         "{handle:?} handed to {conn:?} before its store write committed"
                     );
                     peer.held.push(handle);

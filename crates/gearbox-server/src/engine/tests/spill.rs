@@ -303,10 +303,11 @@ fn epoch_jobs_spill_while_they_wait_and_run_when_due() {
         &[b"f", b"e", when.as_bytes(), b"later"],
     );
     assert!(kinds_to(&sent, C).is_empty());
+    s.commit();
     assert_eq!(
         s.spilled(),
         1,
-        "a waiting epoch job keeps no workload in memory"
+        "a committed epoch job keeps no workload in memory while it waits"
     );
     assert_eq!(s.drain(), ["now"]);
     let sent = s.h.advance(60_000);
