@@ -133,7 +133,7 @@ fn php_foreground_tasks_served_high_normal_low(kind: Kind) {
     }
     let s = Server::start(kind, &[]);
     let client = s.spawn_php(
-        "fg_tasks.php",
+        "tasks.php",
         &[
             "fgprio",
             "low:L1",
@@ -516,22 +516,25 @@ fn php_foreground_and_background_tasks_in_one_run_tasks(kind: Kind) {
         Kind::Gearboxd => &[&[], &["-q", "memory"], &["--resident-jobs", "2"]],
     };
     let rounds = 3;
+    let mut tasks = vec!["mixed".to_owned(), "--created".to_owned()];
     let mut expected = Vec::new();
     for round in 1..=rounds {
-        for task in ["normal", "high", "low"] {
-            expected.push(format!("complete {round}-{task} {round}-{task}"));
-        }
-        for task in ["normal", "normal_bg", "high", "high_bg", "low", "low_bg"] {
-            expected.push(format!("created {round}-{task}"));
+        for kind in ["normal", "normal_bg", "high", "high_bg", "low", "low_bg"] {
+            tasks.push(format!("{kind}:{round}-{kind}"));
+            expected.push(format!("created {round}-{kind}"));
+            if !kind.ends_with("_bg") {
+                expected.push(format!("complete {round}-{kind} {round}-{kind}"));
+            }
         }
     }
     expected.sort();
     expected.push("runTasks ok GEARMAN_SUCCESS".to_owned());
+    let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
     for args in modes {
         let s = Server::start(kind, args);
         let worker = s.spawn_php("worker.php", &["--fn", "mixed:echo", "--idle", "3000"]);
         s.wait_workers("mixed", 1);
-        let out = s.php("mixed_tasks.php", &["mixed", &rounds.to_string()]);
+        let out = s.php("tasks.php", &tasks);
         assert_eq!(out.lines(), expected, "[{kind} {args:?}] {out}");
         // Every background job ran too, once.
         let w = worker.wait(PROC_TIMEOUT);

@@ -130,6 +130,21 @@ impl Harness {
         std::mem::take(&mut self.out.sent)
     }
 
+    /// Answer the read-back `token` of `ids` as a store holding `rows` would.
+    fn read_back(
+        &mut self,
+        token: u64,
+        ids: &[u64],
+        rows: &std::collections::BTreeMap<u64, Bytes>,
+    ) {
+        let found = ids
+            .iter()
+            .filter_map(|id| rows.get(id).map(|d| (*id, d.clone())))
+            .collect();
+        self.engine
+            .loaded(token, Ok(found), self.now, &mut self.out);
+    }
+
     fn advance(&mut self, ms: u64) -> Vec<Sent> {
         self.now += ms;
         self.engine.tick(self.now, &mut self.out);

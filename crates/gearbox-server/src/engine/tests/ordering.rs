@@ -375,15 +375,7 @@ impl World {
             };
             left -= 1;
             match front {
-                Queued::Load(token, ids) => {
-                    let found = ids
-                        .iter()
-                        .filter_map(|id| self.rows.get(id).map(|d| (*id, d.clone())))
-                        .collect();
-                    self.h
-                        .engine
-                        .loaded(token, Ok(found), self.h.now, &mut self.h.out);
-                }
+                Queued::Load(token, ids) => self.h.read_back(token, &ids, &self.rows),
                 Queued::Write(seq, op) => {
                     let mut batch = vec![(seq, op)];
                     while left > 0 && matches!(self.store.front(), Some(Queued::Write(..))) {

@@ -88,13 +88,7 @@ impl Spilling {
         let mut rest = Vec::new();
         while !self.loads.is_empty() {
             for (token, ids) in std::mem::take(&mut self.loads) {
-                let found = ids
-                    .iter()
-                    .filter_map(|id| self.rows.get(id).map(|d| (*id, d.clone())))
-                    .collect();
-                self.h
-                    .engine
-                    .loaded(token, Ok(found), self.h.now, &mut self.h.out);
+                self.h.read_back(token, &ids, &self.rows);
                 let sent = std::mem::take(&mut self.h.out.sent);
                 rest.extend(self.absorb(sent));
             }
