@@ -36,7 +36,9 @@ pub mod tempdir;
 pub mod wire;
 
 pub use admin::{admin_command, get_status_unique, read_admin_response, ADMIN_IO_TIMEOUT};
-pub use env::{client_script, in_ci, missing, require, require_perl, require_php, which};
+pub use env::{
+    client_script, in_ci, missing, profile_dir, require, require_perl, require_php, which,
+};
 pub use inprocess::{start_server, InProcessServer, ServerOptions, StoreMode};
 pub use procs::{
     assert_lines, field_after, lines_without, run, sorted, strings, wait_until, Gate, Output, Proc,

@@ -1,0 +1,408 @@
+//! `GearmanClient` without PHP: the state PECL's client keeps between calls and the rules of its
+//! synchronous calls, over gearbox-client's blocking facade (which builds no runtime and opens
+//! no connection before the first call that needs one, and starts afresh after a `fork`).
+//!
+//! What lives here: servers (PECL's defaults: `localhost`, port 4730), options, the timeout, the
+//! last return code and message, the last job handle and status, and the context string. The binding turns these
+//! results into PHP values; nothing here knows PHP.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gearbox_client::blocking::Client;
+use gearbox_client::{Error, JobEvent, JobRequest, Priority};
+
+use crate::codes::{from_error, ReturnCode};
+
+/// `GEARMAN_CLIENT_NON_BLOCKING`.
+pub const OPTION_NON_BLOCKING: i64 = 2;
+/// `GEARMAN_CLIENT_FREE_TASKS`, set by PECL on every new client.
+pub const OPTION_FREE_TASKS: i64 = 32;
+/// `GEARMAN_DEFAULT_TCP_HOST`.
+pub const DEFAULT_HOST: &str = "localhost";
+/// `GEARMAN_DEFAULT_TCP_PORT`.
+pub const DEFAULT_PORT: u16 = 4730;
+
+/// Which `do*` call: priority and foreground or background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoKind {
+    /// Queue priority.
+    pub priority: Priority,
+    /// `doBackground` and friends.
+    pub background: bool,
+}
+
+/// A client's state between PHP calls.
+pub struct ClientCore {
+    client: Client,
+    servers: Vec<String>,
+    options: i64,
+    /// Milliseconds; -1 waits for ever (PECL's default).
+    timeout_ms: i64,
+    code: ReturnCode,
+    /// Message of the last failed call; `None` after a success.
+    error: Option<String>,
+    job_handle: Bytes,
+    status: (u32, u32),
+    context: Bytes,
+}
+
+impl Default for ClientCore {
+    fn default() -> Self {
+        ClientCore::new()
+    }
+}
+
+impl ClientCore {
+    /// A client with no server, as `new GearmanClient()` gives.
+    pub fn new() -> ClientCore {
+        let client = Client::new();
+        // PECL's clients always ask for WORK_EXCEPTION (addServer sends the option).
+        client.set_exceptions(true);
+        ClientCore {
+            client,
+            servers: Vec::new(),
+            options: OPTION_FREE_TASKS,
+            timeout_ms: -1,
+            code: ReturnCode::SUCCESS,
+            error: None,
+            job_handle: Bytes::new(),
+            status: (0, 0),
+            context: Bytes::new(),
+        }
+    }
+
+    /// `returnCode()`.
+    pub fn return_code(&self) -> ReturnCode {
+        self.code
+    }
+
+    /// `error()`: the last failure's message, `None` when the last call succeeded.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    fn succeed(&mut self, code: ReturnCode) {
+        self.code = code;
+        self.error = None;
+    }
+
+    fn fail(&mut self, error: &Error) {
+        let (code, message) = from_error(error);
+        self.code = code;
+        self.error = Some(message);
+    }
+
+    fn fail_with(&mut self, code: ReturnCode, message: impl Into<String>) {
+        self.code = code;
+        self.error = Some(message.into());
+    }
+
+    /// `options()`.
+    pub fn options(&self) -> i64 {
+        self.options
+    }
+
+    /// `setOptions()`, `addOptions()`, `removeOptions()`: the new option bits.
+    pub fn set_options(&mut self, options: i64) {
+        self.options = options;
+    }
+
+    /// `timeout()`, in milliseconds; -1 for none.
+    pub fn timeout(&self) -> i64 {
+        self.timeout_ms
+    }
+
+    /// `setTimeout()`: milliseconds, negative for none.
+    pub fn set_timeout(&mut self, ms: i64) {
+        self.timeout_ms = ms;
+        let timeout = u64::try_from(ms).ok().map(Duration::from_millis);
+        self.client.set_timeout(timeout);
+    }
+
+    /// `addServer($host, $port)`, with PECL's defaults for a missing host or a zero port. With
+    /// `check`, the server must be reachable now (PECL connects to set the exceptions option
+    /// and throws when it cannot).
+    pub fn add_server(&mut self, host: Option<&str>, port: u16, check: bool) -> Result<(), String> {
+        let host = host.filter(|h| !h.is_empty()).unwrap_or(DEFAULT_HOST);
+        let port = if port == 0 { DEFAULT_PORT } else { port };
+        let addr = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        if let Err(e) = self.client.add_server(&addr) {
+            let message = e.to_string();
+            self.fail(&e);
+            return Err(message);
+        }
+        self.servers.push(addr.clone());
+        self.succeed(ReturnCode::SUCCESS);
+        if check {
+            let probe = Client::new();
+            probe.set_exceptions(true);
+            probe.set_timeout(Some(Duration::from_secs(10)));
+            let reached = probe
+                .add_server(&addr)
+                .and_then(|()| probe.echo("").map(|_| ()));
+            if let Err(e) = reached {
+                self.fail(&e);
+                return Err(e.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// `addServers("h1:p1,h2")`: each entry as [`ClientCore::add_server`] would take it.
+    pub fn add_servers(&mut self, servers: Option<&str>, check: bool) -> Result<(), String> {
+        let list = servers.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_HOST);
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (host, port) = split_host_port(entry);
+            self.add_server(Some(host), port, check)?;
+        }
+        Ok(())
+    }
+
+    fn request(
+        &self,
+        function: &[u8],
+        workload: &[u8],
+        unique: Option<&[u8]>,
+        kind: DoKind,
+    ) -> JobRequest {
+        let mut req = JobRequest::new(
+            Bytes::copy_from_slice(function),
+            Bytes::copy_from_slice(workload),
+        )
+        .priority(kind.priority);
+        if let Some(unique) = unique {
+            req = req.unique(Bytes::copy_from_slice(unique));
+        }
+        req
+    }
+
+    /// `doNormal`, `doHigh`, `doLow`: run the job to its end, as libgearman 1.1 does: every
+    /// WORK_DATA is gathered in front of the WORK_COMPLETE result, warnings are dropped, and a
+    /// WORK_FAIL or WORK_EXCEPTION gives an empty result with that return code.
+    pub fn do_foreground(
+        &mut self,
+        function: &[u8],
+        workload: &[u8],
+        unique: Option<&[u8]>,
+        kind: DoKind,
+    ) -> Bytes {
+        if self.servers.is_empty() {
+            self.fail_with(ReturnCode::NO_SERVERS, "no servers added");
+            return Bytes::new();
+        }
+        let req = self.request(function, workload, unique, kind);
+        let mut job = match self.client.submit(req) {
+            Ok(job) => job,
+            Err(e) => {
+                self.fail(&e);
+                return Bytes::new();
+            }
+        };
+        self.job_handle = job.handle().clone();
+        let mut gathered = Vec::new();
+        let outcome = loop {
+            match job.next_event() {
+                Ok(Some(JobEvent::Data(data))) => gathered.extend_from_slice(&data),
+                Ok(Some(JobEvent::Warning(_))) => {}
+                Ok(Some(JobEvent::Status {
+                    numerator,
+                    denominator,
+                })) => self.status = (numerator, denominator),
+                Ok(Some(JobEvent::Complete(result))) => {
+                    gathered.extend_from_slice(&result);
+                    break Ok(Bytes::from(gathered));
+                }
+                Ok(Some(JobEvent::Fail)) => {
+                    break Err((
+                        ReturnCode::WORK_FAIL,
+                        "the job failed (WORK_FAIL)".to_owned(),
+                    ))
+                }
+                Ok(Some(JobEvent::Exception(data))) => {
+                    let text = String::from_utf8_lossy(&data);
+                    break Err((
+                        ReturnCode::WORK_EXCEPTION,
+                        format!("the job raised an exception: {text}"),
+                    ));
+                }
+                Ok(None) => {
+                    break Err((
+                        ReturnCode::LOST_CONNECTION,
+                        "the job ended without a result".to_owned(),
+                    ))
+                }
+                Err(e) => break Err(from_error(&e)),
+            }
+        };
+        // The status belongs to the job in progress; it is gone with it.
+        self.status = (0, 0);
+        match outcome {
+            Ok(result) => {
+                self.succeed(ReturnCode::SUCCESS);
+                result
+            }
+            Err((code, message)) => {
+                self.fail_with(code, message);
+                Bytes::new()
+            }
+        }
+    }
+
+    /// `doBackground`, `doHighBackground`, `doLowBackground`: the job handle.
+    pub fn do_background(
+        &mut self,
+        function: &[u8],
+        workload: &[u8],
+        unique: Option<&[u8]>,
+        kind: DoKind,
+    ) -> Bytes {
+        if self.servers.is_empty() {
+            self.fail_with(ReturnCode::NO_SERVERS, "no servers added");
+            return Bytes::new();
+        }
+        let req = self.request(function, workload, unique, kind);
+        match self.client.submit_background(req) {
+            Ok(handle) => {
+                self.job_handle = handle.clone();
+                self.succeed(ReturnCode::SUCCESS);
+                handle
+            }
+            Err(e) => {
+                self.fail(&e);
+                Bytes::new()
+            }
+        }
+    }
+
+    /// `doJobHandle()`: the handle of the last job a `do*` call submitted.
+    pub fn job_handle(&self) -> &Bytes {
+        &self.job_handle
+    }
+
+    /// `doStatus()`: the WORK_STATUS of the job a `do*` call is working through; (0, 0) once
+    /// the call has returned, as in PECL.
+    pub fn do_status(&self) -> (u32, u32) {
+        self.status
+    }
+
+    /// `jobStatus($handle)`: (known, running, numerator, denominator).
+    pub fn job_status(&mut self, handle: &[u8]) -> (bool, bool, u32, u32) {
+        match self.client.status(handle) {
+            Ok(s) => {
+                self.succeed(ReturnCode::SUCCESS);
+                (s.known, s.running, s.numerator, s.denominator)
+            }
+            Err(e) => {
+                self.fail(&e);
+                (false, false, 0, 0)
+            }
+        }
+    }
+
+    /// `jobStatusByUniqueKey($unique)`: (known, running, numerator, denominator).
+    pub fn job_status_by_unique(&mut self, unique: &[u8]) -> (bool, bool, u32, u32) {
+        match self.client.status_unique(unique) {
+            Ok(s) => {
+                self.succeed(ReturnCode::SUCCESS);
+                (s.known, s.running, s.numerator, s.denominator)
+            }
+            Err(e) => {
+                self.fail(&e);
+                (false, false, 0, 0)
+            }
+        }
+    }
+
+    /// `ping($workload)`: an ECHO round trip that must come back unchanged.
+    pub fn ping(&mut self, workload: &[u8]) -> bool {
+        if self.servers.is_empty() {
+            self.fail_with(ReturnCode::NO_SERVERS, "no servers added");
+            return false;
+        }
+        match self.client.echo(Bytes::copy_from_slice(workload)) {
+            Ok(back) if back == workload => {
+                self.succeed(ReturnCode::SUCCESS);
+                true
+            }
+            Ok(_) => {
+                self.fail_with(
+                    ReturnCode::ECHO_DATA_CORRUPTION,
+                    "the echo came back changed",
+                );
+                false
+            }
+            Err(e) => {
+                self.fail(&e);
+                false
+            }
+        }
+    }
+
+    /// `context()`.
+    pub fn context(&self) -> &Bytes {
+        &self.context
+    }
+
+    /// `setContext()`.
+    pub fn set_context(&mut self, context: &[u8]) {
+        self.context = Bytes::copy_from_slice(context);
+    }
+}
+
+/// `host[:port]` (IPv6 in brackets), the port 0 when absent.
+fn split_host_port(entry: &str) -> (&str, u16) {
+    if let Some(rest) = entry.strip_prefix('[') {
+        if let Some((host, after)) = rest.split_once(']') {
+            let port = after
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            return (host, port);
+        }
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, port.parse().unwrap_or(0)),
+        _ => (entry, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_client_is_as_pecls() {
+        let c = ClientCore::new();
+        assert_eq!(c.return_code(), ReturnCode::SUCCESS);
+        assert_eq!(c.error(), None);
+        assert_eq!(c.options(), 32);
+        assert_eq!(c.timeout(), -1);
+    }
+
+    #[test]
+    fn server_lists_split_like_pecls() {
+        assert_eq!(split_host_port("h:1"), ("h", 1));
+        assert_eq!(split_host_port("h"), ("h", 0));
+        assert_eq!(split_host_port("[::1]:7"), ("::1", 7));
+        assert_eq!(split_host_port("::1"), ("::1", 0));
+    }
+
+    #[test]
+    fn calls_without_a_server_fail_with_no_servers() {
+        let mut c = ClientCore::new();
+        let kind = DoKind {
+            priority: Priority::Normal,
+            background: false,
+        };
+        assert!(c.do_foreground(b"f", b"x", None, kind).is_empty());
+        assert_eq!(c.return_code(), ReturnCode::NO_SERVERS);
+        assert!(c.error().is_some());
+        assert!(!c.ping(b"x"));
+        assert_eq!(c.return_code(), ReturnCode::NO_SERVERS);
+    }
+}

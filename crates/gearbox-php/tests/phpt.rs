@@ -1,0 +1,141 @@
+//! The `.phpt` suite in `tests/phpt`, run by PHP's own `run-tests.php` twice: with Debian's
+//! PECL gearman (over libgearman) against gearmand, the oracle that the expected outputs were
+//! taken from, and with this extension (`-n`, so PECL's is not loaded) against gearboxd, in its
+//! default durable mode and with a slowed store. A PECL PHP worker serves `reverse` and `cb`.
+//!
+//! The extension is built by a nested `cargo build` in this test's profile (`cargo test` does
+//! not build a cdylib by itself). Missing PHP, php-dev or gearmand skip locally and fail in CI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use gearbox_testkit::{
+    profile_dir, require, require_php, run, server_available, with_slow_store, Kind, Server,
+    TempDir,
+};
+
+/// The extension, built once per test run.
+fn extension() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "gearbox-php", "--lib"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(status.success(), "building the extension failed");
+    });
+    profile_dir().join("libgearman_rs.so")
+}
+
+/// PHP's test runner, shipped with php-dev.
+fn run_tests_php() -> Option<PathBuf> {
+    let out = Command::new("php")
+        .args(["-r", "echo PHP_EXTENSION_DIR;"])
+        .output()
+        .ok()?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let path = dir.join("build").join("run-tests.php");
+    path.exists().then_some(path)
+}
+
+/// The suite copied to a scratch directory, where run-tests.php writes its `.out` and `.diff`.
+fn suite_copy() -> TempDir {
+    let dir = TempDir::new("phpt");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/phpt");
+    for entry in std::fs::read_dir(&source).expect("reading tests/phpt") {
+        let path = entry.expect("a directory entry").path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, dir.join(&name.to_string_lossy())).expect("copying a test");
+        }
+    }
+    dir
+}
+
+/// Run the suite against `server` with `php_args` (the extension to load) and require every
+/// test to pass.
+fn run_suite(server: &Server, php_args: &[&str], label: &str) {
+    let Some(runner) = run_tests_php() else {
+        assert!(
+            !gearbox_testkit::in_ci(),
+            "run-tests.php (php-dev) is missing in CI"
+        );
+        eprintln!("SKIPPED: run-tests.php not found (install php-dev)");
+        return;
+    };
+    let worker = server.spawn_php(
+        "worker.php",
+        &[
+            "--fn",
+            "reverse:reverse",
+            "--fn",
+            "cb:callbacks",
+            "--idle",
+            "60000",
+        ],
+    );
+    server.wait_workers("reverse", 1);
+    let dir = suite_copy();
+    let php = gearbox_testkit::which("php").expect("php");
+    let mut cmd = Command::new(&php);
+    cmd.arg("-n")
+        .arg(&runner)
+        .args(["-q", "--show-diff"])
+        .args(php_args)
+        .arg(dir.path())
+        .env("TEST_PHP_EXECUTABLE", &php)
+        .env("GEARMAN_TEST_HOST", server.host())
+        .env("GEARMAN_TEST_PORT", server.port().to_string())
+        .env("NO_INTERACTION", "1");
+    let out = run(cmd, Duration::from_secs(300));
+    let text = format!("{}\n{}", out.stdout, out.stderr);
+    let failed = text
+        .lines()
+        .any(|l| l.contains("FAIL") && l.starts_with("TEST"));
+    assert!(
+        text.contains("Tests passed") && !failed && out.success(),
+        "[{label}] the phpt suite failed:\n{text}"
+    );
+    drop(worker.kill());
+}
+
+#[test]
+fn pecl_against_gearmand_is_the_oracle() {
+    if !require_php() || !server_available(Kind::Gearmand) {
+        return;
+    }
+    let server = Server::start(Kind::Gearmand, &[]);
+    run_suite(&server, &[], "PECL gearman + gearmand");
+}
+
+#[test]
+fn this_extension_against_gearboxd() {
+    if !require_php() || !require("php-config") {
+        return;
+    }
+    let ext = extension();
+    let load = format!("extension={}", ext.display());
+    let server = Server::start(Kind::Gearboxd, &[]);
+    run_suite(&server, &["-n", "-d", &load], "gearman_rs + gearboxd");
+}
+
+#[test]
+fn this_extension_against_gearboxd_with_a_slow_store() {
+    if !require_php() || !require("php-config") {
+        return;
+    }
+    let ext = extension();
+    let load = format!("extension={}", ext.display());
+    with_slow_store(|| {
+        let server = Server::start(Kind::Gearboxd, &[]);
+        run_suite(
+            &server,
+            &["-n", "-d", &load],
+            "gearman_rs + gearboxd, slow store",
+        );
+    });
+}
