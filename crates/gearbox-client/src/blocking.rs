@@ -388,6 +388,11 @@ impl Worker {
         self.cfg().add_function(function, timeout)
     }
 
+    /// See [`crate::Worker::remove_function`].
+    pub fn remove_function(&self, function: &[u8]) {
+        self.cfg().remove_function(function)
+    }
+
     /// The next job, waiting at most `timeout` (`None`: no limit) → [`Error::Timeout`].
     /// `Ok(None)` once the worker has drained.
     pub fn next_job(&self, timeout: Option<Duration>) -> Result<Option<Job>, Error> {

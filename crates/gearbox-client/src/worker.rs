@@ -205,6 +205,21 @@ impl Worker {
         self.inner.abilities.send_replace(all);
     }
 
+    /// Stop announcing `function` (CANT_DO on every connected server) and drop its handler.
+    /// May be called while running.
+    pub fn remove_function(&self, function: &[u8]) {
+        self.inner
+            .handlers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(function);
+        let mut config = self.config();
+        config.abilities.retain(|a| a.name != function);
+        let all = config.abilities.clone();
+        drop(config);
+        self.inner.abilities.send_replace(all);
+    }
+
     /// Register `function` with a handler run by [`Worker::run`], one task per job.
     ///
     /// The handler owns the job: it should finish it with `complete`, `fail` or `exception`;

@@ -126,7 +126,19 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Bring the server in line with `abilities`: CANT_DO for what was dropped, CAN_DO (or
+    /// CAN_DO_TIMEOUT) for what is new.
     fn register(&mut self, link: &Link, abilities: &[Ability]) -> Result<(), Error> {
+        let dropped: Vec<Bytes> = self
+            .registered
+            .iter()
+            .filter(|name| !abilities.iter().any(|a| &a.name == *name))
+            .cloned()
+            .collect();
+        for name in dropped {
+            self.registered.remove(&name);
+            link.outbox.send(request(PacketType::CantDo, &[], &name))?;
+        }
         for a in abilities {
             if !self.registered.insert(a.name.clone()) {
                 continue;

@@ -478,6 +478,39 @@ async fn wait_registered_resolves_on_the_echo_after_the_registrations() {
     worker.drain();
 }
 
+/// A function removed while connected is withdrawn with CANT_DO; one added is announced.
+#[tokio::test]
+async fn functions_removed_while_connected_get_cant_do() {
+    let fake = Fake::start().await;
+    let worker = worker_for(&fake.addr());
+    worker.add_function("f", None);
+    worker.add_function("g", None);
+    let waiting = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.wait_registered().await }
+    });
+    let mut peer = fake.accept().await;
+    let mut announced = vec![
+        peer.expect(PacketType::CanDo).await,
+        peer.expect(PacketType::CanDo).await,
+    ];
+    announced.sort();
+    assert_eq!(announced, [vec![b"f".to_vec()], vec![b"g".to_vec()]]);
+    let token = peer.expect(PacketType::EchoReq).await;
+    peer.expect(PacketType::GrabJobUniq).await;
+    peer.send(PacketType::EchoRes, &[&token[0]]).await;
+    tokio::time::timeout(WAIT, waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    worker.remove_function(b"g");
+    assert_eq!(peer.expect(PacketType::CantDo).await, vec![b"g".to_vec()]);
+    worker.add_function("h", None);
+    assert_eq!(peer.expect(PacketType::CanDo).await, vec![b"h".to_vec()]);
+    worker.drain();
+}
+
 #[tokio::test]
 async fn worker_survives_server_restart_while_holding_a_job() {
     let fake = Fake::start().await;
