@@ -132,7 +132,7 @@ impl<'a> Session<'a> {
         let dropped: Vec<Bytes> = self
             .registered
             .iter()
-            .filter(|name| !abilities.iter().any(|a| &a.name == *name))
+            .filter(|name| !abilities.iter().any(|a| a.name == **name))
             .cloned()
             .collect();
         for name in dropped {
