@@ -13,15 +13,12 @@ use gearbox_client::blocking::Client;
 use gearbox_client::{Error, JobEvent, JobRequest, Priority};
 
 use crate::codes::{from_error, ReturnCode};
+use crate::servers;
 
 /// `GEARMAN_CLIENT_NON_BLOCKING`.
 pub const OPTION_NON_BLOCKING: i64 = 2;
 /// `GEARMAN_CLIENT_FREE_TASKS`, set by PECL on every new client.
 pub const OPTION_FREE_TASKS: i64 = 32;
-/// `GEARMAN_DEFAULT_TCP_HOST`.
-pub const DEFAULT_HOST: &str = "localhost";
-/// `GEARMAN_DEFAULT_TCP_PORT`.
-pub const DEFAULT_PORT: u16 = 4730;
 
 /// Which `do*` call: priority and foreground or background.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,13 +121,7 @@ impl ClientCore {
     /// `check`, the server must be reachable now (PECL connects to set the exceptions option
     /// and throws when it cannot).
     pub fn add_server(&mut self, host: Option<&str>, port: u16, check: bool) -> Result<(), String> {
-        let host = host.filter(|h| !h.is_empty()).unwrap_or(DEFAULT_HOST);
-        let port = if port == 0 { DEFAULT_PORT } else { port };
-        let addr = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let addr = servers::address(host, port);
         if let Err(e) = self.client.add_server(&addr) {
             let message = e.to_string();
             self.fail(&e);
@@ -139,13 +130,7 @@ impl ClientCore {
         self.servers.push(addr.clone());
         self.succeed(ReturnCode::SUCCESS);
         if check {
-            let probe = Client::new();
-            probe.set_exceptions(true);
-            probe.set_timeout(Some(Duration::from_secs(10)));
-            let reached = probe
-                .add_server(&addr)
-                .and_then(|()| probe.echo("").map(|_| ()));
-            if let Err(e) = reached {
+            if let Err(e) = servers::probe(&addr) {
                 self.fail(&e);
                 return Err(e.to_string());
             }
@@ -155,9 +140,7 @@ impl ClientCore {
 
     /// `addServers("h1:p1,h2")`: each entry as [`ClientCore::add_server`] would take it.
     pub fn add_servers(&mut self, servers: Option<&str>, check: bool) -> Result<(), String> {
-        let list = servers.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_HOST);
-        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (host, port) = split_host_port(entry);
+        for (host, port) in servers::list(servers) {
             self.add_server(Some(host), port, check)?;
         }
         Ok(())
@@ -170,15 +153,17 @@ impl ClientCore {
         unique: Option<&[u8]>,
         kind: DoKind,
     ) -> JobRequest {
-        let mut req = JobRequest::new(
+        let req = JobRequest::new(
             Bytes::copy_from_slice(function),
             Bytes::copy_from_slice(workload),
         )
         .priority(kind.priority);
-        if let Some(unique) = unique {
-            req = req.unique(Bytes::copy_from_slice(unique));
-        }
-        req
+        // libgearman gives a job without a unique id (or an empty one) a random one: workers see a 36-character
+        // unique either way, and such jobs never coalesce.
+        let unique = unique
+            .filter(|u| !u.is_empty())
+            .map_or_else(|| Bytes::from(servers::uuid()), Bytes::copy_from_slice);
+        req.unique(unique)
     }
 
     /// `doNormal`, `doHigh`, `doLow`: run the job to its end, as libgearman 1.1 does: every
@@ -354,23 +339,6 @@ impl ClientCore {
     }
 }
 
-/// `host[:port]` (IPv6 in brackets), the port 0 when absent.
-fn split_host_port(entry: &str) -> (&str, u16) {
-    if let Some(rest) = entry.strip_prefix('[') {
-        if let Some((host, after)) = rest.split_once(']') {
-            let port = after
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            return (host, port);
-        }
-    }
-    match entry.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => (host, port.parse().unwrap_or(0)),
-        _ => (entry, 0),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,14 +350,6 @@ mod tests {
         assert_eq!(c.error(), None);
         assert_eq!(c.options(), 32);
         assert_eq!(c.timeout(), -1);
-    }
-
-    #[test]
-    fn server_lists_split_like_pecls() {
-        assert_eq!(split_host_port("h:1"), ("h", 1));
-        assert_eq!(split_host_port("h"), ("h", 0));
-        assert_eq!(split_host_port("[::1]:7"), ("::1", 7));
-        assert_eq!(split_host_port("::1"), ("::1", 0));
     }
 
     #[test]

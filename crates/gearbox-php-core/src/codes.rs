@@ -43,12 +43,17 @@ impl ReturnCode {
     pub const COULD_NOT_CONNECT: ReturnCode = ReturnCode(26);
     /// `GEARMAN_INVALID_FUNCTION_NAME`.
     pub const INVALID_FUNCTION_NAME: ReturnCode = ReturnCode(31);
+    /// `GEARMAN_NO_REGISTERED_FUNCTION`: not one of PECL's constants, but libgearman's code for
+    /// unregistering a function that is not registered.
+    pub const NO_REGISTERED_FUNCTION: ReturnCode = ReturnCode(33);
     /// `GEARMAN_NO_REGISTERED_FUNCTIONS`.
     pub const NO_REGISTERED_FUNCTIONS: ReturnCode = ReturnCode(34);
     /// `GEARMAN_NO_JOBS`.
     pub const NO_JOBS: ReturnCode = ReturnCode(35);
     /// `GEARMAN_ECHO_DATA_CORRUPTION`.
     pub const ECHO_DATA_CORRUPTION: ReturnCode = ReturnCode(36);
+    /// `GEARMAN_PAUSE`.
+    pub const PAUSE: ReturnCode = ReturnCode(38);
     /// `GEARMAN_UNKNOWN_STATE`: libgearman's "no error recorded".
     pub const UNKNOWN_STATE: ReturnCode = ReturnCode(39);
     /// `GEARMAN_QUEUE_ERROR`: the server could not queue the job.
@@ -57,12 +62,28 @@ impl ReturnCode {
     pub const UNKNOWN_OPTION: ReturnCode = ReturnCode(46);
     /// `GEARMAN_TIMEOUT`.
     pub const TIMEOUT: ReturnCode = ReturnCode(47);
-    /// `GEARMAN_INVALID_ARGUMENT`: libgearman 1.1's value beyond the named constants.
-    pub const INVALID_ARGUMENT: ReturnCode = ReturnCode(51);
+    /// `GEARMAN_INVALID_ARGUMENT` (libgearman 1.1.20's 49; PECL names no constant for it).
+    pub const INVALID_ARGUMENT: ReturnCode = ReturnCode(49);
 
     /// True for `GEARMAN_SUCCESS`.
     pub fn is_success(self) -> bool {
         self == ReturnCode::SUCCESS
+    }
+
+    /// True for the codes PECL's client calls return without a warning
+    /// (`PHP_GEARMAN_CLIENT_RET_OK`): success, and a job's own outcomes and progress.
+    pub fn is_client_ok(self) -> bool {
+        [
+            ReturnCode::SUCCESS,
+            ReturnCode::PAUSE,
+            ReturnCode::IO_WAIT,
+            ReturnCode::WORK_STATUS,
+            ReturnCode::WORK_DATA,
+            ReturnCode::WORK_EXCEPTION,
+            ReturnCode::WORK_WARNING,
+            ReturnCode::WORK_FAIL,
+        ]
+        .contains(&self)
     }
 
     /// The constant's name (`GEARMAN_TIMEOUT`), or `GEARMAN_UNKNOWN_STATE` for a value with

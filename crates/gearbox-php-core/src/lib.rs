@@ -8,3 +8,5 @@
 pub mod client;
 pub mod codes;
 pub mod constants;
+pub mod servers;
+pub mod worker;

@@ -10,12 +10,10 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use gearbox_client::Priority;
 use gearbox_php_core::client::{ClientCore, DoKind};
+use gearbox_php_core::codes::ReturnCode;
 
-use crate::exception::gearman_exception;
+use crate::exception::{server_unreachable, warn_failure};
 use crate::values::{bytes, status_array, string_or_false};
-
-/// PECL's message when `addServer` cannot set up the exceptions option.
-const EXCEPTION_OPTION_FAILED: &str = "Failed to set exception option";
 
 /// A Gearman client.
 #[php_class]
@@ -46,7 +44,23 @@ impl GearmanClient {
         } else {
             core.do_foreground(function, workload, unique, kind)
         };
+        drop(core);
+        self.warn_unless(|code| code.is_client_ok());
         bytes(&out)
+    }
+
+    /// Warn with the last error unless `ok` accepts the last return code (PECL warns on
+    /// most failures; scripts that turn warnings into exceptions rely on it).
+    fn warn_unless(&self, ok: impl Fn(ReturnCode) -> bool) {
+        let core = self.core.borrow();
+        if !ok(core.return_code()) {
+            warn_failure(core.return_code(), core.error());
+        }
+    }
+
+    /// The status calls warn on anything but success (or I/O wait).
+    fn status_warning(&self) {
+        self.warn_unless(|code| code == ReturnCode::SUCCESS || code == ReturnCode::IO_WAIT);
     }
 }
 
@@ -125,8 +139,11 @@ impl GearmanClient {
             .add_server(host.as_deref(), port, setupExceptionHandler);
         match added {
             Ok(()) => Ok(true),
-            Err(_) if setupExceptionHandler => Err(gearman_exception(EXCEPTION_OPTION_FAILED, 0)),
-            Err(_) => Ok(false),
+            Err(_) if setupExceptionHandler => Err(server_unreachable()),
+            Err(_) => {
+                self.warn_unless(|code| code.is_success());
+                Ok(false)
+            }
         }
     }
 
@@ -143,8 +160,11 @@ impl GearmanClient {
             .add_servers(servers.as_deref(), setupExceptionHandler);
         match added {
             Ok(()) => Ok(true),
-            Err(_) if setupExceptionHandler => Err(gearman_exception(EXCEPTION_OPTION_FAILED, 0)),
-            Err(_) => Ok(false),
+            Err(_) if setupExceptionHandler => Err(server_unreachable()),
+            Err(_) => {
+                self.warn_unless(|code| code.is_success());
+                Ok(false)
+            }
         }
     }
 
@@ -255,17 +275,23 @@ impl GearmanClient {
 
     /// `[known, running, numerator, denominator]` of the job `$job_handle`.
     pub fn job_status(&self, job_handle: Binary<u8>) -> ZBox<ZendHashTable> {
-        status_array(self.core.borrow_mut().job_status(&job_handle))
+        let status = self.core.borrow_mut().job_status(&job_handle);
+        self.status_warning();
+        status_array(status)
     }
 
     /// `[known, running, numerator, denominator]` of the job with the unique `$unique_key`.
     pub fn job_status_by_unique_key(&self, unique_key: Binary<u8>) -> ZBox<ZendHashTable> {
-        status_array(self.core.borrow_mut().job_status_by_unique(&unique_key))
+        let status = self.core.borrow_mut().job_status_by_unique(&unique_key);
+        self.status_warning();
+        status_array(status)
     }
 
     /// Send `$workload` to a server and expect it back.
     pub fn ping(&self, workload: Binary<u8>) -> bool {
-        self.core.borrow_mut().ping(&workload)
+        let ok = self.core.borrow_mut().ping(&workload);
+        self.status_warning();
+        ok
     }
 
     /// The client's context string.

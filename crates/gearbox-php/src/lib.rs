@@ -15,7 +15,9 @@
 mod client;
 mod exception;
 mod functions;
+mod job;
 mod values;
+mod worker;
 
 use ext_php_rs::prelude::*;
 use ext_php_rs::zend::ModuleEntry;
@@ -46,7 +48,9 @@ mod entry {
             .version(VERSION)
             .startup_function(exception::register)
             .info_function(module_info)
-            .class::<client::GearmanClient>();
+            .class::<client::GearmanClient>()
+            .class::<worker::GearmanWorker>()
+            .class::<job::GearmanJob>();
         for (name, value) in CONSTANTS {
             module = match value {
                 Value::Int(n) => module.constant((*name, *n, &[])),

@@ -33,3 +33,26 @@ pub fn status_array(status: (bool, bool, u32, u32)) -> ZBox<ZendHashTable> {
     let _ = array.push(i64::from(denominator));
     array
 }
+
+/// `string|false`: the bytes, or `false` when there are none.
+pub fn bytes_or_false(data: &[u8]) -> Zval {
+    let mut zval = Zval::new();
+    if data.is_empty() {
+        zval.set_bool(false);
+    } else {
+        zval.set_binary(data.to_vec());
+    }
+    zval
+}
+
+/// What a PHP function returned, as the bytes of a job result: a string as it is, anything
+/// else converted as PHP's `(string)` would (`null` and `false` are empty, arrays `Array`).
+pub fn result_bytes(value: &Zval) -> Vec<u8> {
+    if let Some(bytes) = value.binary::<u8>() {
+        return bytes;
+    }
+    if value.is_array() {
+        return b"Array".to_vec();
+    }
+    value.coerce_to_string().unwrap_or_default().into_bytes()
+}

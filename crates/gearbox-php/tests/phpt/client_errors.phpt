@@ -18,6 +18,12 @@ $c->setTimeout(300);
 var_dump(@$c->doNormal('nobody', 'x'), $c->returnCode() === GEARMAN_TIMEOUT, is_string($c->error()));
 $e = new GearmanException('mine', 3);
 var_dump($e->getMessage(), $e->getCode(), (new ReflectionClass('GearmanException'))->isFinal());
+// Failures warn (frameworks turn warnings into exceptions); a job's own failure does not.
+set_error_handler(function ($no, $msg) { echo "warning: ", $no === E_WARNING ? 'E_WARNING' : $no, " ", strtok($msg, '('), "\n"; return true; });
+var_dump($none->doNormal('reverse', 'x'), $c->doBackground('nobody', 'x') !== '');
+$w = new GearmanWorker();
+var_dump($w->work(), $w->unregister('none'));
+restore_error_handler();
 ?>
 --EXPECT--
 string(16) "GearmanException"
@@ -35,3 +41,10 @@ bool(true)
 string(4) "mine"
 int(3)
 bool(true)
+warning: E_WARNING GearmanClient::doNormal
+string(0) ""
+bool(true)
+warning: E_WARNING GearmanWorker::work
+warning: E_WARNING GearmanWorker::unregister
+bool(false)
+bool(false)

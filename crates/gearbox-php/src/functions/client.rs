@@ -1,0 +1,63 @@
+//! The `gearman_client_*` functions, each calling the `GearmanClient` method of the same name.
+
+use ext_php_rs::binary::Binary;
+use ext_php_rs::boxed::ZBox;
+use ext_php_rs::prelude::*;
+use ext_php_rs::types::{ZendHashTable, Zval};
+
+use crate::client::GearmanClient;
+
+#[php_function]
+pub fn gearman_client_create() -> GearmanClient {
+    GearmanClient::default()
+}
+
+procedural! {
+    class GearmanClient;
+    extra gearman_client_create;
+    fn gearman_client_return_code => return_code() -> i64;
+    fn gearman_client_error => error() -> Zval;
+    fn gearman_client_get_errno => get_errno() -> i64;
+    fn gearman_client_options => options() -> i64;
+    fn gearman_client_set_options => set_options(option: i64) -> bool;
+    fn gearman_client_add_options => add_options(option: i64) -> bool;
+    fn gearman_client_remove_options => remove_options(option: i64) -> bool;
+    fn gearman_client_timeout => timeout() -> i64;
+    fn gearman_client_set_timeout => set_timeout(timeout: i64) -> bool;
+    #[php(defaults(port = 0, setupExceptionHandler = true))]
+    fn gearman_client_add_server => add_server(
+        host: Option<String>, port: i64, setupExceptionHandler: bool
+    ) -> PhpResult<bool>;
+    #[php(defaults(setupExceptionHandler = true))]
+    fn gearman_client_add_servers => add_servers(
+        servers: Option<String>, setupExceptionHandler: bool
+    ) -> PhpResult<bool>;
+    fn gearman_client_do_normal => do_normal(
+        function: Binary<u8>, workload: Binary<u8>, unique: Option<Binary<u8>>
+    ) -> Binary<u8>;
+    fn gearman_client_do_high => do_high(
+        function: Binary<u8>, workload: Binary<u8>, unique: Option<Binary<u8>>
+    ) -> Binary<u8>;
+    fn gearman_client_do_low => do_low(
+        function: Binary<u8>, workload: Binary<u8>, unique: Option<Binary<u8>>
+    ) -> Binary<u8>;
+    fn gearman_client_do_background => do_background(
+        function: Binary<u8>, workload: Binary<u8>, unique: Option<Binary<u8>>
+    ) -> Binary<u8>;
+    fn gearman_client_do_high_background => do_high_background(
+        function: Binary<u8>, workload: Binary<u8>, unique: Option<Binary<u8>>
+    ) -> Binary<u8>;
+    fn gearman_client_do_low_background => do_low_background(
+        function: Binary<u8>, workload: Binary<u8>, unique: Option<Binary<u8>>
+    ) -> Binary<u8>;
+    fn gearman_client_do_job_handle => do_job_handle() -> Binary<u8>;
+    fn gearman_client_do_status => do_status() -> ZBox<ZendHashTable>;
+    fn gearman_client_job_status => job_status(job_handle: Binary<u8>) -> ZBox<ZendHashTable>;
+    fn gearman_client_job_status_by_unique_key => job_status_by_unique_key(
+        unique_key: Binary<u8>
+    ) -> ZBox<ZendHashTable>;
+    fn gearman_client_ping => ping(workload: Binary<u8>) -> bool;
+    fn gearman_client_context => context() -> Binary<u8>;
+    fn gearman_client_set_context => set_context(data: Binary<u8>) -> bool;
+    fn gearman_client_enable_exception_handler => enable_exception_handler() -> bool;
+}
