@@ -14,6 +14,7 @@ use gearbox_client::{Error, JobEvent, JobRequest, Priority};
 
 use crate::codes::{from_error, ReturnCode};
 use crate::servers;
+use crate::tasks::Tasks;
 
 /// `GEARMAN_CLIENT_NON_BLOCKING`.
 pub const OPTION_NON_BLOCKING: i64 = 2;
@@ -31,7 +32,7 @@ pub struct DoKind {
 
 /// A client's state between PHP calls.
 pub struct ClientCore {
-    client: Client,
+    pub(crate) client: Client,
     servers: Vec<String>,
     options: i64,
     /// Milliseconds; -1 waits for ever (PECL's default).
@@ -42,6 +43,7 @@ pub struct ClientCore {
     job_handle: Bytes,
     status: (u32, u32),
     context: Bytes,
+    pub(crate) tasks: Tasks,
 }
 
 impl Default for ClientCore {
@@ -66,6 +68,7 @@ impl ClientCore {
             job_handle: Bytes::new(),
             status: (0, 0),
             context: Bytes::new(),
+            tasks: Tasks::default(),
         }
     }
 
@@ -79,18 +82,18 @@ impl ClientCore {
         self.error.as_deref()
     }
 
-    fn succeed(&mut self, code: ReturnCode) {
+    pub(crate) fn succeed(&mut self, code: ReturnCode) {
         self.code = code;
         self.error = None;
     }
 
-    fn fail(&mut self, error: &Error) {
+    pub(crate) fn fail(&mut self, error: &Error) {
         let (code, message) = from_error(error);
         self.code = code;
         self.error = Some(message);
     }
 
-    fn fail_with(&mut self, code: ReturnCode, message: impl Into<String>) {
+    pub(crate) fn fail_with(&mut self, code: ReturnCode, message: impl Into<String>) {
         self.code = code;
         self.error = Some(message.into());
     }
@@ -146,24 +149,21 @@ impl ClientCore {
         Ok(())
     }
 
-    fn request(
+    /// True once a server was added.
+    pub(crate) fn has_servers(&self) -> bool {
+        !self.servers.is_empty()
+    }
+
+    pub(crate) fn request(
         &self,
-        function: &[u8],
-        workload: &[u8],
-        unique: Option<&[u8]>,
+        function: Bytes,
+        workload: Bytes,
+        unique: Bytes,
         kind: DoKind,
     ) -> JobRequest {
-        let req = JobRequest::new(
-            Bytes::copy_from_slice(function),
-            Bytes::copy_from_slice(workload),
-        )
-        .priority(kind.priority);
-        // libgearman gives a job without a unique id (or an empty one) a random one: workers see a 36-character
-        // unique either way, and such jobs never coalesce.
-        let unique = unique
-            .filter(|u| !u.is_empty())
-            .map_or_else(|| Bytes::from(servers::uuid()), Bytes::copy_from_slice);
-        req.unique(unique)
+        JobRequest::new(function, workload)
+            .priority(kind.priority)
+            .unique(unique)
     }
 
     /// `doNormal`, `doHigh`, `doLow`: run the job to its end, as libgearman 1.1 does: every
@@ -180,7 +180,12 @@ impl ClientCore {
             self.fail_with(ReturnCode::NO_SERVERS, "no servers added");
             return Bytes::new();
         }
-        let req = self.request(function, workload, unique, kind);
+        let req = self.request(
+            Bytes::copy_from_slice(function),
+            Bytes::copy_from_slice(workload),
+            servers::unique_or_random(unique),
+            kind,
+        );
         let mut job = match self.client.submit(req) {
             Ok(job) => job,
             Err(e) => {
@@ -250,7 +255,12 @@ impl ClientCore {
             self.fail_with(ReturnCode::NO_SERVERS, "no servers added");
             return Bytes::new();
         }
-        let req = self.request(function, workload, unique, kind);
+        let req = self.request(
+            Bytes::copy_from_slice(function),
+            Bytes::copy_from_slice(workload),
+            servers::unique_or_random(unique),
+            kind,
+        );
         match self.client.submit_background(req) {
             Ok(handle) => {
                 self.job_handle = handle.clone();

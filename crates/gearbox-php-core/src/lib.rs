@@ -9,4 +9,5 @@ pub mod client;
 pub mod codes;
 pub mod constants;
 pub mod servers;
+pub mod tasks;
 pub mod worker;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use gearbox_client::blocking::Client;
 
 /// `GEARMAN_DEFAULT_TCP_HOST`.
@@ -45,6 +46,15 @@ pub fn probe(addr: &str) -> Result<(), gearbox_client::Error> {
     probe.set_timeout(Some(Duration::from_secs(10)));
     probe.add_server(addr)?;
     probe.echo("").map(|_| ())
+}
+
+/// The unique id of a job submitted with `unique`: that one, or (when it is missing or empty) a
+/// random one, as libgearman gives: workers see a 36-character unique either way, and such
+/// jobs never coalesce.
+pub fn unique_or_random(unique: Option<&[u8]>) -> Bytes {
+    unique
+        .filter(|u| !u.is_empty())
+        .map_or_else(|| Bytes::from(uuid()), Bytes::copy_from_slice)
 }
 
 /// A random version-4 UUID in its 36-character text form. Its randomness is std's per-process

@@ -1,6 +1,7 @@
 //! `GearmanClient`: the PHP class over `gearbox_php_core::client::ClientCore`. Each method
 //! borrows the core, asks it, and turns the answer into PHP values; the core decides. The
-//! procedural `gearman_client_*` functions (`functions.rs`) call these same methods.
+//! procedural `gearman_client_*` functions (`functions/client.rs`) call these same methods;
+//! the tasks and their callbacks are `run.rs`'s.
 
 use std::cell::RefCell;
 
@@ -11,8 +12,10 @@ use ext_php_rs::types::{ZendHashTable, Zval};
 use gearbox_client::Priority;
 use gearbox_php_core::client::{ClientCore, DoKind};
 use gearbox_php_core::codes::ReturnCode;
+use gearbox_php_core::tasks::Callback;
 
 use crate::exception::{server_unreachable, warn_failure};
+use crate::run::{Callbacks, PhpTasks};
 use crate::values::{bytes, status_array, string_or_false};
 
 /// A Gearman client.
@@ -20,7 +23,9 @@ use crate::values::{bytes, status_array, string_or_false};
 #[php(name = "GearmanClient")]
 #[derive(Default)]
 pub struct GearmanClient {
-    core: RefCell<ClientCore>,
+    pub(crate) core: RefCell<ClientCore>,
+    pub(crate) callbacks: RefCell<Callbacks>,
+    pub(crate) tasks: RefCell<PhpTasks>,
 }
 
 fn kind(priority: Priority, background: bool) -> DoKind {
@@ -51,7 +56,7 @@ impl GearmanClient {
 
     /// Warn with the last error unless `ok` accepts the last return code (PECL warns on
     /// most failures; scripts that turn warnings into exceptions rely on it).
-    fn warn_unless(&self, ok: impl Fn(ReturnCode) -> bool) {
+    pub(crate) fn warn_unless(&self, ok: impl Fn(ReturnCode) -> bool) {
         let core = self.core.borrow();
         if !ok(core.return_code()) {
             warn_failure(core.return_code(), core.error());
@@ -69,6 +74,9 @@ impl GearmanClient {
     pub fn __construct() -> Self {
         GearmanClient::default()
     }
+
+    /// Declared as PECL declares it; the object's resources are freed with it either way.
+    pub fn __destruct(&self) {}
 
     /// The return code of the last call (`GEARMAN_*`).
     pub fn return_code(&self) -> i64 {
@@ -302,6 +310,179 @@ impl GearmanClient {
     /// Set the client's context string.
     pub fn set_context(&self, data: Binary<u8>) -> bool {
         self.core.borrow_mut().set_context(&data);
+        true
+    }
+
+    /// Add a task for the next `runTasks()`: a job of `$function_name` with `$workload`
+    /// (a string or number), `$context` for its callbacks and an optional unique id.
+    pub fn add_task(
+        &self,
+        function_name: Binary<u8>,
+        workload: &Zval,
+        context: Option<&Zval>,
+        unique_key: Option<Binary<u8>>,
+    ) -> PhpResult<Zval> {
+        self.add_task_of_kind(
+            &function_name,
+            workload,
+            context,
+            unique_key.as_ref().map(|u| u.as_slice()),
+            kind(Priority::Normal, false),
+        )
+    }
+
+    /// `addTask` at high priority.
+    pub fn add_task_high(
+        &self,
+        function_name: Binary<u8>,
+        workload: &Zval,
+        context: Option<&Zval>,
+        unique_key: Option<Binary<u8>>,
+    ) -> PhpResult<Zval> {
+        self.add_task_of_kind(
+            &function_name,
+            workload,
+            context,
+            unique_key.as_ref().map(|u| u.as_slice()),
+            kind(Priority::High, false),
+        )
+    }
+
+    /// `addTask` at low priority.
+    pub fn add_task_low(
+        &self,
+        function_name: Binary<u8>,
+        workload: &Zval,
+        context: Option<&Zval>,
+        unique_key: Option<Binary<u8>>,
+    ) -> PhpResult<Zval> {
+        self.add_task_of_kind(
+            &function_name,
+            workload,
+            context,
+            unique_key.as_ref().map(|u| u.as_slice()),
+            kind(Priority::Low, false),
+        )
+    }
+
+    /// `addTask` for a background job: its callbacks end with `created`.
+    pub fn add_task_background(
+        &self,
+        function_name: Binary<u8>,
+        workload: &Zval,
+        context: Option<&Zval>,
+        unique_key: Option<Binary<u8>>,
+    ) -> PhpResult<Zval> {
+        self.add_task_of_kind(
+            &function_name,
+            workload,
+            context,
+            unique_key.as_ref().map(|u| u.as_slice()),
+            kind(Priority::Normal, true),
+        )
+    }
+
+    /// `addTaskBackground` at high priority.
+    pub fn add_task_high_background(
+        &self,
+        function_name: Binary<u8>,
+        workload: &Zval,
+        context: Option<&Zval>,
+        unique_key: Option<Binary<u8>>,
+    ) -> PhpResult<Zval> {
+        self.add_task_of_kind(
+            &function_name,
+            workload,
+            context,
+            unique_key.as_ref().map(|u| u.as_slice()),
+            kind(Priority::High, true),
+        )
+    }
+
+    /// `addTaskBackground` at low priority.
+    pub fn add_task_low_background(
+        &self,
+        function_name: Binary<u8>,
+        workload: &Zval,
+        context: Option<&Zval>,
+        unique_key: Option<Binary<u8>>,
+    ) -> PhpResult<Zval> {
+        self.add_task_of_kind(
+            &function_name,
+            workload,
+            context,
+            unique_key.as_ref().map(|u| u.as_slice()),
+            kind(Priority::Low, true),
+        )
+    }
+
+    /// Add a task asking for the status of the job `$job_handle`: its status callback.
+    pub fn add_task_status(
+        &self,
+        job_handle: Binary<u8>,
+        context: Option<&Zval>,
+    ) -> PhpResult<Zval> {
+        self.add_status_task(&job_handle, context)
+    }
+
+    /// Run the tasks added until each has ended, making their callbacks; false (with a
+    /// warning) when the run stopped on a failure such as `GEARMAN_TIMEOUT`, the unfinished
+    /// tasks staying for the next call.
+    pub fn run_tasks(&self) -> PhpResult<bool> {
+        self.run_tasks_now()
+    }
+
+    /// Wait for activity on the client's connections: true when tasks are under way (the next
+    /// `runTasks()` waits for them), otherwise `GEARMAN_NO_ACTIVE_FDS` as libgearman.
+    pub fn wait(&self) -> bool {
+        let ok = self.core.borrow_mut().wait();
+        self.warn_unless(|code| code.is_success());
+        ok
+    }
+
+    /// Set the callback for streamed workloads (never called: Gearbox sends each workload whole).
+    pub fn set_workload_callback(&self, function: &Zval) -> bool {
+        self.set_callback(Callback::Workload, function)
+    }
+
+    /// Set the callback made when the server has created a task's job.
+    pub fn set_created_callback(&self, function: &Zval) -> bool {
+        self.set_callback(Callback::Created, function)
+    }
+
+    /// Set the callback made for each WORK_DATA.
+    pub fn set_data_callback(&self, function: &Zval) -> bool {
+        self.set_callback(Callback::Data, function)
+    }
+
+    /// Set the callback made for each WORK_WARNING.
+    pub fn set_warning_callback(&self, function: &Zval) -> bool {
+        self.set_callback(Callback::Warning, function)
+    }
+
+    /// Set the callback made for each WORK_STATUS and `addTaskStatus()` answer.
+    pub fn set_status_callback(&self, function: &Zval) -> bool {
+        self.set_callback(Callback::Status, function)
+    }
+
+    /// Set the callback made when a task's job completes.
+    pub fn set_complete_callback(&self, function: &Zval) -> bool {
+        self.set_callback(Callback::Complete, function)
+    }
+
+    /// Set the callback made when a task's job throws (WORK_EXCEPTION).
+    pub fn set_exception_callback(&self, function: &Zval) -> bool {
+        self.set_callback(Callback::Exception, function)
+    }
+
+    /// Set the callback made when a task's job fails.
+    pub fn set_fail_callback(&self, function: &Zval) -> bool {
+        self.set_callback(Callback::Fail, function)
+    }
+
+    /// Forget every callback.
+    pub fn clear_callbacks(&self) -> bool {
+        self.clear_callbacks_now();
         true
     }
 

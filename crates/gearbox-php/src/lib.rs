@@ -12,10 +12,13 @@
 
 #![allow(non_snake_case)]
 
+mod callbacks;
 mod client;
 mod exception;
 mod functions;
 mod job;
+mod run;
+mod task;
 mod values;
 mod worker;
 
@@ -50,7 +53,8 @@ mod entry {
             .info_function(module_info)
             .class::<client::GearmanClient>()
             .class::<worker::GearmanWorker>()
-            .class::<job::GearmanJob>();
+            .class::<job::GearmanJob>()
+            .class::<task::GearmanTask>();
         for (name, value) in CONSTANTS {
             module = match value {
                 Value::Int(n) => module.constant((*name, *n, &[])),

@@ -56,3 +56,23 @@ pub fn result_bytes(value: &Zval) -> Vec<u8> {
     }
     value.coerce_to_string().unwrap_or_default().into_bytes()
 }
+
+/// `string|false`: the bytes (even empty), or `false` for `None`.
+pub fn optional_bytes(data: Option<bytes::Bytes>) -> Zval {
+    let mut zval = Zval::new();
+    match data {
+        Some(data) => zval.set_binary(data.to_vec()),
+        None => zval.set_bool(false),
+    }
+    zval
+}
+
+/// `int|false`: the number, or `false` for `None`.
+pub fn optional_int(n: Option<i64>) -> Zval {
+    let mut zval = Zval::new();
+    match n {
+        Some(n) => zval.set_long(n),
+        None => zval.set_bool(false),
+    }
+    zval
+}

@@ -11,13 +11,12 @@ use std::rc::Rc;
 use bytes::Bytes;
 use ext_php_rs::binary::Binary;
 use ext_php_rs::convert::IntoZval;
-use ext_php_rs::exception::PhpException;
 use ext_php_rs::prelude::*;
-use ext_php_rs::types::{ZendCallable, ZendClassObject, Zval};
-use ext_php_rs::zend::ExecutorGlobals;
+use ext_php_rs::types::{ZendClassObject, Zval};
 use gearbox_php_core::codes::ReturnCode;
 use gearbox_php_core::worker::{JobCore, WorkerCore};
 
+use crate::callbacks::{call, pending_exception_message, propagate};
 use crate::exception::{server_unreachable, warn, warn_failure};
 use crate::job::GearmanJob;
 use crate::values::string_or_false;
@@ -50,16 +49,6 @@ pub struct GearmanWorker {
 
 fn port(port: i64) -> u16 {
     u16::try_from(port).unwrap_or(0)
-}
-
-/// The message of the exception PHP is propagating, for WORK_EXCEPTION.
-fn pending_exception_message() -> Vec<u8> {
-    let globals = ExecutorGlobals::get();
-    globals
-        .exception()
-        .and_then(|e| e.get_property::<String>("message").ok())
-        .unwrap_or_default()
-        .into_bytes()
 }
 
 impl GearmanWorker {
@@ -101,25 +90,21 @@ impl GearmanWorker {
         };
         let object = ZendClassObject::new(GearmanJob::wrap(Rc::clone(&shared)));
         let job_zval = object.into_zval(false)?;
-        let callable = ZendCallable::new_owned(callable)?;
-        let returned = match &context {
-            Some(context) => callable.try_call(vec![&job_zval, context]),
-            None => callable.try_call(vec![&job_zval]),
-        };
-        match returned {
+        // PECL always passes the context, null when none was given.
+        let context = context.unwrap_or_default();
+        match call(&callable, &[&job_zval, &context]) {
             Ok(value) => {
                 let result = crate::values::result_bytes(&value);
                 Ok((shared.borrow_mut().finish(&result), None))
             }
-            Err(_) => {
+            Err(threw) => {
                 let message = pending_exception_message();
                 shared.borrow_mut().finish_with_exception(&message);
                 self.core.borrow_mut().set_outcome(
                     ReturnCode::WORK_EXCEPTION,
                     Some("the worker function threw".into()),
                 );
-                // The engine's pending exception propagates; this one is not thrown.
-                Err(PhpException::from_message("worker function threw".into()))
+                Err(propagate(threw))
             }
         }
     }
@@ -130,6 +115,9 @@ impl GearmanWorker {
     pub fn __construct() -> Self {
         GearmanWorker::default()
     }
+
+    /// Declared as PECL declares it; the object's resources are freed with it either way.
+    pub fn __destruct(&self) {}
 
     /// The return code of the last call (`GEARMAN_*`).
     pub fn return_code(&self) -> i64 {
@@ -268,7 +256,7 @@ impl GearmanWorker {
         functions.push(Function {
             name,
             callable: function.shallow_clone(),
-            context: context.filter(|c| !c.is_null()).map(Zval::shallow_clone),
+            context: context.map(Zval::shallow_clone),
         });
         true
     }

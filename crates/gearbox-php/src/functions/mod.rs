@@ -34,6 +34,7 @@ macro_rules! procedural {
 
 mod client;
 mod job;
+mod task;
 mod worker;
 
 use ext_php_rs::prelude::*;
@@ -69,5 +70,6 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(gearman_verbose_name));
     let module = client::register(module);
     let module = worker::register(module);
+    let module = task::register(module);
     job::register(module)
 }
