@@ -7,8 +7,9 @@
 //! (and later ones) drives the connections — between calls nothing runs in the background. If
 //! the process id differs from the one that built the runtime (the program forked, as PHP-FPM
 //! and `pcntl_fork` do), the old runtime and connections are abandoned with `std::mem::forget`
-//! (dropping a runtime in a forked child can hang on state copied from the parent) and fresh
-//! ones are built; objects that belong to the old runtime ([`JobHandle`], [`TaskSet`], [`Job`])
+//! (dropping them in a forked child would shut down and deregister the sockets it shares with
+//! the parent, and can hang on state copied from it) and fresh ones are built; an object
+//! dropped in a child abandons them the same way; objects that belong to the old runtime ([`JobHandle`], [`TaskSet`], [`Job`])
 //! answer [`Error::Closed`] in the child. Must not be called from inside an async runtime.
 //!
 //! ```no_run
@@ -59,7 +60,7 @@ impl RtRef {
 
 /// An async object plus the runtime its connections live on, built on first use and rebuilt
 /// in a forked child.
-struct Lazy<T> {
+struct Lazy<T: Rebuild> {
     value: T,
     rt: Option<RtRef>,
 }
@@ -78,6 +79,23 @@ impl Rebuild for crate::Client {
 impl Rebuild for crate::Worker {
     fn rebuild(&self) -> Self {
         crate::Worker::from_config(self.snapshot())
+    }
+}
+
+impl<T: Rebuild> Drop for Lazy<T> {
+    /// In a forked child, the parent's runtime and connections are abandoned, never dropped:
+    /// dropping them would shut down the sockets parent and child share (tokio shuts a write
+    /// half down when it is dropped) and deregister them from the epoll instance they share,
+    /// cutting the parent's connections. A child that exits without using the object, as a
+    /// PHP-FPM or `pcntl_fork` child may, would do exactly that.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take_if(|r| r.pid != std::process::id()) {
+            std::mem::forget(rt);
+            // The object holds handles into the abandoned runtime: swap in a fresh one (no
+            // I/O) so that the old one can be forgotten too.
+            let fresh = self.value.rebuild();
+            std::mem::forget(std::mem::replace(&mut self.value, fresh));
+        }
     }
 }
 

@@ -75,9 +75,6 @@ impl GearmanClient {
         GearmanClient::default()
     }
 
-    /// Declared as PECL declares it; the object's resources are freed with it either way.
-    pub fn __destruct(&self) {}
-
     /// The return code of the last call (`GEARMAN_*`).
     pub fn return_code(&self) -> i64 {
         self.core.borrow().return_code().0

@@ -54,9 +54,6 @@ impl GearmanJob {
         GearmanJob::default()
     }
 
-    /// Declared as PECL declares it; the object's resources are freed with it either way.
-    pub fn __destruct(&self) {}
-
     /// The code of the last `send*` call.
     pub fn return_code(&self) -> i64 {
         self.core.borrow().return_code().0

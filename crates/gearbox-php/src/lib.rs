@@ -38,6 +38,13 @@ extern "C" fn module_info(_module: *mut ModuleEntry) {
     info_table_end!();
 }
 
+/// Module startup: register `GearmanException`, and keep the default panic hook from printing
+/// to stderr (a panic still reaches PHP as an `Error` carrying its message).
+extern "C" fn startup(kind: i32, module_number: i32) -> i32 {
+    std::panic::set_hook(Box::new(|_| {}));
+    exception::register(kind, module_number)
+}
+
 /// The module entry PHP asks for; in a private module, since the macro's exported alias of it
 /// carries no documentation.
 mod entry {
@@ -49,7 +56,7 @@ mod entry {
         let mut module = module
             .name("gearman")
             .version(VERSION)
-            .startup_function(exception::register)
+            .startup_function(startup)
             .info_function(module_info)
             .class::<client::GearmanClient>()
             .class::<worker::GearmanWorker>()

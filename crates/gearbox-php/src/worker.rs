@@ -116,9 +116,6 @@ impl GearmanWorker {
         GearmanWorker::default()
     }
 
-    /// Declared as PECL declares it; the object's resources are freed with it either way.
-    pub fn __destruct(&self) {}
-
     /// The return code of the last call (`GEARMAN_*`).
     pub fn return_code(&self) -> i64 {
         self.core.borrow().return_code().0
