@@ -55,9 +55,10 @@ impl Default for ClientCore {
 impl ClientCore {
     /// A client with no server, as `new GearmanClient()` gives.
     pub fn new() -> ClientCore {
+        // WORK_EXCEPTION is asked for once `addServer` (by default) or
+        // `enableExceptionHandler` sets the exceptions option; until then the server sends a
+        // job's exception as WORK_FAIL, as to any client.
         let client = Client::new();
-        // PECL's clients always ask for WORK_EXCEPTION (addServer sends the option).
-        client.set_exceptions(true);
         ClientCore {
             client,
             servers: Vec::new(),
@@ -121,8 +122,9 @@ impl ClientCore {
     }
 
     /// `addServer($host, $port)`, with PECL's defaults for a missing host or a zero port. With
-    /// `check`, the server must be reachable now (PECL connects to set the exceptions option
-    /// and throws when it cannot).
+    /// `check` (`$setupExceptionHandler`), the client asks for WORK_EXCEPTION and the server
+    /// must be reachable now (PECL connects to set the exceptions option and throws when it
+    /// cannot).
     pub fn add_server(&mut self, host: Option<&str>, port: u16, check: bool) -> Result<(), String> {
         let addr = servers::address(host, port);
         if let Err(e) = self.client.add_server(&addr) {
@@ -137,7 +139,22 @@ impl ClientCore {
                 self.fail(&e);
                 return Err(e.to_string());
             }
+            self.client.set_exceptions(true);
         }
+        Ok(())
+    }
+
+    /// `enableExceptionHandler()`: ask for WORK_EXCEPTION (on connections opened from now on);
+    /// `Err` when a server cannot be reached to set the option, as PECL.
+    pub fn enable_exceptions(&mut self) -> Result<(), String> {
+        for addr in &self.servers {
+            if let Err(e) = servers::probe(addr) {
+                let message = e.to_string();
+                self.fail(&e);
+                return Err(message);
+            }
+        }
+        self.client.set_exceptions(true);
         Ok(())
     }
 

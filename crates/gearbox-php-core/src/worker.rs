@@ -195,15 +195,19 @@ impl WorkerCore {
         true
     }
 
-    /// `addServer($host, $port)`, with PECL's defaults. `Err` (the message for
-    /// GearmanException) when the server cannot be reached now: PECL connects here to set
-    /// the exceptions option and throws when it cannot.
-    pub fn add_server(&mut self, host: Option<&str>, port: u16) -> Result<(), String> {
+    /// `addServer($host, $port)`, with PECL's defaults. With `check` (PECL 2.1.5's
+    /// `$setupExceptionHandler`, on by default), `Err` (the message for GearmanException) when
+    /// the server cannot be reached now: PECL connects here to set the exceptions option and
+    /// throws when it cannot.
+    pub fn add_server(&mut self, host: Option<&str>, port: u16, check: bool) -> Result<(), String> {
         let addr = servers::address(host, port);
-        let added = self
-            .worker
-            .add_server(&addr)
-            .and_then(|()| servers::probe(&addr));
+        let added = self.worker.add_server(&addr).and_then(|()| {
+            if check {
+                servers::probe(&addr)
+            } else {
+                Ok(())
+            }
+        });
         match added {
             Ok(()) => {
                 self.servers.push(addr);
@@ -218,9 +222,23 @@ impl WorkerCore {
     }
 
     /// `addServers("h1:p1,h2")`: each as [`WorkerCore::add_server`] takes it.
-    pub fn add_servers(&mut self, servers: Option<&str>) -> Result<(), String> {
+    pub fn add_servers(&mut self, servers: Option<&str>, check: bool) -> Result<(), String> {
         for (host, port) in servers::list(servers) {
-            self.add_server(Some(host), port)?;
+            self.add_server(Some(host), port, check)?;
+        }
+        Ok(())
+    }
+
+    /// `enableExceptionHandler()` (PECL 2.1.5): the exceptions option concerns the jobs a
+    /// connection submits, which a worker's do not, so this only checks, as PECL does, that
+    /// every server can be reached to set it.
+    pub fn enable_exceptions(&mut self) -> Result<(), String> {
+        for addr in &self.servers {
+            if let Err(e) = servers::probe(addr) {
+                let message = e.to_string();
+                self.fail(&e);
+                return Err(message);
+            }
         }
         Ok(())
     }
@@ -576,7 +594,7 @@ mod tests {
         let mut w = WorkerCore::new();
         assert!(w.grab().is_none());
         assert_eq!(w.return_code(), ReturnCode::NO_SERVERS);
-        assert!(w.add_server(Some("127.0.0.1"), 1).is_err());
+        assert!(w.add_server(Some("127.0.0.1"), 1, true).is_err());
         assert!(w.grab().is_none());
         assert_eq!(w.return_code(), ReturnCode::NO_SERVERS);
     }

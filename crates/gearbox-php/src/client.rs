@@ -16,12 +16,14 @@ use gearbox_php_core::tasks::Callback;
 
 use crate::exception::{server_unreachable, warn_failure};
 use crate::run::{Callbacks, PhpTasks};
-use crate::values::{bytes, status_array, string_or_false};
+use crate::values::{bytes, status_array, string_or_false, CallableArg, WorkloadArg};
 
 /// A Gearman client.
+// No `Default`: ext-php-rs builds an object of a class with `Default` as an instance of this
+// class even when PHP asked for a subclass (0.16.4), which would bypass a subclass's
+// constructor and methods; without it, `new` on a subclass makes a subclass object.
 #[php_class]
 #[php(name = "GearmanClient")]
-#[derive(Default)]
 pub struct GearmanClient {
     pub(crate) core: RefCell<ClientCore>,
     pub(crate) callbacks: RefCell<Callbacks>,
@@ -36,6 +38,15 @@ fn kind(priority: Priority, background: bool) -> DoKind {
 }
 
 impl GearmanClient {
+    /// A client with no server, as `new GearmanClient()` gives.
+    pub fn new() -> GearmanClient {
+        GearmanClient {
+            core: RefCell::default(),
+            callbacks: RefCell::default(),
+            tasks: RefCell::default(),
+        }
+    }
+
     fn run_do(
         &self,
         function: &[u8],
@@ -72,7 +83,7 @@ impl GearmanClient {
 #[php_impl]
 impl GearmanClient {
     pub fn __construct() -> Self {
-        GearmanClient::default()
+        GearmanClient::new()
     }
 
     /// The return code of the last call (`GEARMAN_*`).
@@ -315,7 +326,7 @@ impl GearmanClient {
     pub fn add_task(
         &self,
         function_name: Binary<u8>,
-        workload: &Zval,
+        workload: WorkloadArg,
         context: Option<&Zval>,
         unique_key: Option<Binary<u8>>,
     ) -> PhpResult<Zval> {
@@ -332,7 +343,7 @@ impl GearmanClient {
     pub fn add_task_high(
         &self,
         function_name: Binary<u8>,
-        workload: &Zval,
+        workload: WorkloadArg,
         context: Option<&Zval>,
         unique_key: Option<Binary<u8>>,
     ) -> PhpResult<Zval> {
@@ -349,7 +360,7 @@ impl GearmanClient {
     pub fn add_task_low(
         &self,
         function_name: Binary<u8>,
-        workload: &Zval,
+        workload: WorkloadArg,
         context: Option<&Zval>,
         unique_key: Option<Binary<u8>>,
     ) -> PhpResult<Zval> {
@@ -366,7 +377,7 @@ impl GearmanClient {
     pub fn add_task_background(
         &self,
         function_name: Binary<u8>,
-        workload: &Zval,
+        workload: WorkloadArg,
         context: Option<&Zval>,
         unique_key: Option<Binary<u8>>,
     ) -> PhpResult<Zval> {
@@ -383,7 +394,7 @@ impl GearmanClient {
     pub fn add_task_high_background(
         &self,
         function_name: Binary<u8>,
-        workload: &Zval,
+        workload: WorkloadArg,
         context: Option<&Zval>,
         unique_key: Option<Binary<u8>>,
     ) -> PhpResult<Zval> {
@@ -400,7 +411,7 @@ impl GearmanClient {
     pub fn add_task_low_background(
         &self,
         function_name: Binary<u8>,
-        workload: &Zval,
+        workload: WorkloadArg,
         context: Option<&Zval>,
         unique_key: Option<Binary<u8>>,
     ) -> PhpResult<Zval> {
@@ -438,42 +449,44 @@ impl GearmanClient {
     }
 
     /// Set the callback for streamed workloads (never called: Gearbox sends each workload whole).
-    pub fn set_workload_callback(&self, function: &Zval) -> bool {
+    pub fn set_workload_callback(&self, function: CallableArg) -> bool {
         self.set_callback(Callback::Workload, function)
     }
 
     /// Set the callback made when the server has created a task's job.
-    pub fn set_created_callback(&self, function: &Zval) -> bool {
+    pub fn set_created_callback(&self, function: CallableArg) -> bool {
         self.set_callback(Callback::Created, function)
     }
 
     /// Set the callback made for each WORK_DATA.
-    pub fn set_data_callback(&self, function: &Zval) -> bool {
+    pub fn set_data_callback(&self, function: CallableArg) -> bool {
         self.set_callback(Callback::Data, function)
     }
 
     /// Set the callback made for each WORK_WARNING.
-    pub fn set_warning_callback(&self, function: &Zval) -> bool {
+    pub fn set_warning_callback(&self, function: CallableArg) -> bool {
         self.set_callback(Callback::Warning, function)
     }
 
     /// Set the callback made for each WORK_STATUS and `addTaskStatus()` answer.
-    pub fn set_status_callback(&self, function: &Zval) -> bool {
+    pub fn set_status_callback(&self, function: CallableArg) -> bool {
         self.set_callback(Callback::Status, function)
     }
 
     /// Set the callback made when a task's job completes.
-    pub fn set_complete_callback(&self, function: &Zval) -> bool {
+    pub fn set_complete_callback(&self, function: CallableArg) -> bool {
         self.set_callback(Callback::Complete, function)
     }
 
     /// Set the callback made when a task's job throws (WORK_EXCEPTION).
-    pub fn set_exception_callback(&self, function: &Zval) -> bool {
-        self.set_callback(Callback::Exception, function)
+    /// Like PECL's, it first sets the exceptions option (`enableExceptionHandler`).
+    pub fn set_exception_callback(&self, function: CallableArg) -> PhpResult<bool> {
+        self.enable_exception_handler()?;
+        Ok(self.set_callback(Callback::Exception, function))
     }
 
     /// Set the callback made when a task's job fails.
-    pub fn set_fail_callback(&self, function: &Zval) -> bool {
+    pub fn set_fail_callback(&self, function: CallableArg) -> bool {
         self.set_callback(Callback::Fail, function)
     }
 
@@ -483,8 +496,10 @@ impl GearmanClient {
         true
     }
 
-    /// Ask every server for WORK_EXCEPTION packets; Gearbox's clients always do.
-    pub fn enable_exception_handler(&self) -> bool {
-        true
+    /// Ask the servers for WORK_EXCEPTION packets (`addServer` does by default); a
+    /// `GearmanException` when a server cannot be reached to set the option.
+    pub fn enable_exception_handler(&self) -> PhpResult<bool> {
+        let enabled = self.core.borrow_mut().enable_exceptions();
+        enabled.map(|()| true).map_err(|_| server_unreachable())
     }
 }

@@ -15,14 +15,21 @@ use crate::exception::warn;
 use crate::values::{bytes, bytes_or_false};
 
 /// A job given to a worker function.
+// No `Default`: ext-php-rs builds an object of a class with `Default` as an instance of this
+// class even when PHP asked for a subclass (0.16.4), which would bypass a subclass's
+// constructor and methods; without it, `new` on a subclass makes a subclass object.
 #[php_class]
 #[php(name = "GearmanJob")]
-#[derive(Default)]
 pub struct GearmanJob {
     core: Rc<RefCell<JobCore>>,
 }
 
 impl GearmanJob {
+    /// An empty job, as `new GearmanJob()` gives in PECL.
+    pub fn new() -> GearmanJob {
+        GearmanJob::wrap(Rc::default())
+    }
+
     /// The PHP object for `core`.
     pub fn wrap(core: Rc<RefCell<JobCore>>) -> GearmanJob {
         GearmanJob { core }
@@ -51,17 +58,17 @@ fn clamp(n: i64) -> u32 {
 #[php_impl]
 impl GearmanJob {
     pub fn __construct() -> Self {
-        GearmanJob::default()
+        GearmanJob::new()
     }
 
     /// The code of the last `send*` call.
-    pub fn return_code(&self) -> i64 {
-        self.core.borrow().return_code().0
+    pub fn return_code(&self) -> Option<i64> {
+        Some(self.core.borrow().return_code().0)
     }
 
     /// What the job ends with if the worker function does not answer it
     /// (`GEARMAN_WORK_FAIL` makes it a fail).
-    pub fn set_return(&self, gearman_return_t: i64) -> bool {
+    pub fn set_return(&self, gearman_return_t: i64) -> Option<bool> {
         let ok = self
             .core
             .borrow_mut()
@@ -69,16 +76,16 @@ impl GearmanJob {
         if !ok {
             warn(&format!("Invalid gearman_return_t: {gearman_return_t}"));
         }
-        ok
+        Some(ok)
     }
 
     /// Send a chunk of partial output (WORK_DATA).
-    pub fn send_data(&self, data: Binary<u8>) -> bool {
+    pub fn send_data(&self, data: Binary<u8>) -> Option<bool> {
         if !self.live() {
-            return false;
+            return Some(false);
         }
         let ok = self.core.borrow_mut().send_data(&data);
-        self.warn_unless(ok)
+        Some(self.warn_unless(ok))
     }
 
     /// Send a warning (WORK_WARNING).
@@ -138,7 +145,7 @@ impl GearmanJob {
     }
 
     /// The workload's size in bytes.
-    pub fn workload_size(&self) -> i64 {
-        i64::try_from(self.core.borrow().workload().len()).unwrap_or(i64::MAX)
+    pub fn workload_size(&self) -> Option<i64> {
+        Some(i64::try_from(self.core.borrow().workload().len()).unwrap_or(i64::MAX))
     }
 }

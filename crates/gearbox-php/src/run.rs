@@ -19,6 +19,7 @@ use crate::callbacks::{call, propagate, return_code};
 use crate::client::GearmanClient;
 use crate::exception::warn;
 use crate::task::GearmanTask;
+use crate::values::{CallableArg, WorkloadArg};
 
 /// A task's PHP side: its object, and its context if one was given.
 pub struct PhpTask {
@@ -51,12 +52,12 @@ impl GearmanClient {
     pub(crate) fn add_task_of_kind(
         &self,
         function: &[u8],
-        workload: &Zval,
+        workload: WorkloadArg,
         context: Option<&Zval>,
         unique: Option<&[u8]>,
         kind: DoKind,
     ) -> PhpResult<Zval> {
-        let workload = Bytes::from(crate::values::result_bytes(workload));
+        let workload = Bytes::from(crate::values::result_bytes(&workload.0));
         let task = self
             .core
             .borrow_mut()
@@ -71,13 +72,14 @@ impl GearmanClient {
     }
 
     /// `set*Callback()`: false, with PECL's warning, when `function` cannot be called.
-    pub(crate) fn set_callback(&self, callback: Callback, function: &Zval) -> bool {
+    pub(crate) fn set_callback(&self, callback: Callback, function: CallableArg) -> bool {
+        let CallableArg(function) = function;
         if !function.is_callable() {
             let shown = function.string().unwrap_or_default();
             warn(&format!("function {shown} is not callable"));
             return false;
         }
-        self.callbacks.borrow_mut()[callback as usize] = Some(function.shallow_clone());
+        self.callbacks.borrow_mut()[callback as usize] = Some(function);
         true
     }
 

@@ -13,14 +13,21 @@ use crate::exception::warn;
 use crate::values::{optional_bytes, optional_int};
 
 /// A task of a `GearmanClient`.
+// No `Default`: ext-php-rs builds an object of a class with `Default` as an instance of this
+// class even when PHP asked for a subclass (0.16.4), which would bypass a subclass's
+// constructor and methods; without it, `new` on a subclass makes a subclass object.
 #[php_class]
 #[php(name = "GearmanTask")]
-#[derive(Default)]
 pub struct GearmanTask {
     task: Option<SharedTask>,
 }
 
 impl GearmanTask {
+    /// A task of no client, as `new GearmanTask()` gives.
+    pub fn new() -> GearmanTask {
+        GearmanTask { task: None }
+    }
+
     /// The PHP object for `task`.
     pub fn wrap(task: SharedTask) -> GearmanTask {
         GearmanTask { task: Some(task) }
@@ -35,7 +42,7 @@ impl GearmanTask {
 #[php_impl]
 impl GearmanTask {
     pub fn __construct() -> Self {
-        GearmanTask::default()
+        GearmanTask::new()
     }
 
     /// The return code of the task's last failure (`GEARMAN_SUCCESS` when none).
@@ -91,10 +98,10 @@ impl GearmanTask {
 
     /// libgearman's streamed workload, which Gearbox does not have: a task's workload is
     /// sent whole with it. `false`, with a warning.
-    pub fn send_workload(&self, data: Binary<u8>) -> bool {
+    pub fn send_workload(&self, data: Binary<u8>) -> Zval {
         let _ = data;
         warn("sending a workload in parts is not supported: give the whole workload to addTask()");
-        false
+        optional_int(None)
     }
 
     /// `[length, data]`: up to `$data_len` bytes of `data()`, or `false` once released.

@@ -1,9 +1,13 @@
 //! PHP values PECL returns that ext-php-rs cannot declare: `string|false`, the status arrays,
 //! bytes as PHP strings. The declared return type becomes `mixed`; what PHP receives is
-//! PECL's (PHP-EXTENSION.md, row 14).
+//! PECL's (PHP-EXTENSION.md, row 14). And the arguments whose declared type must be PECL's
+//! (or narrower) for PHP subclasses that override the methods with PECL's signatures, while
+//! the method itself decides what it accepts.
 
 use ext_php_rs::binary::Binary;
 use ext_php_rs::boxed::ZBox;
+use ext_php_rs::convert::FromZval;
+use ext_php_rs::flags::DataType;
 use ext_php_rs::types::{ZendHashTable, Zval};
 
 /// A PHP string holding `bytes` as they are.
@@ -75,4 +79,28 @@ pub fn optional_int(n: Option<i64>) -> Zval {
         None => zval.set_bool(false),
     }
     zval
+}
+
+/// A callable argument, declared `callable` as PECL declares it (a subclass may override the
+/// method with `callable $function`); the method checks it, and warns as PECL does.
+pub struct CallableArg(pub Zval);
+
+impl FromZval<'_> for CallableArg {
+    const TYPE: DataType = DataType::Callable;
+
+    fn from_zval(zval: &Zval) -> Option<Self> {
+        Some(CallableArg(zval.shallow_clone()))
+    }
+}
+
+/// `addTask()`'s workload: PECL declares `string|int|float`, which ext-php-rs cannot; it is
+/// declared `string` (a subclass may widen it) and any value is taken as PHP's `(string)`.
+pub struct WorkloadArg(pub Zval);
+
+impl FromZval<'_> for WorkloadArg {
+    const TYPE: DataType = DataType::String;
+
+    fn from_zval(zval: &Zval) -> Option<Self> {
+        Some(WorkloadArg(zval.shallow_clone()))
+    }
 }

@@ -19,7 +19,7 @@ use gearbox_php_core::worker::{JobCore, WorkerCore};
 use crate::callbacks::{call, pending_exception_message, propagate};
 use crate::exception::{server_unreachable, warn, warn_failure};
 use crate::job::GearmanJob;
-use crate::values::string_or_false;
+use crate::values::{string_or_false, CallableArg};
 
 /// The codes `work()` returns false for without a warning, as PECL.
 const WORK_QUIET: [ReturnCode; 6] = [
@@ -39,9 +39,11 @@ struct Function {
 }
 
 /// A Gearman worker.
+// No `Default`: ext-php-rs builds an object of a class with `Default` as an instance of this
+// class even when PHP asked for a subclass (0.16.4), which would bypass a subclass's
+// constructor and methods; without it, `new` on a subclass makes a subclass object.
 #[php_class]
 #[php(name = "GearmanWorker")]
-#[derive(Default)]
 pub struct GearmanWorker {
     core: RefCell<WorkerCore>,
     functions: RefCell<Vec<Function>>,
@@ -52,6 +54,14 @@ fn port(port: i64) -> u16 {
 }
 
 impl GearmanWorker {
+    /// A worker with no server and no function, as `new GearmanWorker()` gives.
+    pub fn new() -> GearmanWorker {
+        GearmanWorker {
+            core: RefCell::default(),
+            functions: RefCell::default(),
+        }
+    }
+
     /// `ok`, after warning with the last error when it is false (PECL's rule for most calls).
     fn warn_unless(&self, ok: bool) -> bool {
         if !ok {
@@ -113,12 +123,12 @@ impl GearmanWorker {
 #[php_impl]
 impl GearmanWorker {
     pub fn __construct() -> Self {
-        GearmanWorker::default()
+        GearmanWorker::new()
     }
 
     /// The return code of the last call (`GEARMAN_*`).
-    pub fn return_code(&self) -> i64 {
-        self.core.borrow().return_code().0
+    pub fn return_code(&self) -> Option<i64> {
+        Some(self.core.borrow().return_code().0)
     }
 
     /// The last failure's message, or `false` when the last call succeeded.
@@ -127,37 +137,37 @@ impl GearmanWorker {
     }
 
     /// The system error number of the last failure; 0 (Gearbox reports errors as text).
-    pub fn get_errno(&self) -> i64 {
-        0
+    pub fn get_errno(&self) -> Zval {
+        crate::values::optional_int(Some(0))
     }
 
     /// The worker's option bits (`GEARMAN_WORKER_*`).
-    pub fn options(&self) -> i64 {
-        self.core.borrow().options()
+    pub fn options(&self) -> Option<i64> {
+        Some(self.core.borrow().options())
     }
 
     /// Set the option bits that can be set (`GEARMAN_WORKER_NON_BLOCKING`, `_GRAB_UNIQ`,
     /// `_GRAB_ALL`, `_TIMEOUT_RETURN`) to those in `$option`.
-    pub fn set_options(&self, option: i64) -> bool {
+    pub fn set_options(&self, option: i64) -> Option<bool> {
         self.core.borrow_mut().set_options(option);
-        true
+        Some(true)
     }
 
     /// Add option bits.
-    pub fn add_options(&self, option: i64) -> bool {
+    pub fn add_options(&self, option: i64) -> Option<bool> {
         self.core.borrow_mut().add_options(option);
-        true
+        Some(true)
     }
 
     /// Remove option bits.
-    pub fn remove_options(&self, option: i64) -> bool {
+    pub fn remove_options(&self, option: i64) -> Option<bool> {
         self.core.borrow_mut().remove_options(option);
-        true
+        Some(true)
     }
 
     /// How long `work()` waits for a job, in milliseconds; -1 for ever.
-    pub fn timeout(&self) -> i64 {
-        self.core.borrow().timeout()
+    pub fn timeout(&self) -> Option<i64> {
+        Some(self.core.borrow().timeout())
     }
 
     /// Set how long `work()` waits for a job; negative waits for ever.
@@ -172,21 +182,43 @@ impl GearmanWorker {
         self.core.borrow_mut().set_id(&id)
     }
 
-    /// Add a job server (`localhost` and port 4730 by default); a `GearmanException` when it
-    /// cannot be reached, as PECL.
-    #[php(defaults(port = 0))]
-    pub fn add_server(&self, host: Option<String>, port: i64) -> PhpResult<bool> {
-        let added = self
-            .core
-            .borrow_mut()
-            .add_server(host.as_deref(), self::port(port));
+    /// Add a job server (`localhost` and port 4730 by default); with
+    /// `$setupExceptionHandler` (PECL 2.1.5, on by default), a `GearmanException` when it
+    /// cannot be reached.
+    #[php(defaults(port = 0, setupExceptionHandler = true))]
+    pub fn add_server(
+        &self,
+        host: Option<String>,
+        port: i64,
+        setupExceptionHandler: bool,
+    ) -> PhpResult<bool> {
+        let added = self.core.borrow_mut().add_server(
+            host.as_deref(),
+            self::port(port),
+            setupExceptionHandler,
+        );
         added.map(|()| true).map_err(|_| server_unreachable())
     }
 
     /// Add job servers from a list such as `"10.0.0.1:4730,10.0.0.2"`.
-    pub fn add_servers(&self, servers: Option<String>) -> PhpResult<bool> {
-        let added = self.core.borrow_mut().add_servers(servers.as_deref());
+    #[php(defaults(setupExceptionHandler = true))]
+    pub fn add_servers(
+        &self,
+        servers: Option<String>,
+        setupExceptionHandler: bool,
+    ) -> PhpResult<bool> {
+        let added = self
+            .core
+            .borrow_mut()
+            .add_servers(servers.as_deref(), setupExceptionHandler);
         added.map(|()| true).map_err(|_| server_unreachable())
+    }
+
+    /// PECL 2.1.5's: check that every server can be reached to set the exceptions option
+    /// (which concerns jobs a connection submits, so changes nothing for a worker).
+    pub fn enable_exception_handler(&self) -> PhpResult<bool> {
+        let enabled = self.core.borrow_mut().enable_exceptions();
+        enabled.map(|()| true).map_err(|_| server_unreachable())
     }
 
     /// Wait (within the timeout) until a job is there for the next `work()`.
@@ -228,10 +260,11 @@ impl GearmanWorker {
     pub fn add_function(
         &self,
         function_name: Binary<u8>,
-        function: &Zval,
+        function: CallableArg,
         context: Option<&Zval>,
         timeout: i64,
     ) -> bool {
+        let CallableArg(function) = function;
         if !function.is_callable() {
             let shown = function.string().unwrap_or_else(|| "[callable]".into());
             warn(&format!("Function '{shown}' is not a valid callback"));

@@ -6,10 +6,11 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 
 use crate::client::GearmanClient;
+use crate::values::{CallableArg, WorkloadArg};
 
 #[php_function]
 pub fn gearman_client_create() -> GearmanClient {
-    GearmanClient::default()
+    GearmanClient::new()
 }
 
 procedural! {
@@ -58,27 +59,27 @@ procedural! {
     ) -> ZBox<ZendHashTable>;
     fn gearman_client_ping => ping(workload: Binary<u8>) -> bool;
     fn gearman_client_add_task => add_task(
-        function_name: Binary<u8>, workload: &Zval, context: Option<&Zval>,
+        function_name: Binary<u8>, workload: WorkloadArg, context: Option<&Zval>,
         unique_key: Option<Binary<u8>>
     ) -> PhpResult<Zval>;
     fn gearman_client_add_task_high => add_task_high(
-        function_name: Binary<u8>, workload: &Zval, context: Option<&Zval>,
+        function_name: Binary<u8>, workload: WorkloadArg, context: Option<&Zval>,
         unique_key: Option<Binary<u8>>
     ) -> PhpResult<Zval>;
     fn gearman_client_add_task_low => add_task_low(
-        function_name: Binary<u8>, workload: &Zval, context: Option<&Zval>,
+        function_name: Binary<u8>, workload: WorkloadArg, context: Option<&Zval>,
         unique_key: Option<Binary<u8>>
     ) -> PhpResult<Zval>;
     fn gearman_client_add_task_background => add_task_background(
-        function_name: Binary<u8>, workload: &Zval, context: Option<&Zval>,
+        function_name: Binary<u8>, workload: WorkloadArg, context: Option<&Zval>,
         unique_key: Option<Binary<u8>>
     ) -> PhpResult<Zval>;
     fn gearman_client_add_task_high_background => add_task_high_background(
-        function_name: Binary<u8>, workload: &Zval, context: Option<&Zval>,
+        function_name: Binary<u8>, workload: WorkloadArg, context: Option<&Zval>,
         unique_key: Option<Binary<u8>>
     ) -> PhpResult<Zval>;
     fn gearman_client_add_task_low_background => add_task_low_background(
-        function_name: Binary<u8>, workload: &Zval, context: Option<&Zval>,
+        function_name: Binary<u8>, workload: WorkloadArg, context: Option<&Zval>,
         unique_key: Option<Binary<u8>>
     ) -> PhpResult<Zval>;
     fn gearman_client_add_task_status => add_task_status(
@@ -86,16 +87,18 @@ procedural! {
     ) -> PhpResult<Zval>;
     fn gearman_client_run_tasks => run_tasks() -> PhpResult<bool>;
     fn gearman_client_wait => wait() -> bool;
-    fn gearman_client_set_workload_callback => set_workload_callback(function: &Zval) -> bool;
-    fn gearman_client_set_created_callback => set_created_callback(function: &Zval) -> bool;
-    fn gearman_client_set_data_callback => set_data_callback(function: &Zval) -> bool;
-    fn gearman_client_set_warning_callback => set_warning_callback(function: &Zval) -> bool;
-    fn gearman_client_set_status_callback => set_status_callback(function: &Zval) -> bool;
-    fn gearman_client_set_complete_callback => set_complete_callback(function: &Zval) -> bool;
-    fn gearman_client_set_exception_callback => set_exception_callback(function: &Zval) -> bool;
-    fn gearman_client_set_fail_callback => set_fail_callback(function: &Zval) -> bool;
+    fn gearman_client_set_workload_callback => set_workload_callback(function: CallableArg) -> bool;
+    fn gearman_client_set_created_callback => set_created_callback(function: CallableArg) -> bool;
+    fn gearman_client_set_data_callback => set_data_callback(function: CallableArg) -> bool;
+    fn gearman_client_set_warning_callback => set_warning_callback(function: CallableArg) -> bool;
+    fn gearman_client_set_status_callback => set_status_callback(function: CallableArg) -> bool;
+    fn gearman_client_set_complete_callback => set_complete_callback(function: CallableArg) -> bool;
+    fn gearman_client_set_exception_callback => set_exception_callback(
+        function: CallableArg
+    ) -> PhpResult<bool>;
+    fn gearman_client_set_fail_callback => set_fail_callback(function: CallableArg) -> bool;
     fn gearman_client_clear_callbacks => clear_callbacks() -> bool;
     fn gearman_client_context => context() -> Binary<u8>;
     fn gearman_client_set_context => set_context(data: Binary<u8>) -> bool;
-    fn gearman_client_enable_exception_handler => enable_exception_handler() -> bool;
+    fn gearman_client_enable_exception_handler => enable_exception_handler() -> PhpResult<bool>;
 }

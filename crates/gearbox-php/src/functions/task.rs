@@ -20,6 +20,6 @@ procedural! {
     fn gearman_task_denominator => task_denominator() -> Zval;
     fn gearman_task_data => data() -> Zval;
     fn gearman_task_data_size => data_size() -> Zval;
-    fn gearman_task_send_workload => send_workload(data: Binary<u8>) -> bool;
+    fn gearman_task_send_workload => send_workload(data: Binary<u8>) -> Zval;
     fn gearman_task_recv_data => recv_data(data_len: i64) -> Zval;
 }

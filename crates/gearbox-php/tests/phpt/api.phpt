@@ -3,24 +3,32 @@ The extension's API as PECL gearman 2.1 has it: classes, methods and their param
 --FILE--
 <?php
 $ext = new ReflectionExtension('gearman');
+// What PECL 2.1.5 adds to Debian's 2.1.0 (the oracle), which Gearbox has: left out here, and
+// checked in gearbox_worker.phpt.
+$added = ['GearmanWorker::enableExceptionHandler', 'gearman_worker_enable_exception_handler'];
+function params(ReflectionFunctionAbstract $f): string {
+    $ps = array_filter($f->getParameters(), fn($p) => !($p->getName() === 'setupExceptionHandler'
+        && in_array(strtolower($f->getName()), ['addserver', 'addservers', 'gearman_worker_add_server', 'gearman_worker_add_servers'])
+        && (!($f instanceof ReflectionMethod) || $f->getDeclaringClass()->getName() === 'GearmanWorker')));
+    return implode(', ', array_map(fn($p) => ($p->isOptional() ? '[' : '') . '$' . $p->getName() . ($p->isOptional() ? ']' : ''), $ps));
+}
 foreach (['GearmanClient', 'GearmanWorker', 'GearmanTask', 'GearmanJob', 'GearmanException'] as $cls) {
     $r = new ReflectionClass($cls);
     echo "class $cls", $r->isFinal() ? ' final' : '', $r->getParentClass() ? ' extends ' . $r->getParentClass()->getName() : '', "\n";
     $methods = array_filter($r->getMethods(), fn($m) => $m->getDeclaringClass()->getName() === $cls
         // Gearbox's GearmanJob declares a constructor PECL's lacks, and no class declares
         // PECL's __destruct, whose cleanup is Rust's (docs/php.md).
-        && !in_array($m->getName(), ['__construct', '__destruct']));
+        && !in_array($m->getName(), ['__construct', '__destruct'])
+        && !in_array("$cls::" . $m->getName(), $added));
     usort($methods, fn($a, $b) => strcasecmp($a->getName(), $b->getName()));
     foreach ($methods as $m) {
-        $params = array_map(fn($p) => ($p->isOptional() ? '[' : '') . '$' . $p->getName() . ($p->isOptional() ? ']' : ''),
-            $m->getParameters());
-        echo "  ", strtolower($m->getName()), "(", implode(', ', $params), ")\n";
+        echo "  ", strtolower($m->getName()), "(", params($m), ")\n";
     }
 }
 $functions = $ext->getFunctions();
 ksort($functions);
-foreach ($functions as $name => $f) {
-    echo "function $name(", implode(', ', array_map(fn($p) => ($p->isOptional() ? '[' : '') . '$' . $p->getName() . ($p->isOptional() ? ']' : ''), $f->getParameters())), ")\n";
+foreach (array_diff_key($functions, array_flip($added)) as $name => $f) {
+    echo "function $name(", params($f), ")\n";
 }
 $constants = $ext->getConstants();
 ksort($constants);

@@ -35,6 +35,10 @@ var_dump($w->addFunction("$fn.work", function (GearmanJob $job) use (&$runs) {
 }));
 var_dump($w->work(), $w->work(), $runs);
 var_dump($w->ping('hello'), $w->returnCode());
+// PECL 2.1.5's additions to the worker, which Debian's 2.1.0 lacks.
+var_dump($w->enableExceptionHandler(), gearman_worker_enable_exception_handler($w));
+var_dump((new ReflectionMethod('GearmanWorker', 'addServer'))->getNumberOfParameters());
+var_dump((new GearmanWorker())->addServer('127.0.0.1', 1, false));
 $out = ob_get_clean();
 pcntl_waitpid($pid, $status);
 echo $out;
@@ -65,3 +69,7 @@ bool(true)
 int(2)
 bool(true)
 int(0)
+bool(true)
+bool(true)
+int(3)
+bool(true)
