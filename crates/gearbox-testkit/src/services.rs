@@ -17,6 +17,7 @@
 use std::fs::File;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::env::in_ci;
@@ -35,16 +36,21 @@ pub enum Service {
     Redis,
 }
 
-/// A name no other test run uses: `<prefix>_<pid>_<nanoseconds>`.
+/// A name no other test uses: `<prefix>_<pid>_<seconds>_<sequence>`. The sequence keeps two
+/// tests of one process apart even when they ask in the same clock tick (a CI run once gave
+/// two parallel tests the same nanosecond-based name); the pid and the time keep processes
+/// and runs apart.
 pub fn unique_name(prefix: &str) -> String {
-    let nanos = SystemTime::now()
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
+        .map(|d| d.as_secs())
         .unwrap_or(0);
     format!(
-        "{prefix}_{}_{}",
+        "{prefix}_{}_{}_{}",
         std::process::id(),
-        nanos % 1_000_000_000_000
+        seconds % 1_000_000,
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
     )
 }
 
