@@ -7,12 +7,13 @@
 //! protocol and never retries a command: a mutating command (cancel, maxqueue, shutdown) is
 //! sent exactly once per server.
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
+use gearbox_client::Tls;
 use gearbox_proto::{AdminErr, AdminReply, AdminReplyReader, ReplyShape};
 use serde_json::{Map, Value};
 
@@ -198,10 +199,21 @@ impl AdminCommand {
     }
 }
 
-/// Send one command to `server` and read its reply within `timeout`.
-pub fn query(server: &str, cmd: &AdminCommand, timeout: Duration) -> Result<Answer> {
-    cmd.check()?;
-    let (line, list) = cmd.wire();
+/// How to reach the servers: the deadline of each step, and TLS if asked for.
+pub struct Reach {
+    /// For connecting, and for each reply.
+    pub timeout: Duration,
+    /// TLS for every server (`--ssl`).
+    pub tls: Option<Tls>,
+}
+
+/// A connection to a server, plaintext or TLS.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+/// Connect to `server` within the timeout, with the TLS handshake when asked for.
+fn open(server: &str, reach: &Reach) -> Result<Box<dyn Stream>> {
+    let timeout = reach.timeout;
     let addr = server
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve {server}"))?
@@ -211,7 +223,29 @@ pub fn query(server: &str, cmd: &AdminCommand, timeout: Duration) -> Result<Answ
         .with_context(|| format!("cannot connect to {server}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    (&stream)
+    let Some(tls) = &reach.tls else {
+        return Ok(Box::new(stream));
+    };
+    let name = tls.server_name(server)?;
+    let conn = rustls::ClientConnection::new(tls.config(), name)
+        .with_context(|| format!("TLS with {server}"))?;
+    let mut stream = rustls::StreamOwned::new(conn, stream);
+    // Handshake now, so that a refused certificate reads as such rather than as a failed send.
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .with_context(|| format!("TLS handshake with {server}"))?;
+    }
+    Ok(Box::new(stream))
+}
+
+/// Send one command to `server` and read its reply.
+pub fn query(server: &str, cmd: &AdminCommand, reach: &Reach) -> Result<Answer> {
+    cmd.check()?;
+    let (line, list) = cmd.wire();
+    let mut stream = open(server, reach)?;
+    stream
         // CRLF, as gearadmin sends: gearmand's `create function` assumes it and cuts the
         // last character of the name after a bare LF.
         .write_all(format!("{line}\r\n").as_bytes())
@@ -447,7 +481,7 @@ pub fn table_text(tables: &[(String, Table)]) -> String {
 
 /// Run `gearbox admin` against every server; errors if any server answered `ERR` (for
 /// `cancel`, only if no server knew the job).
-pub fn run(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result<()> {
+pub fn run(args: &AdminArgs, servers: &[String], reach: &Reach) -> Result<()> {
     let cmd = &args.command;
     if args.watch.is_some() && !cmd.is_list() {
         bail!("--watch works with the list commands (status, workers, jobs, unique-jobs, priority-status)");
@@ -457,7 +491,7 @@ pub fn run(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result<()
             let clear = std::io::stdout().is_terminal() && !args.json;
             let mut n = 0u64;
             loop {
-                let tables = list_all(cmd, servers, timeout)?;
+                let tables = list_all(cmd, servers, reach)?;
                 let mut out = String::new();
                 if clear {
                     // Home the cursor and clear the screen, like top.
@@ -484,14 +518,14 @@ pub fn run(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result<()
             }
         }
         None if cmd.is_list() => {
-            let tables = list_all(cmd, servers, timeout)?;
+            let tables = list_all(cmd, servers, reach)?;
             if args.json {
                 print_flush(&format!("{}\n", table_json(&tables)))
             } else {
                 print_flush(&table_text(&tables))
             }
         }
-        None => single_all(args, servers, timeout),
+        None => single_all(args, servers, reach),
     }
 }
 
@@ -502,26 +536,22 @@ fn print_flush(text: &str) -> Result<()> {
     Ok(())
 }
 
-fn list_all(
-    cmd: &AdminCommand,
-    servers: &[String],
-    timeout: Duration,
-) -> Result<Vec<(String, Table)>> {
+fn list_all(cmd: &AdminCommand, servers: &[String], reach: &Reach) -> Result<Vec<(String, Table)>> {
     servers
         .iter()
-        .map(|s| match query(s, cmd, timeout)? {
+        .map(|s| match query(s, cmd, reach)? {
             Answer::Table(t) => Ok((s.clone(), t)),
             Answer::Ok(_) => bail!("{s}: expected a list"),
         })
         .collect()
 }
 
-fn single_all(args: &AdminArgs, servers: &[String], timeout: Duration) -> Result<()> {
+fn single_all(args: &AdminArgs, servers: &[String], reach: &Reach) -> Result<()> {
     let cancel = matches!(args.command, AdminCommand::Cancel { .. });
     let results: Vec<(String, Result<String>)> = servers
         .iter()
         .map(|s| {
-            let r = query(s, &args.command, timeout).map(|a| match a {
+            let r = query(s, &args.command, reach).map(|a| match a {
                 Answer::Ok(text) => text,
                 Answer::Table(_) => String::new(),
             });

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use gearbox_client::{Tls, TlsOptions};
 
 /// Admin replies are small; a server that does not answer within this is reported.
 const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,8 +39,53 @@ struct Cli {
     /// Deadline in seconds: for submit the whole command, for admin each reply.
     #[arg(short, long, global = true, value_name = "SECS", value_parser = servers::parse_secs)]
     timeout: Option<Duration>,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// TLS to the servers (gearman's own flag names).
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// Connect with TLS.
+    #[arg(long, global = true)]
+    ssl: bool,
+    /// CA certificates (PEM) the server's certificate must chain to; default: the system's.
+    #[arg(long, global = true, value_name = "PATH")]
+    ssl_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that require one.
+    #[arg(long, global = true, value_name = "PATH")]
+    ssl_certificate: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, global = true, value_name = "PATH")]
+    ssl_key: Option<PathBuf>,
+    /// Name the server's certificate must carry; default: the host of each --server.
+    #[arg(long, global = true, value_name = "NAME")]
+    ssl_server_name: Option<String>,
+}
+
+impl TlsArgs {
+    fn tls(&self) -> Result<Option<Tls>> {
+        let given = self.ssl_ca_file.is_some()
+            || self.ssl_certificate.is_some()
+            || self.ssl_key.is_some()
+            || self.ssl_server_name.is_some();
+        if !self.ssl {
+            if given {
+                anyhow::bail!("the --ssl-* options need --ssl");
+            }
+            return Ok(None);
+        }
+        let tls = Tls::new(&TlsOptions {
+            ca_file: self.ssl_ca_file.clone(),
+            certificate: self.ssl_certificate.clone(),
+            key: self.ssl_key.clone(),
+            server_name: self.ssl_server_name.clone(),
+        })
+        .context("--ssl")?;
+        Ok(Some(tls))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +115,7 @@ fn run(cli: &Cli) -> Result<()> {
         cli.config.as_deref(),
     ))?;
     let timeout = cli.timeout.or(settings.timeout);
+    let tls = cli.tls.tls()?;
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -76,12 +123,17 @@ fn run(cli: &Cli) -> Result<()> {
             .context("cannot start the async runtime")
     };
     match &cli.command {
-        Command::Submit(args) => runtime()?.block_on(submit::run(args, &settings.servers, timeout)),
-        Command::Work(args) => runtime()?.block_on(work::run(args, &settings.servers)),
+        Command::Submit(args) => {
+            runtime()?.block_on(submit::run(args, &settings.servers, timeout, tls))
+        }
+        Command::Work(args) => runtime()?.block_on(work::run(args, &settings.servers, tls)),
         Command::Admin(args) => admin::run(
             args,
             &settings.servers,
-            timeout.unwrap_or(DEFAULT_ADMIN_TIMEOUT),
+            &admin::Reach {
+                timeout: timeout.unwrap_or(DEFAULT_ADMIN_TIMEOUT),
+                tls,
+            },
         ),
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use gearbox_client::{Client, Error, JobEvent, JobRequest, Priority, TaskEvent};
+use gearbox_client::{Client, Error, JobEvent, JobRequest, Priority, TaskEvent, Tls};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -88,8 +88,14 @@ impl From<Prio> for Priority {
 }
 
 /// Run `gearbox submit`. `timeout` bounds the whole command (`None`: wait for ever).
-pub async fn run(args: &SubmitArgs, servers: &[String], timeout: Option<Duration>) -> Result<()> {
+pub async fn run(
+    args: &SubmitArgs,
+    servers: &[String],
+    timeout: Option<Duration>,
+    tls: Option<Tls>,
+) -> Result<()> {
     let client = Client::new();
+    client.set_tls(tls);
     for s in servers {
         client.add_server(s)?;
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use gearbox_client::{Job, Worker};
+use gearbox_client::{Job, Tls, Worker};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Pid, Uid, User};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,7 +81,7 @@ pub struct WorkArgs {
 type Running = Arc<Mutex<HashSet<i32>>>;
 
 /// Run `gearbox work` until drained, `--count` jobs were taken, or a second signal.
-pub async fn run(args: &WorkArgs, servers: &[String]) -> Result<()> {
+pub async fn run(args: &WorkArgs, servers: &[String], tls: Option<Tls>) -> Result<()> {
     let mut functions: Vec<String> = Vec::new();
     for f in args.function.iter().chain(&args.functions) {
         if !functions.contains(f) {
@@ -107,6 +107,7 @@ pub async fn run(args: &WorkArgs, servers: &[String]) -> Result<()> {
         }
     }
     let worker = Worker::new();
+    worker.set_tls(tls);
     for s in servers {
         worker.add_server(s)?;
     }

@@ -213,6 +213,11 @@ impl Client {
         self.cfg().set_exceptions(enabled)
     }
 
+    /// See [`crate::Client::set_tls`].
+    pub fn set_tls(&self, tls: Option<crate::Tls>) {
+        self.cfg().set_tls(tls)
+    }
+
     /// See [`crate::Client::run`].
     pub fn run(&self, req: JobRequest) -> Result<Bytes, Error> {
         self.call(|c| async move { c.run(req).await })
@@ -399,6 +404,11 @@ impl Worker {
     /// See [`crate::Worker::set_connect_timeout`].
     pub fn set_connect_timeout(&self, timeout: Duration) {
         self.cfg().set_connect_timeout(timeout)
+    }
+
+    /// See [`crate::Worker::set_tls`].
+    pub fn set_tls(&self, tls: Option<crate::Tls>) {
+        self.cfg().set_tls(tls)
     }
 
     /// See [`crate::Worker::add_function`].

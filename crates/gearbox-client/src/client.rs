@@ -29,6 +29,7 @@ use crate::pool::{ConnectSettings, Pool};
 use crate::request::JobRequest;
 use crate::ring::normalize_addr;
 use crate::session::{CallError, Expect, Reply, Session, Setup};
+use crate::tls::Tls;
 
 /// Default for [`Client::set_connect_timeout`].
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,6 +43,7 @@ pub(crate) struct ClientConfig {
     pub(crate) backoff: Backoff,
     pub(crate) client_id: Option<Bytes>,
     pub(crate) exceptions: bool,
+    pub(crate) tls: Option<Tls>,
 }
 
 impl Default for ClientConfig {
@@ -53,6 +55,7 @@ impl Default for ClientConfig {
             backoff: Backoff::default(),
             client_id: None,
             exceptions: false,
+            tls: None,
         }
     }
 }
@@ -220,6 +223,12 @@ impl Client {
         self.config().exceptions = enabled;
     }
 
+    /// Connect to every server with TLS (`None`: plaintext). Applies to connections opened
+    /// after the call; set it before first use.
+    pub fn set_tls(&self, tls: Option<Tls>) {
+        self.config().tls = tls;
+    }
+
     pub(crate) fn snapshot(&self) -> ClientConfig {
         self.config().clone()
     }
@@ -233,6 +242,7 @@ impl Client {
                 client_id: c.client_id.clone(),
                 exceptions: c.exceptions,
             },
+            tls: c.tls.clone(),
         }
     }
 

@@ -1,5 +1,5 @@
-//! One TCP connection to a job server, as two tasks: a reader that turns bytes into packets
-//! and a writer that sends queued packets in order.
+//! One TCP connection to a job server, plaintext or TLS, as two tasks: a reader that turns
+//! bytes into packets and a writer that sends queued packets in order.
 //!
 //! This module owns the socket and the framing (through `gearbox_proto::Codec`); it knows
 //! nothing about jobs, replies or retries — the client session (`session.rs`) and the worker
@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use gearbox_proto::{Codec, Frame, Packet, DEFAULT_MAX_BODY};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
+use crate::tls::Tls;
 
 /// What the reader hands on: a packet, or the reason the connection ended (sent once, last).
 pub(crate) type Inbound = Result<Packet, Error>;
@@ -114,22 +114,47 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Connect to `server` (a normalized `host:port`) within `timeout` and start the two tasks.
-pub(crate) async fn connect(server: &str, timeout: Duration) -> Result<Link, String> {
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(server)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(format!("connect to {server}: {e}")),
-        Err(_) => return Err(format!("connect to {server}: timed out after {timeout:?}")),
+/// Connect to `server` (a normalized `host:port`), with TLS when `tls` is given, within
+/// `timeout` (the handshake included) and start the two tasks.
+pub(crate) async fn connect(
+    server: &str,
+    timeout: Duration,
+    tls: Option<&Tls>,
+) -> Result<Link, String> {
+    let open = async {
+        let stream = TcpStream::connect(server)
+            .await
+            .map_err(|e| format!("connect to {server}: {e}"))?;
+        // Requests are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        let Some(tls) = tls else {
+            return Ok(start(stream.into_split(), server));
+        };
+        let name = tls.server_name(server).map_err(|e| e.to_string())?;
+        let stream = tokio_rustls::TlsConnector::from(tls.config())
+            .connect(name, stream)
+            .await
+            .map_err(|e| format!("TLS handshake with {server}: {e}"))?;
+        Ok(start(tokio::io::split(stream), server))
     };
-    // Requests are small and latency matters more than packet count.
-    let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+    match tokio::time::timeout(timeout, open).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("connect to {server}: timed out after {timeout:?}")),
+    }
+}
+
+/// Start the reader and writer on the two halves of a connected stream.
+fn start<R, W>((read, write): (R, W), server: &str) -> Link
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let server: std::sync::Arc<str> = server.into();
     let (in_tx, inbound) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let reader = tokio::spawn(read_loop(read, in_tx, server.clone()));
     let writer = tokio::spawn(write_loop(write, out_rx, reader.abort_handle()));
-    Ok(Link {
+    Link {
         outbox: Outbox { tx: out_tx, server },
         inbound,
         tasks: [
@@ -137,11 +162,11 @@ pub(crate) async fn connect(server: &str, timeout: Duration) -> Result<Link, Str
             AbortOnDrop(writer.abort_handle()),
         ],
         writer,
-    })
+    }
 }
 
 async fn read_loop(
-    mut read: OwnedReadHalf,
+    mut read: impl AsyncRead + Unpin,
     tx: mpsc::Sender<Inbound>,
     server: std::sync::Arc<str>,
 ) {
@@ -196,7 +221,7 @@ fn protocol(server: &str, detail: String) -> Error {
 }
 
 async fn write_loop(
-    mut write: OwnedWriteHalf,
+    mut write: impl AsyncWrite + Unpin,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     reader: tokio::task::AbortHandle,
 ) {

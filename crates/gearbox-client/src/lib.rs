@@ -71,6 +71,7 @@ mod request;
 mod ring;
 mod session;
 mod taskset;
+mod tls;
 mod worker;
 mod worker_conn;
 
@@ -83,4 +84,5 @@ pub use job::Job;
 pub use request::{JobRequest, Priority, MAX_REDUCER_LEN, MAX_UNIQUE_LEN};
 pub use ring::{server_index, DEFAULT_PORT};
 pub use taskset::{TaskEvent, TaskId, TaskSet};
+pub use tls::{Tls, TlsOptions};
 pub use worker::Worker;

@@ -15,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::conn;
 use crate::ring::RoundRobin;
 use crate::session::{Session, Setup};
+use crate::tls::Tls;
 
 /// How new connections are made.
 #[derive(Debug, Clone)]
@@ -22,6 +23,7 @@ pub(crate) struct ConnectSettings {
     pub(crate) timeout: Duration,
     pub(crate) backoff: Backoff,
     pub(crate) setup: Setup,
+    pub(crate) tls: Option<Tls>,
 }
 
 /// One configured server.
@@ -62,7 +64,7 @@ impl Slot {
                 return Err(format!("{} (reconnect backoff)", state.last_error));
             }
         }
-        match conn::connect(&self.addr, settings.timeout).await {
+        match conn::connect(&self.addr, settings.timeout, settings.tls.as_ref()).await {
             Ok(link) => {
                 let session = Session::start(link, &settings.setup);
                 state.session = Some(session.clone());

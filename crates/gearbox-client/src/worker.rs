@@ -21,6 +21,7 @@ use crate::client::DEFAULT_CONNECT_TIMEOUT;
 use crate::error::Error;
 use crate::job::Job;
 use crate::ring::normalize_addr;
+use crate::tls::Tls;
 use crate::worker_conn::{serve, Ability, Shared};
 
 type Handler = Arc<dyn Fn(Job) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -33,6 +34,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) backoff: Backoff,
     pub(crate) connect_timeout: Duration,
     pub(crate) abilities: Vec<Ability>,
+    pub(crate) tls: Option<Tls>,
 }
 
 impl Default for WorkerConfig {
@@ -44,6 +46,7 @@ impl Default for WorkerConfig {
             backoff: Backoff::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             abilities: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -137,6 +140,11 @@ impl Worker {
 
     fn config(&self) -> std::sync::MutexGuard<'_, WorkerConfig> {
         self.inner.config.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connect to every server with TLS (`None`: plaintext). Set it before the worker starts.
+    pub fn set_tls(&self, tls: Option<Tls>) {
+        self.config().tls = tls;
     }
 
     pub(crate) fn snapshot(&self) -> WorkerConfig {
@@ -277,6 +285,7 @@ impl Worker {
             client_id: config.client_id.clone(),
             backoff: config.backoff,
             connect_timeout: config.connect_timeout,
+            tls: config.tls.clone(),
             registered: self.inner.registered.clone(),
         });
         let (tx, rx) = mpsc::unbounded_channel();

@@ -23,6 +23,7 @@ use crate::backoff::Backoff;
 use crate::conn::{self, clean_handle, request, Link};
 use crate::error::Error;
 use crate::job::{InFlight, InFlightGuard, Job};
+use crate::tls::Tls;
 
 /// A function the worker can run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,7 @@ pub(crate) struct Shared {
     pub(crate) client_id: Option<Bytes>,
     pub(crate) backoff: Backoff,
     pub(crate) connect_timeout: Duration,
+    pub(crate) tls: Option<Tls>,
     /// Servers whose current connection has confirmed the registrations.
     pub(crate) registered: Arc<watch::Sender<BTreeSet<String>>>,
 }
@@ -58,7 +60,7 @@ pub(crate) async fn serve(server: String, shared: Arc<Shared>, jobs: mpsc::Unbou
             return;
         }
         let connected = tokio::select! {
-            r = conn::connect(&server, shared.connect_timeout) => r,
+            r = conn::connect(&server, shared.connect_timeout, shared.tls.as_ref()) => r,
             _ = drained(&mut drain) => return,
         };
         match connected {

@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub keepalive: Option<Keepalive>,
     /// On a graceful stop, how long running foreground jobs get to finish.
     pub shutdown_timeout: Duration,
+    /// How long a TLS peer has to finish its handshake before it is cut off.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +57,7 @@ impl Default for ServerConfig {
             max_connections: 1_000_000,
             keepalive: None,
             shutdown_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -125,7 +125,7 @@ pub fn start_server(options: ServerOptions) -> InProcessServer {
                 };
                 // A dropped handle (no message) stops the server too.
                 let stop = async move { stop_rx.await.unwrap_or(Stop::Immediate) };
-                serve(vec![listener], config, store, ready, stop).await
+                serve(vec![listener.into()], config, store, ready, stop).await
             })
         })
         .expect("spawn the server thread");

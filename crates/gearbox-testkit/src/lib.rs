@@ -29,6 +29,7 @@ pub mod admin;
 pub mod differential;
 pub mod env;
 pub mod inprocess;
+pub mod pki;
 pub mod procs;
 pub mod server;
 pub mod services;

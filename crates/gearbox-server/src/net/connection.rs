@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use gearbox_proto::{Codec, Frame, PacketType, ProtoError};
+use rustls::ServerConnection;
 use tokio::io::{Interest, Ready};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -25,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use super::outbound::{Backlog, OutboundLimits, Unsent};
 use super::outbuf::OutBuf;
-use super::Shared;
+use super::{tls_io, Shared};
 use crate::config::Keepalive;
 use crate::engine::{ConnId, Outbox};
 
@@ -40,6 +41,9 @@ const READS_PER_TURN: u32 = 16;
 pub struct ConnIo {
     pub stream: TcpStream,
     pub peer: SocketAddr,
+    /// The TLS session, on a TLS listener's connection (its handshake is done); the output
+    /// buffer holds plaintext, encrypted as the socket takes it.
+    tls: Option<RefCell<ServerConnection>>,
     /// Unsent output; changed only through [`ConnIo::append`] and the writes, which keep
     /// `unsent` in step.
     out: RefCell<OutBuf>,
@@ -64,12 +68,14 @@ impl ConnIo {
     pub fn new(
         stream: TcpStream,
         peer: SocketAddr,
+        tls: Option<ServerConnection>,
         limits: OutboundLimits,
         unsent: Rc<Unsent>,
     ) -> ConnIo {
         ConnIo {
             stream,
             peer,
+            tls: tls.map(RefCell::new),
             out: RefCell::new(OutBuf::default()),
             limits,
             unsent,
@@ -125,6 +131,12 @@ impl ConnIo {
         self.unsent.sub(out.len());
         out.discard();
         drop(out);
+        if let Some(tls) = &self.tls {
+            // Tell a TLS peer the stream ended on purpose; best effort, the socket may be full.
+            let mut tls = tls.borrow_mut();
+            tls.send_close_notify();
+            let _ = tls_io::write_records(&self.stream, &mut tls);
+        }
         let _ = socket2::SockRef::from(&self.stream).shutdown(Shutdown::Both);
         self.closed.notify_one();
     }
@@ -156,6 +168,13 @@ impl ConnIo {
 
     /// `Ok(true)` when everything was written, `Ok(false)` when the socket is full.
     fn try_write(&self) -> io::Result<bool> {
+        match &self.tls {
+            None => self.try_write_plain(),
+            Some(tls) => self.try_write_tls(&mut tls.borrow_mut()),
+        }
+    }
+
+    fn try_write_plain(&self) -> io::Result<bool> {
         let mut out = self.out.borrow_mut();
         while !out.is_empty() {
             let mut slices = OutBuf::slice_array();
@@ -178,6 +197,48 @@ impl ConnIo {
             }
         }
         Ok(true)
+    }
+
+    /// Records already encrypted go first; plaintext is encrypted only once they are all
+    /// written, so the unsent output stays in `out`, where the limits count it.
+    fn try_write_tls(&self, tls: &mut ServerConnection) -> io::Result<bool> {
+        let mut out = self.out.borrow_mut();
+        loop {
+            if !tls_io::write_records(&self.stream, tls)? {
+                if self.stalled_since.get().is_none() {
+                    self.stalled_since.set(Some(Instant::now()));
+                }
+                return Ok(false);
+            }
+            self.stalled_since.set(None);
+            if out.is_empty() {
+                return Ok(true);
+            }
+            let mut slices = OutBuf::slice_array();
+            let n = out.slices(&mut slices);
+            let taken = tls_io::encrypt(tls, &slices[..n])?;
+            if taken == 0 {
+                return Err(io::Error::other("TLS session took no output"));
+            }
+            out.advance(taken);
+            self.unsent.sub(taken);
+        }
+    }
+
+    /// Read once: plaintext from the socket or, on TLS, decrypted from it. `Ok(0)` is the end
+    /// of the stream, `WouldBlock` nothing to hand on yet.
+    fn read(&self, ready: Ready, buf: &mut BytesMut) -> io::Result<usize> {
+        match &self.tls {
+            None => read_once(&self.stream, ready, buf),
+            Some(tls) => tls_io::read(&self.stream, &mut tls.borrow_mut(), buf),
+        }
+    }
+
+    /// A TLS session with records to send that no output caused (an alert, a key update).
+    fn tls_wants_write(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|tls| tls.borrow().wants_write())
     }
 }
 
@@ -238,11 +299,19 @@ pub fn set_keepalive(stream: &TcpStream, keepalive: Keepalive) {
 
 /// Why a connection ended, for the log.
 enum End {
-    Eof { pending: usize },
+    Eof {
+        pending: usize,
+    },
     Io(io::Error),
     Protocol(ProtoError),
+    /// A TLS ClientHello on a plaintext listener.
+    TlsOnPlaintext,
     ClosedByServer,
 }
+
+/// The first byte of a TLS handshake record; never the first byte of a Gearman request (NUL)
+/// or admin command (a letter).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Read, frame and dispatch until the connection ends, then tell the engine.
 pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
@@ -252,6 +321,19 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
     };
     let mut buf = BytesMut::new();
     let mut reads = 0u32;
+    let mut first = true;
+    if io.tls.is_some() {
+        // The handshake's last read may have brought requests with it.
+        if let Ok(n) = io.read(Ready::EMPTY, &mut buf) {
+            if n > 0 {
+                first = false;
+                if let Err(e) = dispatch(&shared, id, &io, &codec, &mut buf) {
+                    info!(conn = id.0, peer = %io.peer, error = %e, "protocol violation; closing");
+                    io.close();
+                }
+            }
+        }
+    }
     let end = loop {
         if io.closing.get() {
             break End::ClosedByServer;
@@ -290,9 +372,18 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
         if buf.capacity() - buf.len() < MIN_READ_SPACE {
             buf.reserve(READ_CHUNK);
         }
-        match read_once(&io.stream, ready, &mut buf) {
+        match io.read(ready, &mut buf) {
             Ok(0) => break End::Eof { pending: buf.len() },
             Ok(_) => {
+                if std::mem::take(&mut first)
+                    && io.tls.is_none()
+                    && buf.first() == Some(&TLS_HANDSHAKE_RECORD)
+                {
+                    break End::TlsOnPlaintext;
+                }
+                if io.tls_wants_write() {
+                    io.flush();
+                }
                 if let Err(e) = dispatch(&shared, id, &io, &codec, &mut buf) {
                     break End::Protocol(e);
                 }
@@ -303,7 +394,11 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
                 }
             }
             // Parks at the top of the loop, giving the buffer back if it is empty.
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if io.tls_wants_write() {
+                    io.flush();
+                }
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => break End::Io(e),
         }
@@ -318,6 +413,10 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
         End::Io(e) => debug!(conn = id.0, peer = %io.peer, error = %e, "connection failed"),
         End::Protocol(e) => {
             info!(conn = id.0, peer = %io.peer, error = %e, "protocol violation; closing");
+        }
+        End::TlsOnPlaintext => {
+            info!(conn = id.0, peer = %io.peer,
+                "TLS handshake on a plaintext listener; closing (connect without TLS, or to the TLS port)");
         }
     }
     shared.with_engine(|engine, out, now| engine.disconnect(id, now, out));

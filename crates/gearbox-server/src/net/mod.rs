@@ -13,12 +13,14 @@ mod connection;
 mod error;
 mod outbound;
 mod outbuf;
+mod tls_io;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,17 +33,34 @@ use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
 use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
+use crate::tls::Tls;
 use clock::Clock;
 use connection::ConnIo;
 pub use error::{ServerError, Stop};
 use gearbox_store::{Committer, JobStore, StoreEvent};
 use outbound::{OutboundLimits, Unsent};
 
+/// A bound socket the server accepts on, and whether its connections speak TLS.
+pub struct Listener {
+    /// The socket.
+    pub socket: TcpListener,
+    /// TLS for every connection accepted on it; `None`: plaintext.
+    pub tls: Option<Arc<Tls>>,
+}
+
+impl From<TcpListener> for Listener {
+    fn from(socket: TcpListener) -> Listener {
+        Listener { socket, tls: None }
+    }
+}
+
 /// State shared by the tasks of one server.
 struct Shared {
     config: ServerConfig,
     engine: RefCell<Engine>,
     conns: RefCell<Slab<Rc<ConnIo>>>,
+    /// Connections accepted whose TLS handshake is under way (counted against the limit).
+    handshaking: Cell<usize>,
     /// Connections with new output since the last flush.
     dirty: RefCell<Vec<ConnId>>,
     clock: Clock,
@@ -251,7 +270,7 @@ impl Shared {
 /// `ready` is called once, with the listening addresses, when connections are being accepted
 /// (after the replay).
 pub async fn serve(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     config: ServerConfig,
     store: Option<Box<dyn JobStore>>,
     ready: impl FnOnce(&[SocketAddr]),
@@ -283,7 +302,7 @@ fn restored_engine(
 }
 
 async fn run(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     config: ServerConfig,
     mut store: Option<Box<dyn JobStore>>,
     ready: impl FnOnce(&[SocketAddr]),
@@ -301,6 +320,7 @@ async fn run(
         engine: RefCell::new(engine),
         config,
         conns: RefCell::new(Slab::new()),
+        handshaking: Cell::new(0),
         dirty: RefCell::new(Vec::new()),
         clock,
         timer_at: Cell::new(None),
@@ -319,8 +339,8 @@ async fn run(
     let mut acceptors = Vec::new();
     let mut addrs = Vec::new();
     for listener in listeners {
-        if let Ok(addr) = listener.local_addr() {
-            info!(%addr, "listening");
+        if let Ok(addr) = listener.socket.local_addr() {
+            info!(%addr, tls = listener.tls.is_some(), "listening");
             addrs.push(addr);
         }
         acceptors.push(tokio::task::spawn_local(accept_loop(
@@ -431,17 +451,29 @@ async fn timer_loop(shared: Rc<Shared>) {
     }
 }
 
-async fn accept_loop(shared: Rc<Shared>, listener: TcpListener) {
+async fn accept_loop(shared: Rc<Shared>, listener: Listener) {
     let mut backoff = Duration::from_millis(10);
     loop {
-        match listener.accept().await {
+        match listener.socket.accept().await {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
-                if shared.conns.borrow().len() >= shared.config.max_connections {
+                let open = shared.conns.borrow().len() + shared.handshaking.get();
+                if open >= shared.config.max_connections {
                     warn!(%peer, "connection limit reached; refusing connection");
                     continue;
                 }
-                start_connection(&shared, stream, peer);
+                prepare_socket(&shared, &stream);
+                match &listener.tls {
+                    None => start_connection(&shared, stream, peer, None),
+                    Some(tls) => {
+                        tokio::task::spawn_local(tls_connection(
+                            shared.clone(),
+                            stream,
+                            peer,
+                            tls.config(),
+                        ));
+                    }
+                }
             }
             Err(e) => {
                 // Out of descriptors or memory: back off instead of spinning on accept.
@@ -453,18 +485,54 @@ async fn accept_loop(shared: Rc<Shared>, listener: TcpListener) {
     }
 }
 
-fn start_connection(shared: &Rc<Shared>, stream: TcpStream, peer: SocketAddr) {
+fn prepare_socket(shared: &Shared, stream: &TcpStream) {
     let _ = stream.set_nodelay(true);
     if let Some(keepalive) = shared.config.keepalive {
-        connection::set_keepalive(&stream, keepalive);
+        connection::set_keepalive(stream, keepalive);
     }
+}
+
+/// Run the TLS handshake within the handshake timeout, then serve the connection. A peer that
+/// fails it is logged with the reason and never reaches the engine.
+async fn tls_connection(
+    shared: Rc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<rustls::ServerConfig>,
+) {
+    shared.handshaking.set(shared.handshaking.get() + 1);
+    let timeout = shared.config.tls_handshake_timeout;
+    let result = tokio::time::timeout(timeout, tls_io::handshake(&stream, config)).await;
+    shared.handshaking.set(shared.handshaking.get() - 1);
+    match result {
+        Ok(Ok(tls)) => start_connection(&shared, stream, peer, Some(tls)),
+        Ok(Err(e)) if e.is_plaintext_peer() => {
+            info!(%peer, "plaintext on a TLS listener; closing (connect with TLS, or to a plaintext port)");
+        }
+        Ok(Err(e)) => info!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => info!(%peer, ?timeout, "TLS handshake not finished in time; closing"),
+    }
+}
+
+fn start_connection(
+    shared: &Rc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<rustls::ServerConnection>,
+) {
     let label = u32::try_from(stream.as_raw_fd()).unwrap_or(0);
     let ip = peer.ip().to_canonical();
     let limits = OutboundLimits {
         per_conn: shared.config.max_outbound,
         stall_timeout: shared.config.outbound_timeout,
     };
-    let io = Rc::new(ConnIo::new(stream, peer, limits, shared.unsent.clone()));
+    let io = Rc::new(ConnIo::new(
+        stream,
+        peer,
+        tls,
+        limits,
+        shared.unsent.clone(),
+    ));
     let id =
         ConnId(u32::try_from(shared.conns.borrow_mut().insert(io.clone())).unwrap_or(u32::MAX));
     shared.engine.borrow_mut().connect(id, Peer { ip, label });

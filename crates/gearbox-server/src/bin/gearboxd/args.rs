@@ -22,6 +22,39 @@ pub struct Args {
     #[arg(short = 'L', long = "listen", value_name = "ADDR")]
     pub listen: Vec<String>,
 
+    /// Serve TLS on the -L/-p listeners (gearmand --ssl); needs --ssl-certificate and
+    /// --ssl-key. Certificates are re-read on SIGHUP.
+    #[arg(long)]
+    pub ssl: bool,
+
+    /// The server's certificate chain, PEM, leaf first (gearmand's flag).
+    #[arg(long, value_name = "PATH", requires = "ssl")]
+    pub ssl_certificate: Option<PathBuf>,
+
+    /// The server's private key, PEM (gearmand's flag).
+    #[arg(long, value_name = "PATH", requires = "ssl")]
+    pub ssl_key: Option<PathBuf>,
+
+    /// CA certificates, PEM, that client certificates are verified against (gearmand's flag;
+    /// gearmand loads it but never asks for a client certificate, nor does gearboxd without
+    /// --ssl-verify-client).
+    #[arg(long, value_name = "PATH", requires = "ssl")]
+    pub ssl_ca_file: Option<PathBuf>,
+
+    /// Require a client certificate signed by --ssl-ca-file: without one, or with an expired
+    /// or unknown one, the handshake fails.
+    #[arg(long, requires = "ssl_ca_file")]
+    pub ssl_verify_client: bool,
+
+    /// Seconds a TLS client has to finish its handshake.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub ssl_handshake_timeout: u64,
+
+    /// A plaintext listener next to the TLS ones (`127.0.0.1:4731`); repeat for several. For
+    /// local tools such as gearadmin, which cannot speak TLS.
+    #[arg(long, value_name = "ADDR:PORT", requires = "ssl")]
+    pub plain_listen: Vec<std::net::SocketAddr>,
+
     /// Requeues allowed for a job whose worker disconnects, sends CANT_DO or times out:
     /// -1 unlimited (default), 0 none, N at most N; then waiting clients get WORK_FAIL.
     /// (gearmand 2.0 meaning; gearmand 1.1 read 0 as unlimited.)

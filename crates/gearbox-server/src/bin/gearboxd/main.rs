@@ -12,13 +12,15 @@ mod store;
 use std::fs::File;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use gearbox_server::config::{Keepalive, ServerConfig};
 use gearbox_server::engine::EngineConfig;
-use gearbox_server::net::serve;
+use gearbox_server::net::{serve, Listener};
+use gearbox_server::tls::{ClientAuth, Tls, TlsFiles};
 use tokio::net::TcpListener;
 use tracing::warn;
 
@@ -34,6 +36,28 @@ fn seconds(value: i64) -> Option<Duration> {
     u64::try_from(value).ok().map(Duration::from_secs)
 }
 
+/// The TLS configuration of the -L/-p listeners, with --ssl.
+fn tls_settings(args: &Args) -> Result<Option<Arc<Tls>>> {
+    if !args.ssl {
+        return Ok(None);
+    }
+    let (Some(certificate), Some(key)) = (&args.ssl_certificate, &args.ssl_key) else {
+        bail!("--ssl needs --ssl-certificate and --ssl-key");
+    };
+    let files = TlsFiles {
+        certificate: certificate.clone(),
+        key: key.clone(),
+        ca: args.ssl_ca_file.clone(),
+        client_auth: if args.ssl_verify_client {
+            ClientAuth::Required
+        } else {
+            ClientAuth::None
+        },
+    };
+    let tls = Tls::load(files).context("--ssl")?;
+    Ok(Some(Arc::new(tls)))
+}
+
 fn main() -> Result<()> {
     os::allocator_settings();
     let args = Args::parse();
@@ -41,11 +65,18 @@ fn main() -> Result<()> {
     logging::init(&args, level)?;
     os::raise_fd_limit(args.file_descriptors);
 
+    // Read before binding, so a bad certificate stops the server before it takes a port.
+    let tls = tls_settings(&args)?;
     let defaults = listen::addrs(&args)?;
     let mut std_listeners = Vec::new();
     for addr in &defaults {
         if let Some(listener) = listen::bind(*addr, args.backlog, args.listen.is_empty())? {
-            std_listeners.push(listener);
+            std_listeners.push((listener, tls.clone()));
+        }
+    }
+    for addr in &args.plain_listen {
+        if let Some(listener) = listen::bind(*addr, args.backlog, false)? {
+            std_listeners.push((listener, None));
         }
     }
     // The pid and ready files are created before dropping privileges, like the listeners:
@@ -110,6 +141,7 @@ fn main() -> Result<()> {
         max_connections: args.max_connections,
         keepalive,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        tls_handshake_timeout: Duration::from_secs(args.ssl_handshake_timeout),
         ..ServerConfig::default()
     };
 
@@ -118,9 +150,13 @@ fn main() -> Result<()> {
         .build()?;
     runtime.block_on(async move {
         let mut listeners = Vec::new();
-        for listener in std_listeners {
-            listeners.push(TcpListener::from_std(listener)?);
+        for (listener, tls) in std_listeners {
+            listeners.push(Listener {
+                socket: TcpListener::from_std(listener)?,
+                tls,
+            });
         }
+        tokio::spawn(os::reload_on_hangup(tls));
         // Written once the store is replayed and connections are accepted, so a script that
         // waits for it finds a server with its whole queue.
         let ready = |addrs: &[SocketAddr]| {

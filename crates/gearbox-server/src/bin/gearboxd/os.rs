@@ -1,8 +1,11 @@
 //! What gearboxd asks of the operating system: the open-file limit, dropping privileges, the
-//! allocator's settings and the stop signals.
+//! allocator's settings, the stop signals and SIGHUP.
+
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use gearbox_server::net::Stop;
+use gearbox_server::tls::Tls;
 use tracing::{info, warn};
 
 pub fn raise_fd_limit(wanted: Option<u64>) {
@@ -68,4 +71,28 @@ pub async fn stop_signal() -> Stop {
         _ = usr1.recv() => info!("SIGUSR1: stopping gracefully"),
     }
     Stop::Graceful
+}
+
+/// On SIGHUP, re-read the TLS certificates (new connections get them; open ones keep theirs).
+/// Without TLS SIGHUP is only logged: it must not stop the server, as its default action would.
+pub async fn reload_on_hangup(tls: Option<Arc<Tls>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let Some(tls) = &tls else {
+            info!("SIGHUP: nothing to reload");
+            continue;
+        };
+        match tls.reload() {
+            Ok(()) => info!(
+                certificate = %tls.files().certificate.display(),
+                "SIGHUP: TLS certificates reloaded"
+            ),
+            Err(e) => {
+                warn!(error = %e, "SIGHUP: TLS certificates not reloaded; keeping the previous ones")
+            }
+        }
+    }
 }
