@@ -49,6 +49,12 @@ impl RtRef {
         if self.pid != std::process::id() {
             return Err(Error::Closed);
         }
+        self.run(fut)
+    }
+
+    /// [`RtRef::block_on`] for a runtime [`Lazy::get`] has just checked against the process
+    /// id: `getpid` is a system call, and a PHP call would otherwise pay for it twice.
+    fn run<T>(&self, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::InvalidArgument(
                 "the blocking API was called from inside an async runtime".into(),
@@ -175,7 +181,7 @@ impl Client {
         Fut: Future<Output = Result<T, Error>>,
     {
         let (client, rt) = Lazy::get(&self.lazy)?;
-        rt.block_on(f(client))
+        rt.run(f(client))
     }
 
     /// See [`crate::Client::add_server`] (no I/O).
@@ -226,8 +232,39 @@ impl Client {
     /// See [`crate::Client::submit`].
     pub fn submit(&self, req: JobRequest) -> Result<JobHandle, Error> {
         let (client, rt) = Lazy::get(&self.lazy)?;
-        let inner = rt.block_on(client.submit(req))?;
+        let inner = rt.run(client.submit(req))?;
         Ok(JobHandle { inner, rt })
+    }
+
+    /// Submit a foreground job and follow it to its end in one blocking call (one wait per
+    /// job instead of one per event): [`Client::submit`] then [`JobHandle::next_event`] until
+    /// a terminal event, the end of the stream, or an error.
+    pub fn follow(&self, req: JobRequest) -> Result<Followed, Error> {
+        self.call(|c| async move {
+            let mut job = c.submit(req).await?;
+            let mut followed = Followed {
+                handle: job.handle().clone(),
+                events: Vec::new(),
+                error: None,
+            };
+            loop {
+                match job.next_event().await {
+                    Ok(Some(event)) => {
+                        let end = event.is_terminal();
+                        followed.events.push(event);
+                        if end {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        followed.error = Some(e);
+                        break;
+                    }
+                }
+            }
+            Ok(followed)
+        })
     }
 
     /// See [`crate::Client::submit_background`].
@@ -259,6 +296,17 @@ impl Client {
             rt,
         })
     }
+}
+
+/// A foreground job followed to its end by [`Client::follow`].
+#[derive(Debug)]
+pub struct Followed {
+    /// The job's handle.
+    pub handle: Bytes,
+    /// Every event, in order; the last is terminal unless the stream ended or failed first.
+    pub events: Vec<JobEvent>,
+    /// Why the stream of events broke off, if it did.
+    pub error: Option<Error>,
 }
 
 /// Blocking [`crate::JobHandle`].
@@ -425,7 +473,7 @@ impl Worker {
     /// `Ok(None)` once the worker has drained.
     pub fn next_job(&self, timeout: Option<Duration>) -> Result<Option<Job>, Error> {
         let (worker, rt) = Lazy::get(&self.lazy)?;
-        let job = rt.block_on(async move {
+        let job = rt.run(async move {
             match timeout {
                 Some(t) => tokio::time::timeout(t, worker.next_job())
                     .await
@@ -440,7 +488,7 @@ impl Worker {
     /// registrations ([`crate::Worker::wait_registered`]) → [`Error::Timeout`].
     pub fn wait_registered(&self, timeout: Duration) -> Result<(), Error> {
         let (worker, rt) = Lazy::get(&self.lazy)?;
-        rt.block_on(async move {
+        rt.run(async move {
             tokio::time::timeout(timeout, worker.wait_registered())
                 .await
                 .unwrap_or(Err(Error::Timeout))
@@ -450,7 +498,7 @@ impl Worker {
     /// Stop taking jobs, wait (at most `timeout`) until held jobs are answered, disconnect.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), Error> {
         let (worker, rt) = Lazy::get(&self.lazy)?;
-        rt.block_on(async move {
+        rt.run(async move {
             tokio::time::timeout(timeout, worker.shutdown())
                 .await
                 .map_err(|_| Error::Timeout)

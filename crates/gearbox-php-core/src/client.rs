@@ -14,6 +14,7 @@ use gearbox_client::{Error, JobEvent, JobRequest, Priority};
 
 use crate::codes::{from_error, ReturnCode};
 use crate::servers;
+use crate::ssl::{SslSettings, SslState};
 use crate::tasks::Tasks;
 
 /// `GEARMAN_CLIENT_NON_BLOCKING`.
@@ -43,6 +44,7 @@ pub struct ClientCore {
     job_handle: Bytes,
     status: (u32, u32),
     context: Bytes,
+    ssl: SslState,
     pub(crate) tasks: Tasks,
 }
 
@@ -69,7 +71,26 @@ impl ClientCore {
             job_handle: Bytes::new(),
             status: (0, 0),
             context: Bytes::new(),
+            ssl: SslState::Off,
             tasks: Tasks::default(),
+        }
+    }
+
+    /// `setSSL()` and the `gearman.ssl*` ini settings: TLS for connections opened from now on.
+    /// `Err` (and every later `addServer` refused) when the settings cannot be used.
+    pub fn set_ssl(&mut self, settings: &SslSettings) -> Result<(), String> {
+        self.ssl = SslState::from_settings(settings);
+        self.client.set_tls(self.ssl.tls());
+        match self.ssl.refusal() {
+            Some(e) => {
+                let e = e.to_owned();
+                self.fail_with(ReturnCode::INVALID_ARGUMENT, e.clone());
+                Err(e)
+            }
+            None => {
+                self.succeed(ReturnCode::SUCCESS);
+                Ok(())
+            }
         }
     }
 
@@ -126,6 +147,11 @@ impl ClientCore {
     /// must be reachable now (PECL connects to set the exceptions option and throws when it
     /// cannot).
     pub fn add_server(&mut self, host: Option<&str>, port: u16, check: bool) -> Result<(), String> {
+        if let Some(e) = self.ssl.refusal() {
+            let e = e.to_owned();
+            self.fail_with(ReturnCode::INVALID_ARGUMENT, e.clone());
+            return Err(e);
+        }
         let addr = servers::address(host, port);
         if let Err(e) = self.client.add_server(&addr) {
             let message = e.to_string();
@@ -135,7 +161,7 @@ impl ClientCore {
         self.servers.push(addr.clone());
         self.succeed(ReturnCode::SUCCESS);
         if check {
-            if let Err(e) = servers::probe(&addr) {
+            if let Err(e) = servers::probe(&addr, self.ssl.tls()) {
                 self.fail(&e);
                 return Err(e.to_string());
             }
@@ -148,7 +174,7 @@ impl ClientCore {
     /// `Err` when a server cannot be reached to set the option, as PECL.
     pub fn enable_exceptions(&mut self) -> Result<(), String> {
         for addr in &self.servers {
-            if let Err(e) = servers::probe(addr) {
+            if let Err(e) = servers::probe(addr, self.ssl.tls()) {
                 let message = e.to_string();
                 self.fail(&e);
                 return Err(message);
@@ -203,48 +229,51 @@ impl ClientCore {
             servers::unique_or_random(unique),
             kind,
         );
-        let mut job = match self.client.submit(req) {
-            Ok(job) => job,
+        // One blocking call for the whole job: nothing here calls back into PHP.
+        let followed = match self.client.follow(req) {
+            Ok(followed) => followed,
             Err(e) => {
                 self.fail(&e);
                 return Bytes::new();
             }
         };
-        self.job_handle = job.handle().clone();
+        self.job_handle = followed.handle;
         let mut gathered = Vec::new();
-        let outcome = loop {
-            match job.next_event() {
-                Ok(Some(JobEvent::Data(data))) => gathered.extend_from_slice(&data),
-                Ok(Some(JobEvent::Warning(_))) => {}
-                Ok(Some(JobEvent::Status {
+        let mut outcome = None;
+        for event in followed.events {
+            match event {
+                JobEvent::Data(data) => gathered.extend_from_slice(&data),
+                JobEvent::Warning(_) => {}
+                JobEvent::Status {
                     numerator,
                     denominator,
-                })) => self.status = (numerator, denominator),
-                Ok(Some(JobEvent::Complete(result))) => {
+                } => self.status = (numerator, denominator),
+                JobEvent::Complete(result) => {
                     gathered.extend_from_slice(&result);
-                    break Ok(Bytes::from(gathered));
+                    outcome = Some(Ok(Bytes::from(std::mem::take(&mut gathered))));
                 }
-                Ok(Some(JobEvent::Fail)) => {
-                    break Err((
+                JobEvent::Fail => {
+                    outcome = Some(Err((
                         ReturnCode::WORK_FAIL,
                         "the job failed (WORK_FAIL)".to_owned(),
-                    ))
+                    )))
                 }
-                Ok(Some(JobEvent::Exception(data))) => {
+                JobEvent::Exception(data) => {
                     let text = String::from_utf8_lossy(&data);
-                    break Err((
+                    outcome = Some(Err((
                         ReturnCode::WORK_EXCEPTION,
                         format!("the job raised an exception: {text}"),
-                    ));
+                    )));
                 }
-                Ok(None) => {
-                    break Err((
-                        ReturnCode::LOST_CONNECTION,
-                        "the job ended without a result".to_owned(),
-                    ))
-                }
-                Err(e) => break Err(from_error(&e)),
             }
+        }
+        let outcome = match (outcome, followed.error) {
+            (Some(outcome), _) => outcome,
+            (None, Some(e)) => Err(from_error(&e)),
+            (None, None) => Err((
+                ReturnCode::LOST_CONNECTION,
+                "the job ended without a result".to_owned(),
+            )),
         };
         // The status belongs to the job in progress; it is gone with it.
         self.status = (0, 0);

@@ -9,5 +9,6 @@ pub mod client;
 pub mod codes;
 pub mod constants;
 pub mod servers;
+pub mod ssl;
 pub mod tasks;
 pub mod worker;

@@ -38,10 +38,11 @@ pub fn list(servers: Option<&str>) -> Vec<(&str, u16)> {
         .collect()
 }
 
-/// Connect to `addr` and set the exceptions option there, as PECL's `addServer()` does: an
-/// unreachable server is an error now rather than at the first job.
-pub fn probe(addr: &str) -> Result<(), gearbox_client::Error> {
+/// Connect to `addr` (with `tls` when given) and set the exceptions option there, as PECL's
+/// `addServer()` does: an unreachable server is an error now rather than at the first job.
+pub fn probe(addr: &str, tls: Option<gearbox_client::Tls>) -> Result<(), gearbox_client::Error> {
     let probe = Client::new();
+    probe.set_tls(tls);
     probe.set_exceptions(true);
     probe.set_timeout(Some(Duration::from_secs(10)));
     probe.add_server(addr)?;
@@ -70,12 +71,14 @@ pub fn uuid() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
+    // Parent and child of a fork share the keys and the counter; the pid tells them apart.
+    let pid = std::process::id();
     let half = |salt: u64| {
         let mut h = keys.build_hasher();
         h.write_u64(salt);
         h.write_u64(n);
         h.write_u128(nanos);
-        h.write_u32(std::process::id());
+        h.write_u32(pid);
         h.finish()
     };
     let bits = (u128::from(half(1)) << 64 | u128::from(half(2))) & !(0xf << 76) & !(0x3 << 62)

@@ -16,6 +16,7 @@ use gearbox_client::blocking::{Client, Job, Worker};
 
 use crate::codes::{from_error, ReturnCode};
 use crate::servers;
+use crate::ssl::{SslSettings, SslState};
 
 /// `GEARMAN_WORKER_NON_BLOCKING`: `work()` returns `GEARMAN_IO_WAIT` rather than wait.
 pub const OPTION_NON_BLOCKING: i64 = 2;
@@ -64,6 +65,7 @@ pub struct WorkerCore {
     error: Option<String>,
     /// A job `wait()` took, for the next `work()` or `grabJob()`.
     waiting: Option<Job>,
+    ssl: SslState,
 }
 
 impl Default for WorkerCore {
@@ -84,6 +86,26 @@ impl WorkerCore {
             code: ReturnCode::SUCCESS,
             error: None,
             waiting: None,
+            ssl: SslState::Off,
+        }
+    }
+
+    /// `setSSL()` and the `gearman.ssl*` ini settings: TLS for connections opened from now on
+    /// (set it before the first `work()`). `Err` (and every later `addServer` refused) when
+    /// the settings cannot be used.
+    pub fn set_ssl(&mut self, settings: &SslSettings) -> Result<(), String> {
+        self.ssl = SslState::from_settings(settings);
+        self.worker.set_tls(self.ssl.tls());
+        match self.ssl.refusal() {
+            Some(e) => {
+                let e = e.to_owned();
+                self.set_outcome(ReturnCode::INVALID_ARGUMENT, Some(e.clone()));
+                Err(e)
+            }
+            None => {
+                self.set_outcome(ReturnCode::SUCCESS, None);
+                Ok(())
+            }
         }
     }
 
@@ -200,10 +222,16 @@ impl WorkerCore {
     /// the server cannot be reached now: PECL connects here to set the exceptions option and
     /// throws when it cannot.
     pub fn add_server(&mut self, host: Option<&str>, port: u16, check: bool) -> Result<(), String> {
+        if let Some(e) = self.ssl.refusal() {
+            let e = e.to_owned();
+            self.set_outcome(ReturnCode::INVALID_ARGUMENT, Some(e.clone()));
+            return Err(e);
+        }
         let addr = servers::address(host, port);
+        let tls = self.ssl.tls();
         let added = self.worker.add_server(&addr).and_then(|()| {
             if check {
-                servers::probe(&addr)
+                servers::probe(&addr, tls)
             } else {
                 Ok(())
             }
@@ -234,7 +262,7 @@ impl WorkerCore {
     /// every server can be reached to set it.
     pub fn enable_exceptions(&mut self) -> Result<(), String> {
         for addr in &self.servers {
-            if let Err(e) = servers::probe(addr) {
+            if let Err(e) = servers::probe(addr, self.ssl.tls()) {
                 let message = e.to_string();
                 self.fail(&e);
                 return Err(message);

@@ -14,7 +14,10 @@ use gearbox_php_core::client::{ClientCore, DoKind};
 use gearbox_php_core::codes::ReturnCode;
 use gearbox_php_core::tasks::Callback;
 
-use crate::exception::{server_unreachable, warn_failure};
+use gearbox_php_core::ssl::SslSettings;
+
+use crate::exception::{gearman_exception, server_unreachable, warn, warn_failure};
+use crate::ini;
 use crate::run::{Callbacks, PhpTasks};
 use crate::values::{bytes, status_array, string_or_false, CallableArg, WorkloadArg};
 
@@ -38,12 +41,35 @@ fn kind(priority: Priority, background: bool) -> DoKind {
 }
 
 impl GearmanClient {
-    /// A client with no server, as `new GearmanClient()` gives.
+    /// A client with no server, as `new GearmanClient()` gives; TLS if the ini says so.
     pub fn new() -> GearmanClient {
-        GearmanClient {
+        let client = GearmanClient {
             core: RefCell::default(),
             callbacks: RefCell::default(),
             tasks: RefCell::default(),
+        };
+        let defaults = ini::ssl_defaults();
+        if defaults.enabled {
+            if let Err(e) = client.core.borrow_mut().set_ssl(&defaults) {
+                warn(&format!("gearman.ssl: {e}"));
+            }
+        }
+        client
+    }
+
+    /// `addServer`'s failure: the TLS settings' reason, else PECL's exception or warning.
+    fn add_failed(&self, setup: bool) -> PhpResult<bool> {
+        let core = self.core.borrow();
+        match (core.return_code(), setup) {
+            (ReturnCode::INVALID_ARGUMENT, true) => Err(gearman_exception(
+                core.error().unwrap_or("invalid TLS settings"),
+                0,
+            )),
+            (_, true) => Err(server_unreachable()),
+            (code, false) => {
+                warn_failure(code, core.error());
+                Ok(false)
+            }
         }
     }
 
@@ -155,12 +181,34 @@ impl GearmanClient {
             .add_server(host.as_deref(), port, setupExceptionHandler);
         match added {
             Ok(()) => Ok(true),
-            Err(_) if setupExceptionHandler => Err(server_unreachable()),
-            Err(_) => {
-                self.warn_unless(|code| code.is_success());
-                Ok(false)
-            }
+            Err(_) => self.add_failed(setupExceptionHandler),
         }
+    }
+
+    /// Gearbox's own: TLS for the connections opened from now on (`$enable = false`: plain
+    /// TCP). A path not given takes its `gearman.ssl_*` ini value; no CA file means the
+    /// system's CA bundle. False, with a warning, when a file cannot be used; `addServer` is
+    /// then refused until TLS is set right or off: never a silent fallback to plaintext.
+    #[php(name = "setSSL", defaults(enable = true))]
+    pub fn set_ssl(
+        &self,
+        enable: bool,
+        caFile: Option<String>,
+        certificate: Option<String>,
+        key: Option<String>,
+        serverName: Option<String>,
+    ) -> bool {
+        let settings = SslSettings {
+            enabled: enable,
+            ca_file: caFile,
+            certificate,
+            key,
+            server_name: serverName,
+        }
+        .over(&ini::ssl_defaults());
+        let set = self.core.borrow_mut().set_ssl(&settings);
+        self.warn_unless(|code| code.is_success());
+        set.is_ok()
     }
 
     /// Add job servers from a list such as `"10.0.0.1:4730,10.0.0.2"`.
@@ -176,11 +224,7 @@ impl GearmanClient {
             .add_servers(servers.as_deref(), setupExceptionHandler);
         match added {
             Ok(()) => Ok(true),
-            Err(_) if setupExceptionHandler => Err(server_unreachable()),
-            Err(_) => {
-                self.warn_unless(|code| code.is_success());
-                Ok(false)
-            }
+            Err(_) => self.add_failed(setupExceptionHandler),
         }
     }
 

@@ -16,6 +16,7 @@ mod callbacks;
 mod client;
 mod exception;
 mod functions;
+mod ini;
 mod job;
 mod run;
 mod task;
@@ -38,10 +39,12 @@ extern "C" fn module_info(_module: *mut ModuleEntry) {
     info_table_end!();
 }
 
-/// Module startup: register `GearmanException`, and keep the default panic hook from printing
-/// to stderr (a panic still reaches PHP as an `Error` carrying its message).
+/// Module startup: register `GearmanException` and the ini settings, and keep the default
+/// panic hook from printing to stderr (a panic still reaches PHP as an `Error` carrying its
+/// message).
 extern "C" fn startup(kind: i32, module_number: i32) -> i32 {
     std::panic::set_hook(Box::new(|_| {}));
+    ini::register(module_number);
     exception::register(kind, module_number)
 }
 

@@ -17,7 +17,10 @@ use gearbox_php_core::codes::ReturnCode;
 use gearbox_php_core::worker::{JobCore, WorkerCore};
 
 use crate::callbacks::{call, pending_exception_message, propagate};
-use crate::exception::{server_unreachable, warn, warn_failure};
+use gearbox_php_core::ssl::SslSettings;
+
+use crate::exception::{gearman_exception, server_unreachable, warn, warn_failure};
+use crate::ini;
 use crate::job::GearmanJob;
 use crate::values::{string_or_false, CallableArg};
 
@@ -56,9 +59,26 @@ fn port(port: i64) -> u16 {
 impl GearmanWorker {
     /// A worker with no server and no function, as `new GearmanWorker()` gives.
     pub fn new() -> GearmanWorker {
-        GearmanWorker {
+        let worker = GearmanWorker {
             core: RefCell::default(),
             functions: RefCell::default(),
+        };
+        let defaults = ini::ssl_defaults();
+        if defaults.enabled {
+            if let Err(e) = worker.core.borrow_mut().set_ssl(&defaults) {
+                warn(&format!("gearman.ssl: {e}"));
+            }
+        }
+        worker
+    }
+
+    /// Why `addServer` failed, as the exception PECL throws, or the TLS settings' reason.
+    fn add_error(&self) -> PhpException {
+        let core = self.core.borrow();
+        if core.return_code() == ReturnCode::INVALID_ARGUMENT {
+            gearman_exception(core.error().unwrap_or("invalid TLS settings"), 0)
+        } else {
+            server_unreachable()
         }
     }
 
@@ -197,7 +217,30 @@ impl GearmanWorker {
             self::port(port),
             setupExceptionHandler,
         );
-        added.map(|()| true).map_err(|_| server_unreachable())
+        added.map(|()| true).map_err(|_| self.add_error())
+    }
+
+    /// Gearbox's own: TLS for the connections opened from now on (set it before the first
+    /// `work()`); as `GearmanClient::setSSL()`.
+    #[php(name = "setSSL", defaults(enable = true))]
+    pub fn set_ssl(
+        &self,
+        enable: bool,
+        caFile: Option<String>,
+        certificate: Option<String>,
+        key: Option<String>,
+        serverName: Option<String>,
+    ) -> bool {
+        let settings = SslSettings {
+            enabled: enable,
+            ca_file: caFile,
+            certificate,
+            key,
+            server_name: serverName,
+        }
+        .over(&ini::ssl_defaults());
+        let set = self.core.borrow_mut().set_ssl(&settings).is_ok();
+        self.warn_unless(set)
     }
 
     /// Add job servers from a list such as `"10.0.0.1:4730,10.0.0.2"`.
@@ -211,7 +254,7 @@ impl GearmanWorker {
             .core
             .borrow_mut()
             .add_servers(servers.as_deref(), setupExceptionHandler);
-        added.map(|()| true).map_err(|_| server_unreachable())
+        added.map(|()| true).map_err(|_| self.add_error())
     }
 
     /// PECL 2.1.5's: check that every server can be reached to set the exceptions option

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use gearbox_testkit::pki::Pki;
 use gearbox_testkit::{
     profile_dir, require, require_php, run, server_available, with_slow_store, Kind, Server,
     TempDir,
@@ -58,9 +59,45 @@ fn suite_copy() -> TempDir {
     dir
 }
 
-/// Run the suite against `server` with `php_args` (the extension to load) and require every
-/// test to pass.
-fn run_suite(server: &Server, php_args: &[&str], implementation: &str, label: &str) {
+/// A second gearboxd, serving TLS only with a test CA, for `gearbox_ssl.phpt`.
+struct TlsServer {
+    server: Server,
+    pki: Pki,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        let pki = Pki::new("php");
+        let cert = pki.server.cert.to_string_lossy().into_owned();
+        let key = pki.server.key.to_string_lossy().into_owned();
+        let server = Server::start(
+            Kind::Gearboxd,
+            &["--ssl", "--ssl-certificate", &cert, "--ssl-key", &key],
+        );
+        TlsServer { server, pki }
+    }
+
+    /// What the tests read to find it.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GEARMAN_TEST_SSL_PORT", self.server.port().to_string()),
+            (
+                "GEARMAN_TEST_SSL_CA",
+                self.pki.ca().to_string_lossy().into_owned(),
+            ),
+        ]
+    }
+}
+
+/// Run the suite against `server` with `php_args` (the extension to load) and `env`, and
+/// require every test to pass.
+fn run_suite(
+    server: &Server,
+    php_args: &[&str],
+    env: &[(&str, String)],
+    implementation: &str,
+    label: &str,
+) {
     let Some(runner) = run_tests_php() else {
         assert!(
             !gearbox_testkit::in_ci(),
@@ -94,7 +131,8 @@ fn run_suite(server: &Server, php_args: &[&str], implementation: &str, label: &s
         .env("GEARMAN_TEST_PORT", server.port().to_string())
         // Tests of where Gearbox departs from PECL on purpose skip unless it is Gearbox.
         .env("GEARMAN_TEST_IMPL", implementation)
-        .env("NO_INTERACTION", "1");
+        .env("NO_INTERACTION", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)));
     let out = run(cmd, Duration::from_secs(300));
     let text = format!("{}\n{}", out.stdout, out.stderr);
     // The summary's count, not the per-test lines: a test's title may say FAIL.
@@ -157,7 +195,7 @@ fn pecl_against_gearmand_is_the_oracle() {
         return;
     }
     let server = Server::start(Kind::Gearmand, &[]);
-    run_suite(&server, &[], "pecl", "PECL gearman + gearmand");
+    run_suite(&server, &[], &[], "pecl", "PECL gearman + gearmand");
 }
 
 #[test]
@@ -168,9 +206,11 @@ fn this_extension_against_gearboxd() {
     let ext = extension();
     let load = format!("extension={}", ext.display());
     let server = Server::start(Kind::Gearboxd, &[]);
+    let tls = TlsServer::start();
     run_suite(
         &server,
         &["-n", "-d", &load],
+        &tls.env(),
         "gearbox",
         "gearman_rs + gearboxd",
     );
@@ -185,9 +225,11 @@ fn this_extension_against_gearboxd_with_a_slow_store() {
     let load = format!("extension={}", ext.display());
     with_slow_store(|| {
         let server = Server::start(Kind::Gearboxd, &[]);
+        let tls = TlsServer::start();
         run_suite(
             &server,
             &["-n", "-d", &load],
+            &tls.env(),
             "gearbox",
             "gearman_rs + gearboxd, slow store",
         );

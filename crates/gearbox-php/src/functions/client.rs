@@ -29,6 +29,11 @@ procedural! {
     fn gearman_client_add_server => add_server(
         host: Option<String>, port: i64, setupExceptionHandler: bool
     ) -> PhpResult<bool>;
+    #[php(defaults(enable = true))]
+    fn gearman_client_set_ssl => set_ssl(
+        enable: bool, caFile: Option<String>, certificate: Option<String>, key: Option<String>,
+        serverName: Option<String>
+    ) -> bool;
     #[php(defaults(setupExceptionHandler = true))]
     fn gearman_client_add_servers => add_servers(
         servers: Option<String>, setupExceptionHandler: bool

@@ -35,6 +35,11 @@ procedural! {
     fn gearman_worker_add_servers => add_servers(
         servers: Option<String>, setupExceptionHandler: bool
     ) -> PhpResult<bool>;
+    #[php(defaults(enable = true))]
+    fn gearman_worker_set_ssl => set_ssl(
+        enable: bool, caFile: Option<String>, certificate: Option<String>, key: Option<String>,
+        serverName: Option<String>
+    ) -> bool;
     fn gearman_worker_enable_exception_handler => enable_exception_handler() -> PhpResult<bool>;
     fn gearman_worker_wait => wait() -> bool;
     #[php(defaults(timeout = 0))]

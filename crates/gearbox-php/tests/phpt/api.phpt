@@ -3,9 +3,10 @@ The extension's API as PECL gearman 2.1 has it: classes, methods and their param
 --FILE--
 <?php
 $ext = new ReflectionExtension('gearman');
-// What PECL 2.1.5 adds to Debian's 2.1.0 (the oracle), which Gearbox has: left out here, and
-// checked in gearbox_worker.phpt.
-$added = ['GearmanWorker::enableExceptionHandler', 'gearman_worker_enable_exception_handler'];
+// What PECL 2.1.5 adds to Debian's 2.1.0 (the oracle), which Gearbox has (checked in
+// gearbox_worker.phpt), and Gearbox's own TLS (gearbox_ssl.phpt): left out here.
+$added = ['GearmanWorker::enableExceptionHandler', 'gearman_worker_enable_exception_handler',
+    'GearmanClient::setSSL', 'GearmanWorker::setSSL', 'gearman_client_set_ssl', 'gearman_worker_set_ssl'];
 function params(ReflectionFunctionAbstract $f): string {
     $ps = array_filter($f->getParameters(), fn($p) => !($p->getName() === 'setupExceptionHandler'
         && in_array(strtolower($f->getName()), ['addserver', 'addservers', 'gearman_worker_add_server', 'gearman_worker_add_servers'])
