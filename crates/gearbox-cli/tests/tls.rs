@@ -350,3 +350,68 @@ fn sighup_reloads_the_certificate() {
     let mut again = connect(server.addr, &options);
     echo(&mut again, b"again").expect("a failed reload took the server off TLS");
 }
+
+/// The certificate recipe in docs/security.md, run as it stands, gives files that gearboxd
+/// serves and the `gearbox` command connects with, client certificate required.
+#[test]
+fn the_documented_certificate_recipe_works() {
+    if !require("openssl") {
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/security.md"
+    ))
+    .expect("docs/security.md");
+    let start = doc
+        .find("```sh\n# make-certificates")
+        .expect("the recipe block");
+    let block = &doc[start + "```sh\n".len()..];
+    let recipe = &block[..block.find("```").expect("the end of the block")];
+    let dir = gearbox_testkit::TempDir::new("recipe");
+    let mut sh = std::process::Command::new("bash");
+    sh.arg("-c").arg(recipe).current_dir(dir.path());
+    run(sh, PROC_TIMEOUT).assert_success();
+    let file = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let server = Server::start(
+        Kind::Gearboxd,
+        &[
+            "--ssl",
+            "--ssl-certificate",
+            &file("server.pem"),
+            "--ssl-key",
+            &file("server.key"),
+            "--ssl-ca-file",
+            &file("ca.pem"),
+            "--ssl-verify-client",
+        ],
+    );
+    for host in ["localhost", "127.0.0.1"] {
+        let mut admin = bare(&cli::no_home(), &["admin"]);
+        admin.args([
+            "--ssl",
+            "--ssl-ca-file",
+            &file("ca.pem"),
+            "--ssl-certificate",
+            &file("web.pem"),
+            "--ssl-key",
+            &file("web.key"),
+            "-s",
+            &format!("{host}:{}", server.port()),
+            "status",
+        ]);
+        run(admin, PROC_TIMEOUT).assert_success();
+    }
+    // Without the client certificate the server refuses.
+    let mut admin = bare(&cli::no_home(), &["admin"]);
+    admin.args([
+        "--ssl",
+        "--ssl-ca-file",
+        &file("ca.pem"),
+        "-s",
+        &format!("127.0.0.1:{}", server.port()),
+        "status",
+    ]);
+    let out = run(admin, PROC_TIMEOUT);
+    assert!(!out.success(), "{out}");
+}
