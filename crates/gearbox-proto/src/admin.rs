@@ -152,6 +152,25 @@ fn is(token: &[u8], word: &str) -> bool {
 }
 
 impl AdminCommand {
+    /// The command's words, as typed without arguments (`cancel job`, `status`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminCommand::Status => "status",
+            AdminCommand::Workers => "workers",
+            AdminCommand::PriorityStatus => "prioritystatus",
+            AdminCommand::ShowJobs => "show jobs",
+            AdminCommand::ShowUniqueJobs => "show unique jobs",
+            AdminCommand::Version => "version",
+            AdminCommand::Getpid => "getpid",
+            AdminCommand::Verbose => "verbose",
+            AdminCommand::MaxQueue { .. } => "maxqueue",
+            AdminCommand::Cancel { .. } => "cancel job",
+            AdminCommand::CreateFunction(_) => "create function",
+            AdminCommand::DropFunction(_) => "drop function",
+            AdminCommand::Shutdown { .. } => "shutdown",
+        }
+    }
+
     /// Parse one line (already stripped of `\n` and one `\r`).
     pub fn parse(line: &Bytes) -> Result<AdminCommand, AdminError> {
         let tokens = tokens(line);

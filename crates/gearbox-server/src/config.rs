@@ -3,8 +3,10 @@
 //! Plain data with defaults; the `gearboxd` binary fills it from its command line. Keeping it
 //! free of parsing lets tests build a server in a few lines.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::acl::AclFile;
 use crate::engine::EngineConfig;
 
 /// TCP keepalive settings for accepted sockets (gearmand's `--keepalive*` options).
@@ -43,6 +45,8 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// How long a TLS peer has to finish its handshake before it is cut off.
     pub tls_handshake_timeout: Duration,
+    /// The access list, re-read when its owner reloads it; `None`: everyone may do everything.
+    pub acl: Option<Arc<AclFile>>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
             keepalive: None,
             shutdown_timeout: Duration::from_secs(30),
             tls_handshake_timeout: Duration::from_secs(10),
+            acl: None,
         }
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! [`engine`] owns every job and rule and does no I/O; [`net`] is the thin tokio layer that
 //! accepts connections, frames bytes, feeds the engine and writes its answers; [`config`] holds
-//! what the `gearboxd` binary reads from its command line; [`tls`] reads TLS certificates. Nothing in this library installs a
+//! what the `gearboxd` binary reads from its command line; [`tls`] reads TLS certificates
+//! and [`acl`] the access list. Nothing in this library installs a
 //! logger or reads the process environment: the binary does that.
 
+pub mod acl;
 pub mod config;
 pub mod engine;
 pub mod net;

@@ -2,8 +2,9 @@
 //! built into a rustls server configuration that can be re-read (SIGHUP) while the server
 //! runs. Connections keep the configuration they were accepted with; new ones get the latest.
 //!
-//! This module owns reading and checking the files and the choice of client verification; it
-//! does no I/O on connections (`net::tls_io` does). A reload that fails leaves the previous
+//! This module owns reading and checking the files, the choice of client verification, and
+//! reading a verified client certificate's names; it does no I/O on connections
+//! (`net::tls_io` does). A reload that fails leaves the previous
 //! configuration in place: a bad renewal must never take a running server off the network.
 
 use std::path::{Path, PathBuf};
@@ -161,4 +162,35 @@ fn build(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(format!("{}: {e}", files.key.display())))?;
     Ok(Arc::new(config))
+}
+
+/// Who a verified client certificate names: its subject's common names and its DNS names.
+/// A certificate rustls accepted but this parser cannot read names nobody.
+pub fn identity(certificate: &[u8]) -> crate::acl::Identity {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(certificate) else {
+        return crate::acl::Identity::default();
+    };
+    let common_names = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok())
+        .map(str::to_owned)
+        .collect();
+    let dns_names = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    crate::acl::Identity {
+        common_names,
+        dns_names,
+    }
 }

@@ -32,6 +32,9 @@ impl Engine {
         command: AdminCommand,
         out: &mut impl Outbox,
     ) {
+        if let Some(refusal) = self.admin_refusal(id, &command) {
+            return self.conns.text(out, id, &refusal);
+        }
         let mut text = Vec::new();
         match command {
             AdminCommand::Status => {

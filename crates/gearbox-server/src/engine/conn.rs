@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use smallvec::SmallVec;
@@ -13,14 +14,17 @@ use smallvec::SmallVec;
 use super::conns::Deferred;
 use super::ids::JobId;
 use super::FnId;
+use crate::acl::{Access, Identity};
 
 /// What the network layer tells the engine about a new connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Peer {
     /// Peer address, shown by `workers`.
     pub ip: IpAddr,
     /// The number shown first on the connection's `workers` line (the socket's descriptor).
     pub label: u32,
+    /// Who its verified client certificate names; `None` without one (anonymous).
+    pub identity: Option<Arc<Identity>>,
 }
 
 /// A function a worker registered, with its CAN_DO_TIMEOUT in milliseconds (0: none).
@@ -74,6 +78,10 @@ pub struct Conn {
     pub deferred: VecDeque<Deferred>,
     /// Requests among `deferred`.
     pub held_inputs: u32,
+    /// What it may do under the access list; `None`: there is none, everything is allowed.
+    pub access: Option<Access>,
+    /// Denials already logged for this connection (each is logged once), bounded.
+    pub denials_logged: Vec<Bytes>,
 }
 
 impl Conn {
@@ -94,6 +102,8 @@ impl Conn {
             after_exception: None,
             deferred: VecDeque::new(),
             held_inputs: 0,
+            access: None,
+            denials_logged: Vec::new(),
         }
     }
 

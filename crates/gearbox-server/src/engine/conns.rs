@@ -112,6 +112,11 @@ impl Conns {
         self.slots.iter().flatten()
     }
 
+    /// Every live connection, to change.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Conn> {
+        self.slots.iter_mut().flatten()
+    }
+
     /// The connection `id` if output to it must wait behind an uncommitted JOB_CREATED.
     fn held(&mut self, id: ConnId) -> Option<&mut Conn> {
         self.get_mut(id).filter(|c| !c.deferred.is_empty())

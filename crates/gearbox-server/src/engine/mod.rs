@@ -15,6 +15,7 @@
 //! and `job` (the per-function and per-job state), `conns` (the one path to a connection),
 //! `ids` (identifiers and typed tables), `index`, `timer`, `handle`, `parse` and `outbox`.
 
+mod access;
 mod admin;
 mod conn;
 mod conns;
@@ -48,6 +49,7 @@ pub use ids::ConnId;
 pub use job::Priority;
 pub use outbox::Outbox;
 
+use access::Asked;
 use conn::Conn;
 use conns::{Conns, Held};
 use function::IDLE_FUNCTIONS_KEPT;
@@ -187,6 +189,8 @@ pub struct Engine {
     loads_paused: bool,
     /// The server is stopping gracefully: no new submissions.
     draining: bool,
+    /// The access list in force, if any.
+    acl: Option<std::sync::Arc<crate::acl::Acl>>,
 }
 
 impl Engine {
@@ -221,6 +225,7 @@ impl Engine {
             next_load: 1,
             loads_paused: false,
             draining: false,
+            acl: None,
         }
     }
 
@@ -275,6 +280,7 @@ impl Engine {
     pub fn connect(&mut self, id: ConnId, peer: Peer) {
         let mut conn = Conn::new(peer);
         conn.exceptions = self.config.exceptions;
+        self.access_for(&mut conn);
         self.conns.insert(id, conn);
     }
 
@@ -399,7 +405,11 @@ impl Engine {
             | T::SubmitJobLowBg
             | T::SubmitJobEpoch
             | T::SubmitReduceJob
-            | T::SubmitReduceJobBackground => self.submit(id, packet, &args, now, out),
+            | T::SubmitReduceJobBackground => {
+                if !self.refused(id, Asked::Submit(ident(args.get(0))), out) {
+                    self.submit(id, packet, &args, now, out);
+                }
+            }
             T::GrabJob | T::GrabJobUniq | T::GrabJobAll => self.grab(id, packet.kind, now, out),
             T::PreSleep => self.pre_sleep(id, out),
             T::WorkData
@@ -408,7 +418,12 @@ impl Engine {
             | T::WorkComplete
             | T::WorkFail
             | T::WorkException => self.work(id, packet, &args, after_exception, out),
-            T::CanDo => self.can_do(id, ident(args.last()), 0, out),
+            T::CanDo => {
+                let function = ident(args.last());
+                if !self.refused(id, Asked::Work(function), out) {
+                    self.can_do(id, function, 0, out);
+                }
+            }
             T::CanDoTimeout => {
                 let timeout = match parse_decimal(args.last()) {
                     Some(0) => 0,
@@ -419,7 +434,9 @@ impl Engine {
                             .error(out, id, "ARGUMENT_TOO_LARGE", "Timeout too large")
                     }
                 };
-                self.can_do(id, args.get(0), timeout, out)
+                if !self.refused(id, Asked::Work(args.get(0)), out) {
+                    self.can_do(id, args.get(0), timeout, out);
+                }
             }
             T::CantDo => self.cant_do(id, ident(args.last()), out),
             T::ResetAbilities => self.reset_abilities(id, out),

@@ -1,5 +1,7 @@
 //! Status queries and connection options: GET_STATUS, GET_STATUS_UNIQUE, OPTION_REQ
-//! (PROTOCOL.md §5.1, §5.3). Read-only except for the connection's `exceptions` flag.
+//! (PROTOCOL.md §5.1, §5.3). Read-only except for the connection's `exceptions` flag. Under
+//! an access list a lookup answers "unknown" for a job of a function the connection neither
+//! works on nor submits to, exactly as for a job that does not exist.
 
 use gearbox_proto::PacketType;
 
@@ -9,7 +11,10 @@ use super::{ConnId, Engine, Outbox};
 
 impl Engine {
     pub(super) fn get_status(&mut self, id: ConnId, handle: &[u8], out: &mut impl Outbox) {
-        let (known, running, num, den) = match self.lookup(ident(handle)) {
+        let found = self
+            .lookup(ident(handle))
+            .filter(|&j| self.may_see(id, self.jobs[j].function));
+        let (known, running, num, den) = match found {
             Some(j) => {
                 let job = &self.jobs[j];
                 (
@@ -37,6 +42,7 @@ impl Engine {
         let found = self
             .functions
             .iter()
+            .filter(|&(f, _)| self.may_see(id, f))
             .filter_map(|(f, _)| self.uniques.get(&self.jobs, f, unique))
             .map(|j| &self.jobs[j])
             .max_by_key(|j| j.handle_no);

@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 use tokio::task::LocalSet;
 use tracing::{debug, info, warn};
 
+use crate::acl::AclFile;
 use crate::config::ServerConfig;
 use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
 use crate::tls::Tls;
@@ -334,6 +335,10 @@ async fn run(
         over_budget: Cell::new(false),
     });
     shared.with_engine(|engine, out, _| engine.resume_loads(out));
+    let acl = shared.config.acl.clone().map(|file| {
+        shared.engine.borrow_mut().set_acl(Some(file.current()));
+        tokio::task::spawn_local(acl_loop(shared.clone(), file))
+    });
     let timer = tokio::task::spawn_local(timer_loop(shared.clone()));
     let commits = tokio::task::spawn_local(commit_loop(shared.clone(), commit_rx));
     let mut acceptors = Vec::new();
@@ -361,6 +366,9 @@ async fn run(
     }
     timer.abort();
     commits.abort();
+    if let Some(acl) = acl {
+        acl.abort();
+    }
     let conns: Vec<Rc<ConnIo>> = shared
         .conns
         .borrow()
@@ -429,6 +437,15 @@ async fn commit_loop(
                 }
             }
         });
+    }
+}
+
+/// Put each reloaded access list in force, for open connections too.
+async fn acl_loop(shared: Rc<Shared>, file: Arc<AclFile>) {
+    loop {
+        file.changed().await;
+        shared.engine.borrow_mut().set_acl(Some(file.current()));
+        info!(path = %file.path().display(), "access list in force");
     }
 }
 
@@ -520,6 +537,15 @@ fn start_connection(
     peer: SocketAddr,
     tls: Option<rustls::ServerConnection>,
 ) {
+    // The verified client certificate's names, for the access list.
+    let identity = tls
+        .as_ref()
+        .and_then(|tls| {
+            tls.peer_certificates()?
+                .first()
+                .map(|c| crate::tls::identity(c))
+        })
+        .map(Arc::new);
     let label = u32::try_from(stream.as_raw_fd()).unwrap_or(0);
     let ip = peer.ip().to_canonical();
     let limits = OutboundLimits {
@@ -535,7 +561,14 @@ fn start_connection(
     ));
     let id =
         ConnId(u32::try_from(shared.conns.borrow_mut().insert(io.clone())).unwrap_or(u32::MAX));
-    shared.engine.borrow_mut().connect(id, Peer { ip, label });
+    shared.engine.borrow_mut().connect(
+        id,
+        Peer {
+            ip,
+            label,
+            identity,
+        },
+    );
     debug!(conn = id.0, %peer, "connection accepted");
     tokio::task::spawn_local(connection::read_loop(shared.clone(), id, io));
 }

@@ -46,6 +46,13 @@ pub struct Args {
     #[arg(long, requires = "ssl_ca_file")]
     pub ssl_verify_client: bool,
 
+    /// Access list (TOML): which identities may work on, submit to and administer what
+    /// (docs/security.md). Identities come from client certificates: with --ssl-ca-file, a
+    /// certificate is asked for (and required with --ssl-verify-client); connections without
+    /// one, plaintext listeners' included, are `anonymous`. Re-read on SIGHUP.
+    #[arg(long, value_name = "PATH")]
+    pub acl: Option<PathBuf>,
+
     /// Seconds a TLS client has to finish its handshake.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub ssl_handshake_timeout: u64,

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
+use gearbox_server::acl::AclFile;
 use gearbox_server::config::{Keepalive, ServerConfig};
 use gearbox_server::engine::EngineConfig;
 use gearbox_server::net::{serve, Listener};
@@ -50,6 +51,9 @@ fn tls_settings(args: &Args) -> Result<Option<Arc<Tls>>> {
         ca: args.ssl_ca_file.clone(),
         client_auth: if args.ssl_verify_client {
             ClientAuth::Required
+        } else if args.acl.is_some() && args.ssl_ca_file.is_some() {
+            // Identities for the access list; clients without a certificate are anonymous.
+            ClientAuth::Optional
         } else {
             ClientAuth::None
         },
@@ -67,6 +71,10 @@ fn main() -> Result<()> {
 
     // Read before binding, so a bad certificate stops the server before it takes a port.
     let tls = tls_settings(&args)?;
+    let acl = match &args.acl {
+        Some(path) => Some(Arc::new(AclFile::load(path).context("--acl")?)),
+        None => None,
+    };
     let defaults = listen::addrs(&args)?;
     let mut std_listeners = Vec::new();
     for addr in &defaults {
@@ -142,6 +150,7 @@ fn main() -> Result<()> {
         keepalive,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         tls_handshake_timeout: Duration::from_secs(args.ssl_handshake_timeout),
+        acl: acl.clone(),
         ..ServerConfig::default()
     };
 
@@ -156,7 +165,7 @@ fn main() -> Result<()> {
                 tls,
             });
         }
-        tokio::spawn(os::reload_on_hangup(tls));
+        tokio::spawn(os::reload_on_hangup(tls, acl));
         // Written once the store is replayed and connections are accepted, so a script that
         // waits for it finds a server with its whole queue.
         let ready = |addrs: &[SocketAddr]| {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
+use gearbox_server::acl::AclFile;
 use gearbox_server::net::Stop;
 use gearbox_server::tls::Tls;
 use tracing::{info, warn};
@@ -73,25 +74,35 @@ pub async fn stop_signal() -> Stop {
     Stop::Graceful
 }
 
-/// On SIGHUP, re-read the TLS certificates (new connections get them; open ones keep theirs).
-/// Without TLS SIGHUP is only logged: it must not stop the server, as its default action would.
-pub async fn reload_on_hangup(tls: Option<Arc<Tls>>) {
+/// On SIGHUP, re-read the TLS certificates (new connections get them; open ones keep theirs)
+/// and the access list (in force for open connections too). What fails to load is logged and
+/// the previous version kept. SIGHUP must never stop the server, as its default action would.
+pub async fn reload_on_hangup(tls: Option<Arc<Tls>>, acl: Option<Arc<AclFile>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        let Some(tls) = &tls else {
+        if tls.is_none() && acl.is_none() {
             info!("SIGHUP: nothing to reload");
-            continue;
-        };
-        match tls.reload() {
-            Ok(()) => info!(
-                certificate = %tls.files().certificate.display(),
-                "SIGHUP: TLS certificates reloaded"
-            ),
-            Err(e) => {
-                warn!(error = %e, "SIGHUP: TLS certificates not reloaded; keeping the previous ones")
+        }
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => info!(
+                    certificate = %tls.files().certificate.display(),
+                    "SIGHUP: TLS certificates reloaded"
+                ),
+                Err(e) => {
+                    warn!(error = %e, "SIGHUP: TLS certificates not reloaded; keeping the previous ones")
+                }
+            }
+        }
+        if let Some(acl) = &acl {
+            match acl.reload() {
+                Ok(()) => info!(path = %acl.path().display(), "SIGHUP: access list reloaded"),
+                Err(e) => {
+                    warn!(error = %e, "SIGHUP: access list not reloaded; keeping the previous one")
+                }
             }
         }
     }

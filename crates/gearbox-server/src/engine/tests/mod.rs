@@ -99,6 +99,7 @@ impl Harness {
             Peer {
                 ip,
                 label: 100 + id,
+                identity: None,
             },
         );
         conn

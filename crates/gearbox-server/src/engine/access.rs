@@ -1,0 +1,114 @@
+//! The access list applied to requests: a CAN_DO for a function the connection may not work
+//! on, a submission to one it may not submit to and an admin command beyond its rights are
+//! refused (ERROR / ERR `PERMISSION_DENIED`, nothing registered or created), and status lookups
+//! do not reveal jobs of functions it neither works on nor submits to. Each refusal is logged
+//! once per connection, with the identity, the address and what was refused.
+//!
+//! This module only decides and answers; what an identity may do is `crate::acl`'s. Without an
+//! access list nothing here refuses anything. A refused request never changes any state.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gearbox_proto::AdminCommand;
+
+use super::{ConnId, Engine, FnId, Outbox};
+use crate::acl::Acl;
+
+/// Distinct refusals logged per connection; beyond this a connection's refusals are answered
+/// but no longer logged, so a client retrying in a loop cannot flood the log.
+const LOGGED_PER_CONN: usize = 32;
+
+/// What a request asked for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Asked<'a> {
+    /// CAN_DO or CAN_DO_TIMEOUT for this function.
+    Work(&'a [u8]),
+    /// A submission to this function.
+    Submit(&'a [u8]),
+}
+
+impl Engine {
+    /// Put an access list in force (`None`: none), for open connections too.
+    pub fn set_acl(&mut self, acl: Option<Arc<Acl>>) {
+        for conn in self.conns.iter_mut() {
+            conn.access = acl
+                .as_ref()
+                .map(|acl| acl.access(conn.peer.identity.as_deref()));
+        }
+        self.acl = acl;
+    }
+
+    /// What a new connection may do.
+    pub(super) fn access_for(&self, conn: &mut super::conn::Conn) {
+        conn.access = self
+            .acl
+            .as_ref()
+            .map(|acl| acl.access(conn.peer.identity.as_deref()));
+    }
+
+    /// Refuse `asked` if the access list does not allow it: ERROR PERMISSION_DENIED is sent
+    /// and true returned.
+    pub(super) fn refused(&mut self, id: ConnId, asked: Asked<'_>, out: &mut impl Outbox) -> bool {
+        let Some(conn) = self.conns.get(id) else {
+            return false;
+        };
+        let Some(access) = &conn.access else {
+            return false;
+        };
+        let (allowed, verb, function) = match asked {
+            Asked::Work(f) => (access.may_work(f), "register as a worker for", f),
+            Asked::Submit(f) => (access.may_submit(f), "submit jobs to", f),
+        };
+        if allowed {
+            return false;
+        }
+        let text = format!(
+            "{} may not {verb} {}",
+            access.label(),
+            String::from_utf8_lossy(function)
+        );
+        self.log_refusal(id, &text);
+        self.conns.error(out, id, "PERMISSION_DENIED", &text);
+        true
+    }
+
+    /// The `ERR` line for an admin command beyond the connection's rights, if it is.
+    pub(super) fn admin_refusal(&mut self, id: ConnId, command: &AdminCommand) -> Option<Vec<u8>> {
+        let access = self.conns.get(id)?.access.as_ref()?;
+        if access.may_admin(command) {
+            return None;
+        }
+        let text = format!(
+            "{} may not use the admin command {}",
+            access.label(),
+            command.name()
+        );
+        self.log_refusal(id, &text);
+        Some(format!("ERR PERMISSION_DENIED {}\r\n", text.replace(' ', "+")).into_bytes())
+    }
+
+    /// Whether a status lookup by `id` may reveal a job of `function`.
+    pub(super) fn may_see(&self, id: ConnId, function: FnId) -> bool {
+        match self.conns.get(id).and_then(|c| c.access.as_ref()) {
+            None => true,
+            Some(access) => access.may_see(&self.functions[function].name),
+        }
+    }
+
+    fn log_refusal(&mut self, id: ConnId, text: &str) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let key = Bytes::copy_from_slice(text.as_bytes());
+        if conn.denials_logged.len() >= LOGGED_PER_CONN || conn.denials_logged.contains(&key) {
+            return;
+        }
+        conn.denials_logged.push(key);
+        tracing::warn!(peer = %conn.peer.ip, refused = text, "access list: permission denied");
+        if conn.denials_logged.len() == LOGGED_PER_CONN {
+            tracing::warn!(peer = %conn.peer.ip,
+                "access list: further refusals on this connection are not logged");
+        }
+    }
+}
