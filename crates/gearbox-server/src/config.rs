@@ -39,6 +39,14 @@ pub struct ServerConfig {
     pub max_outbound_total: usize,
     /// Connections served at once; one accepted beyond it is closed at once (and logged).
     pub max_connections: usize,
+    /// Connections from one IP address at once (0: no limit); one beyond is closed at once.
+    pub max_connections_per_ip: usize,
+    /// A connection that sent no complete request for this long and holds nothing (no
+    /// registration, no job it runs or waits for) is closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// A request begun but not completed within this long closes its connection (a peer
+    /// trickling bytes cannot hold a connection); `None`: no limit.
+    pub request_timeout: Option<Duration>,
     /// TCP keepalive for accepted sockets; `None` leaves it off.
     pub keepalive: Option<Keepalive>,
     /// On a graceful stop, how long running foreground jobs get to finish.
@@ -59,6 +67,9 @@ impl Default for ServerConfig {
             outbound_timeout: Duration::from_secs(10),
             max_outbound_total: 512 * 1024 * 1024,
             max_connections: 1_000_000,
+            max_connections_per_ip: 0,
+            idle_timeout: None,
+            request_timeout: Some(Duration::from_secs(120)),
             keepalive: None,
             shutdown_timeout: Duration::from_secs(30),
             tls_handshake_timeout: Duration::from_secs(10),

@@ -112,6 +112,14 @@ impl Conns {
         self.slots.iter().flatten()
     }
 
+    /// Every live connection with its id.
+    pub fn with_ids(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((ConnId(u32::try_from(i).ok()?), c.as_ref()?)))
+    }
+
     /// Every live connection, to change.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Conn> {
         self.slots.iter_mut().flatten()

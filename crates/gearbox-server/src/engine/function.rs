@@ -101,9 +101,9 @@ impl Function {
         self.queued(priority) + self.pending[priority.index()]
     }
 
-    /// Nobody uses the function: no worker, no job, no queue limit.
-    pub fn is_idle(&self) -> bool {
-        self.workers == 0 && self.total == 0 && self.limits == [0; 3]
+    /// Nobody uses the function: no worker, no job, no queue limit but the default one.
+    pub fn is_idle(&self, default_limits: [u32; 3]) -> bool {
+        self.workers == 0 && self.total == 0 && self.limits == default_limits
     }
 
     /// True when a new job of `priority` must be refused (`maxqueue`).
@@ -150,7 +150,9 @@ impl Engine {
 
     fn create_function(&mut self, name: &[u8]) -> FnId {
         let name = Bytes::copy_from_slice(name);
-        let id = self.functions.insert(Function::new(name.clone()));
+        let mut function = Function::new(name.clone());
+        function.limits = self.config.default_queue_limits;
+        let id = self.functions.insert(function);
         self.function_ids.insert(name, id);
         id
     }
@@ -161,7 +163,7 @@ impl Engine {
         let idle: Vec<FnId> = self
             .functions
             .iter()
-            .filter(|(_, f)| f.is_idle())
+            .filter(|(_, f)| f.is_idle(self.config.default_queue_limits))
             .map(|(id, _)| id)
             .skip(keep)
             .collect();

@@ -55,6 +55,7 @@ impl Engine {
         });
         self.handles.insert(&self.jobs, job_id);
         let job = &self.jobs[job_id];
+        self.held_bytes += job.body.len() as u64;
         let unique = job.unique();
         if unique == b"-" && !job.data_slice().is_empty() {
             self.payloads.insert(&self.jobs, job_id);
@@ -96,6 +97,7 @@ impl Engine {
         }
         self.spill_forgotten(job_id);
         let job = self.jobs.remove(job_id);
+        self.held_bytes -= job.body.len() as u64;
         if job.store_id != 0 {
             let seq = self.next_seq;
             self.next_seq += 1;

@@ -17,6 +17,7 @@
 
 mod access;
 mod admin;
+mod audit;
 mod conn;
 mod conns;
 mod counters;
@@ -114,6 +115,12 @@ pub struct EngineConfig {
     /// rest of the queued background jobs' workloads in the store until their turn nears
     /// (see `spill.rs`); 0 keeps every workload in memory.
     pub resident_jobs: u32,
+    /// Queue limits (high, normal, low) every new function starts with, as if set by the
+    /// admin `maxqueue`; 0 is unlimited.
+    pub default_queue_limits: [u32; 3],
+    /// Bytes of submissions (workloads with their unique ids) the jobs in memory may hold
+    /// together; a submission beyond it gets ERROR QUEUE_ERROR. 0 is unlimited.
+    pub max_queued_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -135,6 +142,8 @@ impl Default for EngineConfig {
             durable: false,
             ack_before_commit: false,
             resident_jobs: 0,
+            default_queue_limits: [0; 3],
+            max_queued_bytes: 0,
         }
     }
 }
@@ -191,6 +200,8 @@ pub struct Engine {
     draining: bool,
     /// The access list in force, if any.
     acl: Option<std::sync::Arc<crate::acl::Acl>>,
+    /// Bytes of the bodies of the jobs in memory, for `max_queued_bytes`.
+    held_bytes: u64,
 }
 
 impl Engine {
@@ -226,6 +237,7 @@ impl Engine {
             loads_paused: false,
             draining: false,
             acl: None,
+            held_bytes: 0,
         }
     }
 
@@ -242,6 +254,11 @@ impl Engine {
     /// Jobs in memory (queued, pending and running).
     pub fn jobs_in_memory(&self) -> usize {
         self.jobs.len()
+    }
+
+    /// Bytes of submissions the jobs in memory hold (what `max_queued_bytes` limits).
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
     }
 
     /// A graceful stop began: submissions are refused from now on (ERROR SHUTTING_DOWN), so
@@ -282,6 +299,17 @@ impl Engine {
         conn.exceptions = self.config.exceptions;
         self.access_for(&mut conn);
         self.conns.insert(id, conn);
+    }
+
+    /// The connection registers no function, runs no job, waits for none and has no output
+    /// held back: closing it loses nothing (what the idle timeout may close).
+    pub fn holds_nothing(&self, id: ConnId) -> bool {
+        self.conn(id).is_none_or(|c| {
+            c.abilities.is_empty()
+                && c.held.is_empty()
+                && c.waiting_live == 0
+                && c.deferred.is_empty()
+        })
     }
 
     /// A connection is gone: its registrations vanish, the jobs it ran go back to their queues,

@@ -71,7 +71,9 @@ impl Engine {
         {
             return;
         }
+        let before = job.body.len();
         job.set_workload(&[]);
+        self.held_bytes -= (before - job.body.len()) as u64;
         job.payload = Payload::Spilled;
         self.spilled += 1;
     }
@@ -254,7 +256,9 @@ impl Engine {
             let job = &mut self.jobs[entry.0];
             match workloads.remove(&job.store_id) {
                 Some(data) => {
+                    let before = job.body.len();
                     job.set_workload(&data);
+                    self.held_bytes += (job.body.len() - before) as u64;
                     job.payload = Payload::Resident;
                     ready += usize::from(job.ready());
                     self.spilled -= 1;

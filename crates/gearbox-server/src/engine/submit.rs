@@ -80,6 +80,15 @@ impl Engine {
         if self.functions[fn_id].is_full(priority) {
             return self.reject(id, "QUEUE_ERROR", "Job queue is full", out);
         }
+        let budget = self.config.max_queued_bytes;
+        if budget != 0 && self.held_bytes + packet.body.len() as u64 > budget {
+            return self.reject(
+                id,
+                "QUEUE_ERROR",
+                "Queued jobs hold the server's whole memory budget (--max-queued-bytes)",
+                out,
+            );
+        }
 
         let body = if packet.body.len() <= COMPACT_LIMIT {
             Bytes::copy_from_slice(&packet.body)

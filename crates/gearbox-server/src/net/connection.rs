@@ -26,6 +26,7 @@ use tracing::{debug, info, warn};
 
 use super::outbound::{Backlog, OutboundLimits, Unsent};
 use super::outbuf::OutBuf;
+use super::per_ip::IpSlot;
 use super::{tls_io, Shared};
 use crate::config::Keepalive;
 use crate::engine::{ConnId, Outbox};
@@ -62,6 +63,8 @@ pub struct ConnIo {
     close_when_flushed: Cell<bool>,
     writer_active: Cell<bool>,
     closed: Notify,
+    /// Its place in the per-address count, given back when the connection is dropped.
+    _ip_slot: IpSlot,
 }
 
 impl ConnIo {
@@ -71,6 +74,7 @@ impl ConnIo {
         tls: Option<ServerConnection>,
         limits: OutboundLimits,
         unsent: Rc<Unsent>,
+        ip_slot: IpSlot,
     ) -> ConnIo {
         ConnIo {
             stream,
@@ -86,6 +90,7 @@ impl ConnIo {
             close_when_flushed: Cell::new(false),
             writer_active: Cell::new(false),
             closed: Notify::new(),
+            _ip_slot: ip_slot,
         }
     }
 
@@ -306,6 +311,10 @@ enum End {
     Protocol(ProtoError),
     /// A TLS ClientHello on a plaintext listener.
     TlsOnPlaintext,
+    /// No complete request for the idle timeout, holding nothing.
+    Idle,
+    /// A request begun and not completed within the request timeout.
+    Trickle,
     ClosedByServer,
 }
 
@@ -322,6 +331,13 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
     let mut buf = BytesMut::new();
     let mut reads = 0u32;
     let mut first = true;
+    // The idle timeout counts from the last complete request (a peer trickling the bytes of
+    // one request never resets it).
+    let idle_timeout = shared.config.idle_timeout;
+    let request_timeout = shared.config.request_timeout;
+    let mut last_request = Instant::now();
+    // Since when part of a request has been waiting in `buf` for the rest.
+    let mut partial_since: Option<Instant> = None;
     if io.tls.is_some() {
         // The handshake's last read may have brought requests with it.
         if let Ok(n) = io.read(Ready::EMPTY, &mut buf) {
@@ -338,11 +354,28 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
         if io.closing.get() {
             break End::ClosedByServer;
         }
+        if let Some(idle) = idle_timeout {
+            if last_request.elapsed() >= idle {
+                if shared.engine.borrow().holds_nothing(id) {
+                    break End::Idle;
+                }
+                last_request = Instant::now();
+            }
+        }
+        if let (Some(limit), Some(since)) = (request_timeout, partial_since) {
+            if since.elapsed() >= limit {
+                break End::Trickle;
+            }
+        }
         if io.pending() > io.limits.per_conn {
             // The peer has not read what it has: read no more until it does (or is cut off).
             tokio::select! {
                 () = io.drained.notified() => {}
                 () = io.closed.notified() => {}
+            }
+            // Not reading was our choice: the peer's half request gets its time afresh.
+            if partial_since.is_some() {
+                partial_since = Some(Instant::now());
             }
             continue;
         }
@@ -357,10 +390,17 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
                     // Idle: give the read buffer back until the peer sends again.
                     buf = BytesMut::new();
                 }
+                let idle_at = idle_timeout.map(|idle| last_request + idle);
+                let partial_at = request_timeout.zip(partial_since).map(|(t, s)| s + t);
+                let wake_at = match (idle_at, partial_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 tokio::select! {
                     biased;
                     ready = &mut readable => ready,
                     () = io.closed.notified() => continue,
+                    () = sleep_until(wake_at), if wake_at.is_some() => continue,
                 }
             }
         };
@@ -384,9 +424,18 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
                 if io.tls_wants_write() {
                     io.flush();
                 }
-                if let Err(e) = dispatch(&shared, id, &io, &codec, &mut buf) {
-                    break End::Protocol(e);
+                match dispatch(&shared, id, &io, &codec, &mut buf) {
+                    Ok(0) => {}
+                    Ok(_) => last_request = Instant::now(),
+                    Err(e) => break End::Protocol(e),
                 }
+                partial_since = match (buf.is_empty(), partial_since) {
+                    (true, _) => None,
+                    (false, None) => Some(Instant::now()),
+                    // Still the same request unless one completed just now.
+                    (false, Some(since)) if since < last_request => Some(last_request),
+                    (false, since) => since,
+                };
                 reads += 1;
                 if reads == READS_PER_TURN {
                     reads = 0;
@@ -414,6 +463,14 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
         End::Protocol(e) => {
             info!(conn = id.0, peer = %io.peer, error = %e, "protocol violation; closing");
         }
+        End::Trickle => {
+            info!(conn = id.0, peer = %io.peer, timeout = ?request_timeout,
+                "a request not completed within the request timeout; closing");
+        }
+        End::Idle => {
+            info!(conn = id.0, peer = %io.peer, timeout = ?idle_timeout,
+                "no request within the idle timeout; closing");
+        }
         End::TlsOnPlaintext => {
             info!(conn = id.0, peer = %io.peer,
                 "TLS handshake on a plaintext listener; closing (connect without TLS, or to the TLS port)");
@@ -423,6 +480,14 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
     shared.conns.borrow_mut().try_remove(id.0 as usize);
     if !io.writer_active.get() {
         io.close();
+    }
+}
+
+/// Sleep until `at`, or for ever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -449,22 +514,29 @@ fn read_once(stream: &TcpStream, ready: Ready, buf: &mut BytesMut) -> io::Result
     }
 }
 
-/// Decode every complete frame in `buf` and hand it to the engine, as one batch.
+/// Decode every complete frame in `buf` and hand it to the engine, as one batch; how many.
 fn dispatch(
     shared: &Shared,
     id: ConnId,
     io: &ConnIo,
     codec: &Codec,
     buf: &mut BytesMut,
-) -> Result<(), ProtoError> {
+) -> Result<usize, ProtoError> {
+    let mut frames = 0;
     shared.with_engine(|engine, out, now| loop {
         if io.closing.get() {
-            return Ok(());
+            return Ok(frames);
         }
         match codec.decode(buf) {
-            Ok(Some(Frame::Packet(packet))) => engine.packet(id, &packet, now, out),
-            Ok(Some(Frame::Admin(line))) => engine.admin(id, &line, out),
-            Ok(None) => return Ok(()),
+            Ok(Some(Frame::Packet(packet))) => {
+                frames += 1;
+                engine.packet(id, &packet, now, out);
+            }
+            Ok(Some(Frame::Admin(line))) => {
+                frames += 1;
+                engine.admin(id, &line, out);
+            }
+            Ok(None) => return Ok(frames),
             Err(e) => {
                 // The stream is out of step: say why where a reply can still be framed, then
                 // close. Bad magic and unknown types get no reply, as from gearmand.

@@ -13,6 +13,7 @@ mod connection;
 mod error;
 mod outbound;
 mod outbuf;
+mod per_ip;
 mod tls_io;
 
 use std::cell::{Cell, RefCell};
@@ -40,6 +41,7 @@ use connection::ConnIo;
 pub use error::{ServerError, Stop};
 use gearbox_store::{Committer, JobStore, StoreEvent};
 use outbound::{OutboundLimits, Unsent};
+use per_ip::{IpSlot, PerIp};
 
 /// A bound socket the server accepts on, and whether its connections speak TLS.
 pub struct Listener {
@@ -62,6 +64,8 @@ struct Shared {
     conns: RefCell<Slab<Rc<ConnIo>>>,
     /// Connections accepted whose TLS handshake is under way (counted against the limit).
     handshaking: Cell<usize>,
+    /// Open connections by source address.
+    per_ip: Rc<PerIp>,
     /// Connections with new output since the last flush.
     dirty: RefCell<Vec<ConnId>>,
     clock: Clock,
@@ -322,6 +326,7 @@ async fn run(
         config,
         conns: RefCell::new(Slab::new()),
         handshaking: Cell::new(0),
+        per_ip: Rc::new(PerIp::default()),
         dirty: RefCell::new(Vec::new()),
         clock,
         timer_at: Cell::new(None),
@@ -479,15 +484,21 @@ async fn accept_loop(shared: Rc<Shared>, listener: Listener) {
                     warn!(%peer, "connection limit reached; refusing connection");
                     continue;
                 }
+                let max_per_ip = shared.config.max_connections_per_ip;
+                let Some(slot) = shared.per_ip.take(peer.ip().to_canonical(), max_per_ip) else {
+                    warn!(%peer, max_per_ip, "connection limit per address reached; refusing connection");
+                    continue;
+                };
                 prepare_socket(&shared, &stream);
                 match &listener.tls {
-                    None => start_connection(&shared, stream, peer, None),
+                    None => start_connection(&shared, stream, peer, None, slot),
                     Some(tls) => {
                         tokio::task::spawn_local(tls_connection(
                             shared.clone(),
                             stream,
                             peer,
                             tls.config(),
+                            slot,
                         ));
                     }
                 }
@@ -516,13 +527,14 @@ async fn tls_connection(
     stream: TcpStream,
     peer: SocketAddr,
     config: Arc<rustls::ServerConfig>,
+    slot: IpSlot,
 ) {
     shared.handshaking.set(shared.handshaking.get() + 1);
     let timeout = shared.config.tls_handshake_timeout;
     let result = tokio::time::timeout(timeout, tls_io::handshake(&stream, config)).await;
     shared.handshaking.set(shared.handshaking.get() - 1);
     match result {
-        Ok(Ok(tls)) => start_connection(&shared, stream, peer, Some(tls)),
+        Ok(Ok(tls)) => start_connection(&shared, stream, peer, Some(tls), slot),
         Ok(Err(e)) if e.is_plaintext_peer() => {
             info!(%peer, "plaintext on a TLS listener; closing (connect with TLS, or to a plaintext port)");
         }
@@ -536,6 +548,7 @@ fn start_connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<rustls::ServerConnection>,
+    slot: IpSlot,
 ) {
     // The verified client certificate's names, for the access list.
     let identity = tls
@@ -558,6 +571,7 @@ fn start_connection(
         tls,
         limits,
         shared.unsent.clone(),
+        slot,
     ));
     let id =
         ConnId(u32::try_from(shared.conns.borrow_mut().insert(io.clone())).unwrap_or(u32::MAX));

@@ -279,6 +279,33 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     pub max_connections: usize,
 
+    /// Connections from one IP address at once (0: no limit); one beyond is closed at once.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Close a connection that sent no request for SECONDS and holds nothing (no registered
+    /// function, no job it runs or waits for); 0: never (gearmand's behaviour). Workers and
+    /// clients waiting for a job are never idle.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub idle_timeout: u64,
+
+    /// Close a connection whose request, once begun, is not complete within SECONDS (a peer
+    /// trickling bytes cannot hold a connection); 0: no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub request_timeout: u64,
+
+    /// Queued jobs each function may hold per priority, as the admin `maxqueue` sets for one
+    /// function (0: no limit); beyond it a submission gets ERROR QUEUE_ERROR.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_queue: u32,
+
+    /// Bytes the jobs in memory may hold together (workloads and unique ids); a submission
+    /// beyond it gets ERROR QUEUE_ERROR instead of the server growing without bound.
+    /// Default: half the machine's memory. 0: no limit. Workloads left in the store by
+    /// --resident-jobs do not count.
+    #[arg(long, value_name = "BYTES")]
+    pub max_queued_bytes: Option<u64>,
+
     /// On SIGTERM/SIGINT, seconds running foreground jobs get to finish.
     #[arg(long, default_value_t = 30)]
     pub shutdown_timeout: u64,

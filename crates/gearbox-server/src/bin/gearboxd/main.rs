@@ -140,6 +140,10 @@ fn main() -> Result<()> {
             verbose: level.to_owned(),
             ack_before_commit: args.ack_before_commit,
             resident_jobs: args.resident_jobs,
+            default_queue_limits: [args.max_queue; 3],
+            max_queued_bytes: args
+                .max_queued_bytes
+                .unwrap_or_else(|| os::memory_bytes() / 2),
             ..EngineConfig::default()
         },
         max_body: args.max_body,
@@ -147,6 +151,10 @@ fn main() -> Result<()> {
         outbound_timeout: Duration::from_secs(args.outbound_timeout),
         max_outbound_total: args.max_outbound_total,
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+        request_timeout: (args.request_timeout > 0)
+            .then(|| Duration::from_secs(args.request_timeout)),
         keepalive,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         tls_handshake_timeout: Duration::from_secs(args.ssl_handshake_timeout),

@@ -1,5 +1,5 @@
 //! What gearboxd asks of the operating system: the open-file limit, dropping privileges, the
-//! allocator's settings, the stop signals and SIGHUP.
+//! allocator's settings, the machine's memory, the stop signals and SIGHUP.
 
 use std::sync::Arc;
 
@@ -20,6 +20,19 @@ pub fn raise_fd_limit(wanted: Option<u64>) {
             warn!(error = %e, "could not raise the open-file limit");
         }
     }
+}
+
+/// The machine's memory (`MemTotal`), for the default of --max-queued-bytes; 8 GiB when it
+/// cannot be read.
+pub fn memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(8 << 30)
 }
 
 pub fn drop_privileges(name: &str) -> Result<()> {

@@ -205,6 +205,11 @@ impl World {
 
     /// Check what the engine just produced against the model, and keep the store's share.
     fn absorb(&mut self) {
+        let problems = self.h.engine.audit();
+        assert!(
+            problems.is_empty(),
+            "the engine is inconsistent: {problems:#?}"
+        );
         for sent in std::mem::take(&mut self.h.out.sent) {
             match sent {
                 Sent::Persist(seq, op) => {
