@@ -179,7 +179,9 @@ impl World {
             T::GetStatus => vec![&handle],
             _ => vec![],
         };
-        let (last, fields) = args.split_last().map_or((&b""[..], &[][..]), |(l, f)| (*l, f));
+        let (last, fields) = args
+            .split_last()
+            .map_or((&b""[..], &[][..]), |(l, f)| (*l, f));
         let mut bytes = BytesMut::new();
         encode_packet(&mut bytes, Magic::Req, kind, fields, last);
         let codec = Codec {
@@ -187,7 +189,8 @@ impl World {
             max_admin_line: DEFAULT_MAX_ADMIN_LINE,
         };
         if let Ok(Some(Frame::Packet(packet))) = codec.decode(&mut bytes) {
-            self.engine.packet(ConnId(k), &packet, self.now, &mut self.out);
+            self.engine
+                .packet(ConnId(k), &packet, self.now, &mut self.out);
         }
         Some(())
     }
@@ -217,7 +220,8 @@ impl World {
                     .iter()
                     .filter_map(|id| Some((*id, self.stored.get(id)?.clone())))
                     .collect();
-                self.engine.loaded(token, Ok(found), self.now, &mut self.out);
+                self.engine
+                    .loaded(token, Ok(found), self.now, &mut self.out);
             }
         }
         Some(())
@@ -237,8 +241,11 @@ impl World {
             1..=3 if self.connected[k as usize] => self.request(k, input)?,
             4 if self.connected[k as usize] => {
                 let line = *input.pick(&ADMIN)?;
-                self.engine
-                    .admin(ConnId(k), &Bytes::from_static(line.as_bytes()), &mut self.out);
+                self.engine.admin(
+                    ConnId(k),
+                    &Bytes::from_static(line.as_bytes()),
+                    &mut self.out,
+                );
             }
             5 => {
                 self.now += u64::from(input.byte()?) * 20;
@@ -294,7 +301,10 @@ fuzz_target!(|data: &[u8]| {
         world.engine.committed(seq, None, world.now, &mut world.out);
     }
     let problems = world.engine.audit();
-    assert!(problems.is_empty(), "inconsistent at the end: {problems:#?}");
+    assert!(
+        problems.is_empty(),
+        "inconsistent at the end: {problems:#?}"
+    );
     assert_eq!(
         world.engine.running_foreground(),
         0,

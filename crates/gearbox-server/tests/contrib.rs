@@ -35,5 +35,8 @@ fn the_systemd_unit_verifies() {
     ] {
         assert!(UNIT.contains(needed), "the unit lost {needed}");
     }
-    assert!(!UNIT.contains("ProcSubset=pid"), "gearboxd reads /proc/meminfo");
+    assert!(
+        !UNIT.contains("ProcSubset=pid"),
+        "gearboxd reads /proc/meminfo"
+    );
 }
