@@ -139,7 +139,7 @@ fn deserter(shared: Arc<Shared>, seed: u64) {
         };
         let unique = format!("fg-{}", shared.next.fetch_add(1, Ordering::Relaxed));
         let _ = link.send(T::SubmitJob, &[FUNCTION, unique.as_bytes()], b"payload");
-        if rng() % 2 == 0 {
+        if rng().is_multiple_of(2) {
             let _ = link.recv(Duration::from_millis(200));
         }
         drop(link);
@@ -189,7 +189,7 @@ fn worker(shared: Arc<Shared>, crash_one_in: u64, seed: u64, until: impl Fn() ->
             match reply.kind {
                 T::JobAssignUniq => {
                     let life = shared.life.load(Ordering::Relaxed);
-                    if crash_one_in != 0 && rng() % crash_one_in == 0 {
+                    if crash_one_in != 0 && rng().is_multiple_of(crash_one_in) {
                         break; // dies holding the job
                     }
                     let args = reply.args().expect("JOB_ASSIGN_UNIQ");
