@@ -69,6 +69,9 @@ pub enum AdminCommand {
     /// Waiting jobs per priority (`prioritystatus`).
     #[command(alias = "prioritystatus")]
     PriorityStatus,
+    /// Epoch jobs not yet due, soonest first (`show scheduled`; gearboxd only).
+    #[command(alias = "show-scheduled")]
+    Scheduled,
     /// Limit a function's queue: no number resets it, one sets all priorities, three set
     /// high, normal, low (`maxqueue`).
     Maxqueue {
@@ -145,6 +148,7 @@ impl AdminCommand {
             AdminCommand::Jobs => ("show jobs".into(), true),
             AdminCommand::UniqueJobs => ("show unique jobs".into(), true),
             AdminCommand::PriorityStatus => ("prioritystatus".into(), true),
+            AdminCommand::Scheduled => ("show scheduled".into(), true),
             AdminCommand::Maxqueue { function, limits } => {
                 let mut line = format!("maxqueue {function}");
                 for l in limits {
@@ -357,6 +361,19 @@ fn parse_list(cmd: &AdminCommand, lines: &[String]) -> Result<Table> {
             tab_row(l, 4)
         }),
         AdminCommand::UniqueJobs => (vec!["unique"], |l| Ok(vec![Cell::Text(l.to_string())])),
+        AdminCommand::Scheduled => (
+            vec!["handle", "function", "unique", "due", "priority"],
+            |l| {
+                let fields: Vec<&str> = l.split('\t').collect();
+                if fields.len() != 5 {
+                    bail!("expected 5 tab-separated fields in {l:?}");
+                }
+                Ok(fields
+                    .into_iter()
+                    .map(|f| Cell::Text(f.to_owned()))
+                    .collect())
+            },
+        ),
         AdminCommand::Workers => (vec!["fd", "ip", "client_id", "functions"], parse_worker),
         _ => bail!("not a list command"),
     };

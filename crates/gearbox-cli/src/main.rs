@@ -89,6 +89,13 @@ impl TlsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum ScheduleCommand {
+    /// Epoch jobs not yet due, soonest first: handle, function, unique, due time (UTC),
+    /// priority.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Run a job and print its result (or submit it in the background).
     Submit(submit::SubmitArgs),
@@ -96,6 +103,15 @@ enum Command {
     Work(work::WorkArgs),
     /// Query or change a server through the text admin protocol (like gearadmin).
     Admin(admin::AdminArgs),
+    /// Scheduled jobs: `list` shows the epoch jobs not yet due (gearboxd); cancel one with
+    /// `gearbox admin cancel HANDLE`.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -129,6 +145,22 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Work(args) => runtime()?.block_on(work::run(args, &settings.servers, tls)),
         Command::Admin(args) => admin::run(
             args,
+            &settings.servers,
+            &admin::Reach {
+                timeout: timeout.unwrap_or(DEFAULT_ADMIN_TIMEOUT),
+                tls,
+            },
+        ),
+        Command::Schedule {
+            command: ScheduleCommand::List,
+            json,
+        } => admin::run(
+            &admin::AdminArgs {
+                command: admin::AdminCommand::Scheduled,
+                json: *json,
+                watch: None,
+                iterations: None,
+            },
             &settings.servers,
             &admin::Reach {
                 timeout: timeout.unwrap_or(DEFAULT_ADMIN_TIMEOUT),

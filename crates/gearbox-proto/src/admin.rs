@@ -24,6 +24,8 @@ pub enum AdminCommand {
     ShowJobs,
     /// `show unique jobs`: the unique of every job in memory.
     ShowUniqueJobs,
+    /// `show scheduled` (Gearbox's own): the epoch jobs not yet due, soonest first.
+    ShowScheduled,
     /// `version`.
     Version,
     /// `getpid`.
@@ -160,6 +162,7 @@ impl AdminCommand {
             AdminCommand::PriorityStatus => "prioritystatus",
             AdminCommand::ShowJobs => "show jobs",
             AdminCommand::ShowUniqueJobs => "show unique jobs",
+            AdminCommand::ShowScheduled => "show scheduled",
             AdminCommand::Version => "version",
             AdminCommand::Getpid => "getpid",
             AdminCommand::Verbose => "verbose",
@@ -191,6 +194,7 @@ impl AdminCommand {
             b"show" if n == 3 && is(&tokens[1], "unique") && is(&tokens[2], "jobs") => {
                 AdminCommand::ShowUniqueJobs
             }
+            b"show" if n == 2 && is(&tokens[1], "scheduled") => AdminCommand::ShowScheduled,
             b"show" => return Err(AdminError::UnknownShowArguments),
             b"cancel" if n < 3 => return Err(AdminError::UnknownCommand(word.clone())),
             b"cancel" if n == 3 && is(&tokens[1], "job") => AdminCommand::Cancel {

@@ -57,7 +57,7 @@ pub enum AdminRight {
     #[default]
     None,
     /// `status`, `workers`, `version`, `show jobs`, `show unique jobs`, `prioritystatus`,
-    /// `getpid`.
+    /// `getpid`, and Gearbox's `show scheduled`.
     Read,
     /// Everything: also `cancel job`, `maxqueue`, `create function`, `drop function`,
     /// `verbose` and `shutdown`.
@@ -73,6 +73,7 @@ impl AdminRight {
             | AdminCommand::Workers
             | AdminCommand::ShowJobs
             | AdminCommand::ShowUniqueJobs
+            | AdminCommand::ShowScheduled
             | AdminCommand::Version
             | AdminCommand::Getpid => AdminRight::Read,
             AdminCommand::Verbose

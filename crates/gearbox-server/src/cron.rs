@@ -17,7 +17,9 @@ use std::fmt;
 #[non_exhaustive]
 pub enum CronError {
     /// The line does not have five fields (and is no `@` shorthand).
-    #[error("a cron expression has five fields (minute hour day-of-month month day-of-week), got {0}")]
+    #[error(
+        "a cron expression has five fields (minute hour day-of-month month day-of-week), got {0}"
+    )]
     FieldCount(usize),
     /// A field holds something that is not a cron item.
     #[error("{field}: {detail}")]
@@ -294,7 +296,10 @@ mod tests {
         assert_eq!(next("* * * * *", t), t + 60);
         assert_eq!(next("* * * * *", t + 30), t + 60);
         assert_eq!(next("*/5 * * * *", t), at(2026, 12, 4, 10, 20));
-        assert_eq!(next("*/15 * * * *", at(2026, 12, 4, 10, 45)), at(2026, 12, 4, 11, 0));
+        assert_eq!(
+            next("*/15 * * * *", at(2026, 12, 4, 10, 45)),
+            at(2026, 12, 4, 11, 0)
+        );
         assert_eq!(next("5/20 * * * *", t), at(2026, 12, 4, 10, 25));
         assert_eq!(next("0 */6 * * *", t), at(2026, 12, 4, 12, 0));
     }
@@ -323,8 +328,14 @@ mod tests {
         assert_eq!(next("0 0 31 * *", t), at(2026, 3, 31, 0, 0));
         assert_eq!(next("0 0 30 * *", t), at(2026, 3, 30, 0, 0));
         assert_eq!(next("0 0 29 2 *", t), at(2028, 2, 29, 0, 0));
-        assert_eq!(next("0 0 29 2 *", at(2028, 2, 29, 0, 0)), at(2032, 2, 29, 0, 0));
-        assert_eq!(next("0 0 28-31 * *", at(2026, 2, 28, 0, 0)), at(2026, 3, 28, 0, 0));
+        assert_eq!(
+            next("0 0 29 2 *", at(2028, 2, 29, 0, 0)),
+            at(2032, 2, 29, 0, 0)
+        );
+        assert_eq!(
+            next("0 0 28-31 * *", at(2026, 2, 28, 0, 0)),
+            at(2026, 3, 28, 0, 0)
+        );
     }
 
     #[test]

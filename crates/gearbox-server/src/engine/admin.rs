@@ -9,7 +9,8 @@ use std::io::Write as _;
 
 use gearbox_proto::{AdminCommand, PacketType};
 
-use super::job::Priority;
+use super::job::{JobState, Priority};
+use super::timer::TimerKind;
 use super::{Action, ConnId, Engine, Outbox};
 
 const OK: &[u8] = b"OK\r\n";
@@ -23,6 +24,18 @@ fn printable(label: &[u8], text: &mut Vec<u8>) {
             .iter()
             .map(|&b| if b <= b' ' || b == 0x7f { b'_' } else { b }),
     );
+}
+
+/// A time as `2026-12-04T19:50:00Z`.
+fn utc(secs: i64) -> String {
+    let (y, mo, d) = crate::cron::civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 impl Engine {
@@ -79,6 +92,34 @@ impl Engine {
                 for (_, job) in self.jobs.iter() {
                     text.extend_from_slice(job.unique());
                     text.push(b'\n');
+                }
+                text.extend_from_slice(b".\n");
+            }
+            AdminCommand::ShowScheduled => {
+                // Pending epoch jobs by their timers; a stale timer (job gone, or already
+                // due and queued) is skipped.
+                let mut due: Vec<(u64, super::ids::JobId)> = self
+                    .timers
+                    .iter()
+                    .filter_map(|t| match t.kind {
+                        TimerKind::EpochDue(r) => self
+                            .jobs
+                            .get(r.job)
+                            .filter(|j| j.handle_no == r.handle_no && j.state == JobState::Pending)
+                            .map(|_| (t.deadline, r.job)),
+                        _ => None,
+                    })
+                    .collect();
+                due.sort_unstable();
+                for (deadline, job_id) in due {
+                    let job = &self.jobs[job_id];
+                    text.extend_from_slice(self.handle_of(job.handle_no).as_bytes());
+                    text.push(b'\t');
+                    printable(&self.functions[job.function].name, &mut text);
+                    text.push(b'\t');
+                    printable(job.unique(), &mut text);
+                    let secs = i64::try_from(deadline / 1000).unwrap_or(i64::MAX);
+                    let _ = writeln!(text, "\t{}\t{}", utc(secs), job.priority.name());
                 }
                 text.extend_from_slice(b".\n");
             }

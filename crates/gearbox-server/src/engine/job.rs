@@ -29,6 +29,15 @@ impl Priority {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// `high`, `normal` or `low`, as admin listings show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
 }
 
 /// Where a job is in its life (PROTOCOL.md §7.1).

@@ -66,6 +66,11 @@ impl Timers {
         self.heap.peek().map(|Reverse(t)| t.deadline)
     }
 
+    /// Every armed timer, in no particular order (stale ones included).
+    pub fn iter(&self) -> impl Iterator<Item = &Timer> {
+        self.heap.iter().map(|Reverse(t)| t)
+    }
+
     /// Take the earliest timer if it is due at `now`.
     pub fn pop_due(&mut self, now: u64) -> Option<Timer> {
         match self.heap.peek() {
