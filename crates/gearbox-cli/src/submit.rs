@@ -28,6 +28,7 @@ Examples:
   gearbox submit -b --priority high resize a.png   # background: prints handle and status
   gearbox submit --unique img-42 resize a.png   # same unique: coalesced with a running job
   gearbox submit --reducer sum count words.txt  # a map/reduce job (SUBMIT_REDUCE_JOB)
+  gearbox submit -b --at +3600 report monthly   # runs in an hour (SUBMIT_JOB_EPOCH)
   seq 1000 | gearbox submit --lines square      # one job per line, results in input order
   gearbox submit --json --timeout 30 reverse hi # {\"handle\":..,\"result\":..}
 
@@ -64,6 +65,28 @@ pub struct SubmitArgs {
     /// Print results as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With --background: run the job no earlier than WHEN, Unix seconds or `+SECONDS` from
+    /// now (SUBMIT_JOB_EPOCH; normal priority). `gearbox schedule list` shows it until then.
+    #[arg(long, value_name = "WHEN", requires = "background", value_parser = parse_at)]
+    pub at: Option<std::time::SystemTime>,
+}
+
+/// `--at`: Unix seconds, or `+SECONDS` from now.
+fn parse_at(text: &str) -> Result<std::time::SystemTime, String> {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let (relative, digits) = match text.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let secs: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: expected Unix seconds or +SECONDS"))?;
+    let base = if relative {
+        SystemTime::now()
+    } else {
+        UNIX_EPOCH
+    };
+    Ok(base + Duration::from_secs(secs))
 }
 
 /// `--priority` values.
@@ -117,6 +140,9 @@ pub async fn run(
             JobRequest::new(args.function.clone(), workload).priority(args.priority.into());
         if let Some(reducer) = &args.reducer {
             req = req.reducer(reducer.clone());
+        }
+        if let Some(at) = args.at {
+            req = req.run_at(at);
         }
         match &args.unique {
             Some(u) => req = req.unique(u.clone()),

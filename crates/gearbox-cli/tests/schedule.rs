@@ -81,7 +81,36 @@ fn scheduled_jobs_are_listed_survive_a_crash_and_can_be_cancelled() {
         .collect();
     assert_eq!(uniques, ["sooner", "later"]);
 
+    // `gearbox submit --at` schedules one too.
+    let mut at = bare(&cli::no_home(), &["submit"]);
+    at.args([
+        "-s",
+        &server.addr.to_string(),
+        "--background",
+        "--no-status",
+        "--at",
+        "+86400",
+        "--unique",
+        "tomorrow",
+        "report",
+        "w",
+    ]);
+    run(at, PROC_TIMEOUT).assert_success();
+    let rows = list(&server);
+    assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
+    assert_eq!(rows[0]["unique"], "tomorrow", "{rows}");
+    let mut cancel = bare(&cli::no_home(), &["admin"]);
+    cancel.args([
+        "-s",
+        &server.addr.to_string(),
+        "cancel",
+        rows[0]["handle"].as_str().unwrap(),
+    ]);
+    run(cancel, PROC_TIMEOUT).assert_success();
+
     // Cancel the sooner one by its (new) handle.
+    let rows = list(&server);
+    assert_eq!(rows[0]["unique"], "sooner", "{rows}");
     let handle = rows[0]["handle"].as_str().unwrap().to_owned();
     let mut cancel = bare(&cli::no_home(), &["admin"]);
     cancel.args(["-s", &server.addr.to_string(), "cancel", &handle]);

@@ -131,13 +131,18 @@ fn library_round_trip_over_tls() {
         assert_eq!(&out[..], b"SECRET");
         // A large workload and result cross many TLS records and fill the sockets: the
         // encrypted output is written as the peer reads it, in order.
-        let big: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let big: Vec<u8> = (0..6 * 1024 * 1024u32)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
         let out = client
             .run(JobRequest::new("tls-upper", big.clone()))
             .await
             .expect("a large job over TLS");
         assert_eq!(out.len(), big.len());
-        assert!(out.iter().zip(&big).all(|(o, b)| *o == b.to_ascii_uppercase()));
+        assert!(out
+            .iter()
+            .zip(&big)
+            .all(|(o, b)| *o == b.to_ascii_uppercase()));
         let status = admin_command(plain, "status").unwrap();
         assert!(
             status.iter().any(|l| l.starts_with("tls-upper\t0\t0\t1")),
