@@ -8,6 +8,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod config_file;
 pub mod cron;
 pub mod engine;
 pub mod net;

@@ -30,6 +30,7 @@ mod lifecycle;
 mod outbox;
 mod parse;
 mod result;
+mod retry;
 mod spill;
 mod status;
 mod store;
@@ -49,6 +50,7 @@ pub use gearbox_store::{StoreOp, StoredJob};
 pub use ids::ConnId;
 pub use job::Priority;
 pub use outbox::Outbox;
+pub use retry::{Failure, RetryOn, RetryPolicies, RetryPolicy};
 
 use access::Asked;
 use conn::Conn;
@@ -121,6 +123,8 @@ pub struct EngineConfig {
     /// Bytes of submissions (workloads with their unique ids) the jobs in memory may hold
     /// together; a submission beyond it gets ERROR QUEUE_ERROR. 0 is unlimited.
     pub max_queued_bytes: u64,
+    /// Retry policies by function (`retry.rs`); without one, gearmand's rules.
+    pub retry_policies: RetryPolicies,
 }
 
 impl Default for EngineConfig {
@@ -144,8 +148,15 @@ impl Default for EngineConfig {
             resident_jobs: 0,
             default_queue_limits: [0; 3],
             max_queued_bytes: 0,
+            retry_policies: RetryPolicies::default(),
         }
     }
+}
+
+/// A nonzero seed for the retry jitter, from the configuration (the first handle number is
+/// seeded from the clock), so that tests with a fixed one repeat exactly.
+fn config_seed(first_handle: u64) -> u64 {
+    (first_handle ^ 0x9e37_79b9_7f4a_7c15) | 1
 }
 
 /// An action that authorization decides on, checked once at dispatch.
@@ -202,12 +213,15 @@ pub struct Engine {
     acl: Option<std::sync::Arc<crate::acl::Acl>>,
     /// Bytes of the bodies of the jobs in memory, for `max_queued_bytes`.
     held_bytes: u64,
+    /// State of the generator of retry jitter.
+    random: u64,
 }
 
 impl Engine {
     /// A new engine with no functions, jobs or connections.
     pub fn new(config: EngineConfig) -> Engine {
         // Room for ':' and a 20-digit number within the 63-byte handle limit.
+        let config_first_handle = config.first_handle;
         let mut prefix = config.handle_prefix.as_bytes().to_vec();
         prefix.truncate(MAX_HANDLE - 21);
         prefix.push(b':');
@@ -238,6 +252,7 @@ impl Engine {
             draining: false,
             acl: None,
             held_bytes: 0,
+            random: config_seed(config_first_handle),
         }
     }
 
@@ -324,7 +339,7 @@ impl Engine {
         }
         for &job in &conn.held {
             self.jobs[job].worker = None;
-            self.requeue(job, out);
+            self.requeue(job, Failure::Lost, out);
         }
         for waiting in &conn.waiting {
             let Some(job) = self.jobs.get_mut(waiting.job) else {
@@ -536,7 +551,7 @@ impl Engine {
                         if let Some(worker) = job.worker {
                             self.take_from_worker(worker, id);
                         }
-                        self.requeue(id, out);
+                        self.requeue(id, Failure::Timeout, out);
                     }
                 }
                 TimerKind::Reload(job) => {

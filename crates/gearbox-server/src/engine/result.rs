@@ -9,6 +9,7 @@ use gearbox_proto::{Args, Packet, PacketType};
 use super::conns::Conns;
 use super::job::JobState;
 use super::parse::{atoi_u32, ident};
+use super::retry::Failure;
 use super::{ConnId, Engine, Outbox};
 
 impl Engine {
@@ -44,6 +45,26 @@ impl Engine {
             };
             return self.conns.error(out, id, "JOB_NOT_FOUND", text);
         };
+        // A failure no client waits for may be tried again under the function's policy.
+        let failure = match packet.kind {
+            T::WorkFail => Some(Failure::Fail),
+            T::WorkException => Some(Failure::Exception),
+            _ => None,
+        };
+        if let Some(failure) = failure.filter(|_| self.jobs[job_id].listeners.is_empty()) {
+            if let Some(policy) = self.policy_for(self.jobs[job_id].function, failure) {
+                let handle_no = self.jobs[job_id].handle_no;
+                self.take_from_worker(id, job_id);
+                if self.retry_later(job_id, policy) {
+                    if failure == Failure::Exception {
+                        if let Some(conn) = self.conn_mut(id) {
+                            conn.after_exception = Some(handle_no);
+                        }
+                    }
+                    return;
+                }
+            }
+        }
         let job = &mut self.jobs[job_id];
         match packet.kind {
             T::WorkStatus => {

@@ -12,6 +12,7 @@ use super::conn::{Ability, Conn};
 use super::function::{Sleeper, IDLE_FUNCTIONS_KEPT};
 use super::ids::{Functions, JobId, Jobs};
 use super::job::{JobState, Priority};
+use super::retry::Failure;
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox};
 
@@ -173,7 +174,7 @@ impl Engine {
         for job in held {
             if self.jobs[job].function == f {
                 self.take_from_worker(id, job);
-                self.requeue(job, out);
+                self.requeue(job, Failure::Lost, out);
             }
         }
     }
@@ -192,7 +193,7 @@ impl Engine {
         }
         for job in held {
             self.jobs[job].worker = None;
-            self.requeue(job, out);
+            self.requeue(job, Failure::Lost, out);
         }
     }
 
@@ -327,9 +328,19 @@ impl Engine {
     /// to the head, since it was first in line and was most likely cut off by chance (a worker
     /// restarting); after that to the tail, so that a job that kills every worker taking it
     /// cannot keep overtaking the jobs behind it (gearmand always requeues at the tail).
-    pub(super) fn requeue(&mut self, job_id: JobId, out: &mut impl Outbox) {
+    ///
+    /// With a retry policy for the job's function that covers `failure` (`retry.rs`), the
+    /// job instead waits its backoff outside its queue, or fails once its retries are used up.
+    pub(super) fn requeue(&mut self, job_id: JobId, failure: Failure, out: &mut impl Outbox) {
         let job = &self.jobs[job_id];
         let f = job.function;
+        if let Some(policy) = self.policy_for(f, failure) {
+            if !self.retry_later(job_id, policy) {
+                self.counters.failed += 1;
+                self.fail_job(job_id, out);
+            }
+            return;
+        }
         let retries = self.config.job_retries;
         if retries >= 0 && i64::from(job.retries) >= i64::from(retries) {
             self.counters.failed += 1;

@@ -22,6 +22,11 @@ pub struct Args {
     #[arg(short = 'L', long = "listen", value_name = "ADDR")]
     pub listen: Vec<String>,
 
+    /// Configuration file (TOML) for what has no flag: per-function retry policies under
+    /// `[functions."NAME"]` and `[functions."*"]` (docs/failures.md).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     /// Serve TLS on the -L/-p listeners (gearmand --ssl); needs --ssl-certificate and
     /// --ssl-key. Certificates are re-read on SIGHUP.
     #[arg(long)]

@@ -19,6 +19,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use gearbox_server::acl::AclFile;
 use gearbox_server::config::{Keepalive, ServerConfig};
+use gearbox_server::config_file::ConfigFile;
 use gearbox_server::engine::EngineConfig;
 use gearbox_server::net::{serve, Listener};
 use gearbox_server::tls::{ClientAuth, Tls, TlsFiles};
@@ -71,6 +72,10 @@ fn main() -> Result<()> {
 
     // Read before binding, so a bad certificate stops the server before it takes a port.
     let tls = tls_settings(&args)?;
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path).context("--config")?,
+        None => ConfigFile::default(),
+    };
     let acl = match &args.acl {
         Some(path) => Some(Arc::new(AclFile::load(path).context("--acl")?)),
         None => None,
@@ -141,6 +146,7 @@ fn main() -> Result<()> {
             ack_before_commit: args.ack_before_commit,
             resident_jobs: args.resident_jobs,
             default_queue_limits: [args.max_queue; 3],
+            retry_policies: file.retry_policies,
             max_queued_bytes: args
                 .max_queued_bytes
                 .unwrap_or_else(|| os::memory_bytes() / 2),

@@ -1328,6 +1328,7 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
 
 mod durable;
 mod ordering;
+mod retry;
 mod spill;
 
 #[test]

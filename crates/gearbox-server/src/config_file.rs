@@ -1,0 +1,256 @@
+//! The configuration file (`gearboxd --config PATH`, TOML), for what has no natural flag:
+//! per-function policies under `[functions."NAME"]`, with `[functions."*"]` for every
+//! function not named. For now a policy holds the retry rules:
+//!
+//! ```toml
+//! [functions."*"]
+//! retries = 3                      # attempts after the first
+//! backoff = "1s..10m"              # exponential with jitter between the bounds
+//! retry_on = ["lost", "timeout", "fail", "exception"]
+//!
+//! [functions."billing.charge"]
+//! retries = 10                     # the other keys come from "*"
+//! ```
+//!
+//! This module owns the file's format and its checks; what a policy does is
+//! `engine::retry`'s. A key it does not know is an error, never ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::engine::{RetryOn, RetryPolicies, RetryPolicy};
+
+/// What the file sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// Retry policies by function.
+    pub retry_policies: RetryPolicies,
+}
+
+/// A file that cannot be used; the message names the file and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path}: {detail}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFormat {
+    #[serde(default)]
+    functions: BTreeMap<String, FunctionFormat>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionFormat {
+    retries: Option<u16>,
+    backoff: Option<String>,
+    retry_on: Option<Vec<String>>,
+}
+
+/// Backoff when a policy names none.
+const DEFAULT_BACKOFF: (u64, u64) = (1_000, 300_000);
+
+impl ConfigFile {
+    /// Read and check the file.
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        ConfigFile::parse(&text, path)
+    }
+
+    /// Check `text`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
+        let invalid = |detail: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            detail,
+        };
+        let file: FileFormat = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let fallback = file.functions.get("*").cloned().unwrap_or_default();
+        let mut policies = RetryPolicies::default();
+        for (name, section) in &file.functions {
+            let policy = policy(section, &fallback)
+                .map_err(|e| invalid(format!("[functions.\"{name}\"]: {e}")))?;
+            if name == "*" {
+                policies.default = Some(policy);
+            } else {
+                policies
+                    .by_function
+                    .insert(Bytes::copy_from_slice(name.as_bytes()), policy);
+            }
+        }
+        Ok(ConfigFile {
+            retry_policies: policies,
+        })
+    }
+}
+
+fn policy(section: &FunctionFormat, fallback: &FunctionFormat) -> Result<RetryPolicy, String> {
+    let (backoff_min_ms, backoff_max_ms) =
+        match section.backoff.as_ref().or(fallback.backoff.as_ref()) {
+            Some(text) => backoff(text)?,
+            None => DEFAULT_BACKOFF,
+        };
+    let retry_on = match section.retry_on.as_ref().or(fallback.retry_on.as_ref()) {
+        Some(list) => {
+            let mut on = RetryOn {
+                lost: false,
+                timeout: false,
+                fail: false,
+                exception: false,
+            };
+            for item in list {
+                match item.as_str() {
+                    "lost" => on.lost = true,
+                    "timeout" => on.timeout = true,
+                    "fail" => on.fail = true,
+                    "exception" => on.exception = true,
+                    other => {
+                        return Err(format!(
+                            "retry_on: {other:?} is not one of lost, timeout, fail, exception"
+                        ))
+                    }
+                }
+            }
+            on
+        }
+        None => RetryOn::default(),
+    };
+    Ok(RetryPolicy {
+        retries: section.retries.or(fallback.retries).unwrap_or(0),
+        backoff_min_ms,
+        backoff_max_ms,
+        retry_on,
+    })
+}
+
+/// `"1s..10m"`: the bounds, in milliseconds.
+fn backoff(text: &str) -> Result<(u64, u64), String> {
+    let (min, max) = text
+        .split_once("..")
+        .ok_or_else(|| format!("backoff {text:?}: expected MIN..MAX, such as \"1s..10m\""))?;
+    let (min, max) = (duration_ms(min)?, duration_ms(max)?);
+    if min > max {
+        return Err(format!(
+            "backoff {text:?}: the lower bound is above the upper one"
+        ));
+    }
+    Ok((min, max))
+}
+
+/// `"500ms"`, `"30s"`, `"10m"`, `"2h"`, `"1d"`, in milliseconds.
+pub fn duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?}: a duration needs a unit (ms, s, m, h, d)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: not a duration"))?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?}: the unit is one of ms, s, m, h, d")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?}: too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, String> {
+        ConfigFile::parse(text, Path::new("gearbox.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn named_functions_take_what_they_do_not_set_from_the_default() {
+        let file = parse(
+            r#"
+            [functions."*"]
+            retries = 3
+            backoff = "1s..10m"
+            retry_on = ["lost", "timeout"]
+
+            [functions."billing.charge"]
+            retries = 10
+            "#,
+        )
+        .unwrap();
+        let billing = file.retry_policies.get(b"billing.charge").unwrap();
+        assert_eq!(billing.retries, 10);
+        assert_eq!(
+            (billing.backoff_min_ms, billing.backoff_max_ms),
+            (1_000, 600_000)
+        );
+        assert!(billing.retry_on.lost && billing.retry_on.timeout);
+        assert!(!billing.retry_on.fail && !billing.retry_on.exception);
+        let other = file.retry_policies.get(b"other").unwrap();
+        assert_eq!(other.retries, 3);
+    }
+
+    #[test]
+    fn without_a_default_only_named_functions_have_a_policy() {
+        let file = parse("[functions.resize]\nretries = 2\n").unwrap();
+        let resize = file.retry_policies.get(b"resize").unwrap();
+        assert_eq!(resize.retries, 2);
+        assert_eq!(
+            (resize.backoff_min_ms, resize.backoff_max_ms),
+            DEFAULT_BACKOFF
+        );
+        assert_eq!(resize.retry_on, RetryOn::default());
+        assert!(file.retry_policies.get(b"other").is_none());
+        assert_eq!(parse("").unwrap(), ConfigFile::default());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ms("500ms"), Ok(500));
+        assert_eq!(duration_ms("30s"), Ok(30_000));
+        assert_eq!(duration_ms("10m"), Ok(600_000));
+        assert_eq!(duration_ms("2h"), Ok(7_200_000));
+        assert_eq!(duration_ms("1d"), Ok(86_400_000));
+        assert!(duration_ms("10").unwrap_err().contains("unit"));
+        assert!(duration_ms("10y").unwrap_err().contains("unit"));
+        assert!(duration_ms("s").is_err());
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_the_file_and_the_reason() {
+        let err = |text: &str| parse(text).unwrap_err();
+        assert!(err("[functions.f]\nretries = -1\n").starts_with("gearbox.toml:"));
+        assert!(err("[functions.f]\nretries = 70000\n").contains("retries"));
+        assert!(err("[functions.f]\nbackoff = \"10m..1s\"\n").contains("lower bound"));
+        assert!(err("[functions.f]\nbackoff = \"1s\"\n").contains("MIN..MAX"));
+        assert!(err("[functions.f]\nretry_on = [\"crash\"]\n").contains("\"crash\""));
+        assert!(err("[functions.f]\nretrys = 3\n").contains("retrys"));
+        assert!(err("[function.f]\nretries = 3\n").contains("function"));
+        assert!(err("[functions.f]\nretry_on = [\"crash\"]\n").contains("[functions.\"f\"]"));
+    }
+}
