@@ -1,7 +1,8 @@
 //! The engine driven by random sequences of requests from four simulated connections (binary
 //! packets built from a small vocabulary so that they meet: a few functions, uniques and job
 //! handles seen earlier; admin lines; connects and disconnects), clock ticks and, in durable
-//! mode, store commits, failures and read-backs in random order. After every step the engine
+//! mode, store commits, failures and read-backs in random order; with and without a retry
+//! policy. After every step the engine
 //! must be consistent (`Engine::audit`: every job in exactly one place, every count right);
 //! nothing may panic; and once every connection has gone, every job left must be a background
 //! job whose JOB_CREATED was sent, none running (no job lost or held by a ghost).
@@ -13,7 +14,9 @@ use bytes::{Bytes, BytesMut};
 use gearbox_proto::{
     encode_packet, Codec, Frame, Magic, PacketType as T, DEFAULT_MAX_ADMIN_LINE, DEFAULT_MAX_BODY,
 };
-use gearbox_server::engine::{ConnId, Engine, EngineConfig, Outbox, Peer, StoreOp};
+use gearbox_server::engine::{
+    ConnId, Engine, EngineConfig, Outbox, Peer, RetryOn, RetryPolicies, RetryPolicy, StoreOp,
+};
 use libfuzzer_sys::fuzz_target;
 
 const CONNS: u32 = 4;
@@ -274,6 +277,22 @@ fuzz_target!(|data: &[u8]| {
         resident_jobs: if mode & 2 == 2 && durable { 2 } else { 0 },
         job_retries: if mode & 4 == 4 { 1 } else { -1 },
         max_queued_bytes: if mode & 8 == 8 { 64 } else { 0 },
+        retry_policies: if mode & 16 == 16 {
+            // A policy for `f` only: `g` and `h` keep gearmand's rules beside it.
+            let mut policies = RetryPolicies::default();
+            policies.by_function.insert(
+                Bytes::from_static(b"f"),
+                RetryPolicy {
+                    retries: 2,
+                    backoff_min_ms: 10,
+                    backoff_max_ms: 200,
+                    retry_on: RetryOn::default(),
+                },
+            );
+            policies
+        } else {
+            RetryPolicies::default()
+        },
         ..EngineConfig::default()
     };
     let mut world = World {
