@@ -2,10 +2,10 @@
 //! packets built from a small vocabulary so that they meet: a few functions, uniques and job
 //! handles seen earlier; admin lines; connects and disconnects), clock ticks and, in durable
 //! mode, store commits, failures and read-backs in random order; with and without a retry
-//! policy. After every step the engine
-//! must be consistent (`Engine::audit`: every job in exactly one place, every count right);
-//! nothing may panic; and once every connection has gone, every job left must be a background
-//! job whose JOB_CREATED was sent, none running (no job lost or held by a ghost).
+//! policy. After every step the engine must be consistent (`Engine::audit`: every job in
+//! exactly one place, every count right); nothing may panic; and once every connection has
+//! gone and the store has caught up, it must still be consistent with no foreground job left
+//! running for a client that is gone.
 #![no_main]
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
