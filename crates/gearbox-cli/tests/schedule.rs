@@ -120,3 +120,29 @@ fn scheduled_jobs_are_listed_survive_a_crash_and_can_be_cancelled() {
     assert_eq!(left.len(), 1, "{rows}");
     assert_eq!(left[0]["unique"], "later");
 }
+
+/// A schedule from the configuration file is listed with its next firing, on a minute.
+#[test]
+fn configured_schedules_are_listed_with_their_next_firing() {
+    let dir = TempDir::new("cron");
+    let config = dir.path().join("gearbox.toml");
+    std::fs::write(
+        &config,
+        "[[schedule]]\ncron = \"*/10 * * * *\"\nfunction = \"tick\"\nunique = \"ten\"\npriority = \"high\"\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        Kind::Gearboxd,
+        &["-q", "memory", "--config", config.to_str().unwrap()],
+    );
+    let rows = list(&server);
+    let row = &rows[0];
+    assert_eq!(row["handle"], "cron:1", "{rows}");
+    assert_eq!(row["function"], "tick");
+    assert_eq!(row["unique"], "ten");
+    assert_eq!(row["priority"], "high");
+    let due = row["due"].as_str().unwrap();
+    // 2026-12-04T19:50:00Z: minutes a multiple of ten, seconds zero.
+    assert!(due.ends_with("0:00Z"), "{due}");
+    assert_eq!(&due[15..16], "0", "{due}");
+}

@@ -1,6 +1,7 @@
 //! The configuration file (`gearboxd --config PATH`, TOML), for what has no natural flag:
 //! per-function policies under `[functions."NAME"]`, with `[functions."*"]` for every
-//! function not named. For now a policy holds the retry rules:
+//! function not named, and recurring jobs under `[[schedule]]`. A policy holds the retry
+//! rules:
 //!
 //! ```toml
 //! [functions."*"]
@@ -10,6 +11,11 @@
 //!
 //! [functions."billing.charge"]
 //! retries = 10                     # the other keys come from "*"
+//!
+//! [[schedule]]
+//! cron = "*/5 * * * *"             # UTC
+//! function = "report"
+//! workload = "hourly"              # optional; also unique, priority, missed = "skip"
 //! ```
 //!
 //! This module owns the file's format and its checks; what a policy does is
@@ -21,13 +27,16 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::engine::{RetryOn, RetryPolicies, RetryPolicy};
+use crate::cron::Cron;
+use crate::engine::{Priority, RetryOn, RetryPolicies, RetryPolicy, ScheduleSpec};
 
 /// What the file sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigFile {
     /// Retry policies by function.
     pub retry_policies: RetryPolicies,
+    /// Recurring jobs, in the file's order.
+    pub schedules: Vec<ScheduleSpec>,
 }
 
 /// A file that cannot be used; the message names the file and what is wrong.
@@ -57,7 +66,25 @@ pub enum ConfigError {
 struct FileFormat {
     #[serde(default)]
     functions: BTreeMap<String, FunctionFormat>,
+    #[serde(default)]
+    schedule: Vec<ScheduleFormat>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleFormat {
+    cron: String,
+    function: String,
+    #[serde(default)]
+    workload: String,
+    unique: Option<String>,
+    priority: Option<String>,
+    missed: Option<String>,
+}
+
+/// Longest schedule unique: room is left for `@` and ten digits of the firing time within
+/// the protocol's 64 bytes.
+const MAX_SCHEDULE_UNIQUE: usize = 64 - 11;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,10 +127,59 @@ impl ConfigFile {
                     .insert(Bytes::copy_from_slice(name.as_bytes()), policy);
             }
         }
+        let schedules = file
+            .schedule
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                schedule(i + 1, s).map_err(|e| invalid(format!("[[schedule]] {}: {e}", i + 1)))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(ConfigFile {
             retry_policies: policies,
+            schedules,
         })
     }
+}
+
+fn schedule(number: usize, s: &ScheduleFormat) -> Result<ScheduleSpec, String> {
+    let cron = Cron::parse(&s.cron).map_err(|e| format!("cron {:?}: {e}", s.cron))?;
+    if s.function.is_empty() || s.function.len() > 512 {
+        return Err("function: 1 to 512 bytes".into());
+    }
+    let unique = s
+        .unique
+        .clone()
+        .unwrap_or_else(|| format!("schedule-{number}"));
+    if unique.is_empty() || unique.len() > MAX_SCHEDULE_UNIQUE || unique == "-" {
+        return Err(format!(
+            "unique: 1 to {MAX_SCHEDULE_UNIQUE} bytes, not \"-\" (each firing adds @TIME)"
+        ));
+    }
+    let priority = match s.priority.as_deref().unwrap_or("normal") {
+        "high" => Priority::High,
+        "normal" => Priority::Normal,
+        "low" => Priority::Low,
+        other => {
+            return Err(format!(
+                "priority {other:?} is not one of high, normal, low"
+            ))
+        }
+    };
+    match s.missed.as_deref().unwrap_or("skip") {
+        "skip" => {}
+        "once" => {
+            return Err("missed = \"once\" is not supported yet: missed firings are skipped".into())
+        }
+        other => return Err(format!("missed {other:?} is not \"skip\"")),
+    }
+    Ok(ScheduleSpec {
+        cron,
+        function: Bytes::copy_from_slice(s.function.as_bytes()),
+        workload: Bytes::copy_from_slice(s.workload.as_bytes()),
+        unique: Bytes::from(unique),
+        priority,
+    })
 }
 
 fn policy(section: &FunctionFormat, fallback: &FunctionFormat) -> Result<RetryPolicy, String> {
@@ -227,6 +303,49 @@ mod tests {
         assert_eq!(resize.retry_on, RetryOn::default());
         assert!(file.retry_policies.get(b"other").is_none());
         assert_eq!(parse("").unwrap(), ConfigFile::default());
+    }
+
+    #[test]
+    fn schedules() {
+        let file = parse(
+            r#"
+            [[schedule]]
+            cron = "*/5 * * * *"
+            function = "report"
+            workload = "hourly"
+
+            [[schedule]]
+            cron = "@daily"
+            function = "cleanup"
+            unique = "nightly-cleanup"
+            priority = "low"
+            "#,
+        )
+        .unwrap();
+        let [report, cleanup] = file.schedules.as_slice() else {
+            panic!("{:?}", file.schedules)
+        };
+        assert_eq!(report.cron.to_string(), "*/5 * * * *");
+        assert_eq!(&report.workload[..], b"hourly");
+        assert_eq!(&report.unique[..], b"schedule-1");
+        assert_eq!(report.priority, Priority::Normal);
+        assert_eq!(&cleanup.unique[..], b"nightly-cleanup");
+        assert_eq!(cleanup.priority, Priority::Low);
+        let err = |text: &str| parse(text).unwrap_err();
+        assert!(err("[[schedule]]\ncron = \"61 * * * *\"\nfunction = \"f\"\n").contains("minute"));
+        assert!(err("[[schedule]]\ncron = \"* * * * *\"\n").contains("function"));
+        assert!(
+            err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\nmissed = \"once\"\n")
+                .contains("not supported yet")
+        );
+        assert!(
+            err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\ntimezone = \"UTC\"\n")
+                .contains("timezone")
+        );
+        assert!(
+            err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\npriority = \"urgent\"\n")
+                .contains("urgent")
+        );
     }
 
     #[test]

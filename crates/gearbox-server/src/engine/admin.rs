@@ -27,7 +27,7 @@ fn printable(label: &[u8], text: &mut Vec<u8>) {
 }
 
 /// A time as `2026-12-04T19:50:00Z`.
-fn utc(secs: i64) -> String {
+pub(super) fn utc(secs: i64) -> String {
     let (y, mo, d) = crate::cron::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!(
@@ -98,7 +98,7 @@ impl Engine {
             AdminCommand::ShowScheduled => {
                 // Pending epoch jobs by their timers; a stale timer (job gone, or already
                 // due and queued) is skipped.
-                let mut due: Vec<(u64, super::ids::JobId)> = self
+                let due: Vec<(u64, super::ids::JobId)> = self
                     .timers
                     .iter()
                     .filter_map(|t| match t.kind {
@@ -110,16 +110,32 @@ impl Engine {
                         _ => None,
                     })
                     .collect();
-                due.sort_unstable();
+                // Configured schedules by their next firing, as `cron:N` (1-based).
+                let mut lines: Vec<(u64, Vec<u8>)> = Vec::new();
                 for (deadline, job_id) in due {
                     let job = &self.jobs[job_id];
-                    text.extend_from_slice(self.handle_of(job.handle_no).as_bytes());
-                    text.push(b'\t');
-                    printable(&self.functions[job.function].name, &mut text);
-                    text.push(b'\t');
-                    printable(job.unique(), &mut text);
+                    let mut line = self.handle_of(job.handle_no).as_bytes().to_vec();
+                    line.push(b'\t');
+                    printable(&self.functions[job.function].name, &mut line);
+                    line.push(b'\t');
+                    printable(job.unique(), &mut line);
                     let secs = i64::try_from(deadline / 1000).unwrap_or(i64::MAX);
-                    let _ = writeln!(text, "\t{}\t{}", utc(secs), job.priority.name());
+                    let _ = writeln!(line, "\t{}\t{}", utc(secs), job.priority.name());
+                    lines.push((deadline, line));
+                }
+                for (deadline, index) in self.next_firings() {
+                    let spec = &self.config.schedules[index];
+                    let mut line = format!("cron:{}\t", index + 1).into_bytes();
+                    printable(&spec.function, &mut line);
+                    line.push(b'\t');
+                    printable(&spec.unique, &mut line);
+                    let secs = i64::try_from(deadline / 1000).unwrap_or(i64::MAX);
+                    let _ = writeln!(line, "\t{}\t{}", utc(secs), spec.priority.name());
+                    lines.push((deadline, line));
+                }
+                lines.sort();
+                for (_, line) in lines {
+                    text.extend_from_slice(&line);
                 }
                 text.extend_from_slice(b".\n");
             }

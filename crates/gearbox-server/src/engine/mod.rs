@@ -31,6 +31,7 @@ mod outbox;
 mod parse;
 mod result;
 mod retry;
+mod schedule;
 mod spill;
 mod status;
 mod store;
@@ -51,6 +52,7 @@ pub use ids::ConnId;
 pub use job::Priority;
 pub use outbox::Outbox;
 pub use retry::{Failure, RetryOn, RetryPolicies, RetryPolicy};
+pub use schedule::ScheduleSpec;
 
 use access::Asked;
 use conn::Conn;
@@ -125,6 +127,8 @@ pub struct EngineConfig {
     pub max_queued_bytes: u64,
     /// Retry policies by function (`retry.rs`); without one, gearmand's rules.
     pub retry_policies: RetryPolicies,
+    /// Recurring jobs (`schedule.rs`), armed by [`Engine::start_schedules`].
+    pub schedules: Vec<ScheduleSpec>,
 }
 
 impl Default for EngineConfig {
@@ -149,6 +153,7 @@ impl Default for EngineConfig {
             default_queue_limits: [0; 3],
             max_queued_bytes: 0,
             retry_policies: RetryPolicies::default(),
+            schedules: Vec::new(),
         }
     }
 }
@@ -558,6 +563,9 @@ impl Engine {
                     if let Some((id, _)) = live(job) {
                         self.reload(id, out);
                     }
+                }
+                TimerKind::ScheduleDue(index) => {
+                    self.fire_schedule(index, timer.deadline, now, out);
                 }
                 TimerKind::WakeCheck => self.check_woken(now, out),
             }

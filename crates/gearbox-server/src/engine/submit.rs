@@ -77,17 +77,8 @@ impl Engine {
                 return self.join(id, existing, background, out);
             }
         }
-        if self.functions[fn_id].is_full(priority) {
-            return self.reject(id, "QUEUE_ERROR", "Job queue is full", out);
-        }
-        let budget = self.config.max_queued_bytes;
-        if budget != 0 && self.held_bytes + packet.body.len() as u64 > budget {
-            return self.reject(
-                id,
-                "QUEUE_ERROR",
-                "Queued jobs hold the server's whole memory budget (--max-queued-bytes)",
-                out,
-            );
+        if let Err(text) = self.admit(fn_id, priority, packet.body.len()) {
+            return self.reject(id, "QUEUE_ERROR", text, out);
         }
 
         let body = if packet.body.len() <= COMPACT_LIMIT {
@@ -114,14 +105,48 @@ impl Engine {
         if !background {
             self.attach(id, job_id);
         }
-        let held = self.config.durable && background && self.store_job(job_id, when, true, out);
-        if self.jobs[job_id].committing {
-            self.defer_created(id, job_id);
-        } else {
-            self.reply_created(id, job_id, out);
+        self.settle_new_job(job_id, background, when, now, out, |engine, out| {
+            if engine.jobs[job_id].committing {
+                engine.defer_created(id, job_id);
+            } else {
+                engine.reply_created(id, job_id, out);
+            }
+        });
+    }
+
+    /// Whether a new job of `priority` with a body of `size` bytes fits: its queue's limit
+    /// (`maxqueue`) and the memory budget (`max_queued_bytes`); the ERROR text if not.
+    pub(super) fn admit(
+        &self,
+        fn_id: FnId,
+        priority: Priority,
+        size: usize,
+    ) -> Result<(), &'static str> {
+        if self.functions[fn_id].is_full(priority) {
+            return Err("Job queue is full");
         }
-        // A durable job enters its queue when its write is committed, so no worker runs a job
-        // whose submitter may yet hear ERROR (`store.rs`).
+        let budget = self.config.max_queued_bytes;
+        if budget != 0 && self.held_bytes + size as u64 > budget {
+            return Err("Queued jobs hold the server's whole memory budget (--max-queued-bytes)");
+        }
+        Ok(())
+    }
+
+    /// A job was just created: write it to the store if it is durable, let `answer` tell its
+    /// submitter (before anything the job causes), then queue it, or leave it waiting for its
+    /// epoch or for the commit. A durable job enters its queue when its write is committed,
+    /// so no worker runs a job whose submitter may yet hear ERROR (`store.rs`).
+    pub(super) fn settle_new_job<O: Outbox>(
+        &mut self,
+        job_id: JobId,
+        background: bool,
+        when: u64,
+        now: u64,
+        out: &mut O,
+        answer: impl FnOnce(&mut Engine, &mut O),
+    ) {
+        let held = self.config.durable && background && self.store_job(job_id, when, true, out);
+        answer(self, out);
         if !held {
             self.make_runnable(job_id, when, now, out);
         }

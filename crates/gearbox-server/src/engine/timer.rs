@@ -1,5 +1,6 @@
-//! Timers the engine keeps: epoch jobs falling due, CAN_DO_TIMEOUT run limits, retries of
-//! failed workload read-backs, and wake-ups a worker has not answered.
+//! Timers the engine keeps: epoch jobs and retries falling due, CAN_DO_TIMEOUT run limits,
+//! retries of failed workload read-backs, schedules firing, and wake-ups a worker has not
+//! answered.
 //!
 //! One binary heap ordered by deadline; entries are never removed early. Each carries what it
 //! was armed for (the job's handle number and assignment count, the worker's sleep serial), and
@@ -35,6 +36,8 @@ pub enum TimerKind {
     },
     /// Retry reading back the spilled workloads of the job's queue (`--resident-jobs`).
     Reload(JobRef),
+    /// The configured schedule with this index fires (`schedule.rs`).
+    ScheduleDue(u32),
     /// Check the workers woken longest ago (`worker.rs`): one that has not grabbed passes its
     /// wake-up on. One such timer is armed at a time.
     WakeCheck,

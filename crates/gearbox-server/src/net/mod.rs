@@ -339,7 +339,10 @@ async fn run(
         unsent: Rc::new(Unsent::default()),
         over_budget: Cell::new(false),
     });
-    shared.with_engine(|engine, out, _| engine.resume_loads(out));
+    shared.with_engine(|engine, out, now| {
+        engine.resume_loads(out);
+        engine.start_schedules(now);
+    });
     let acl = shared.config.acl.clone().map(|file| {
         shared.engine.borrow_mut().set_acl(Some(file.current()));
         tokio::task::spawn_local(acl_loop(shared.clone(), file))

@@ -147,6 +147,7 @@ fn main() -> Result<()> {
             resident_jobs: args.resident_jobs,
             default_queue_limits: [args.max_queue; 3],
             retry_policies: file.retry_policies,
+            schedules: file.schedules,
             max_queued_bytes: args
                 .max_queued_bytes
                 .unwrap_or_else(|| os::memory_bytes() / 2),

@@ -1329,6 +1329,7 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
 mod durable;
 mod ordering;
 mod retry;
+mod schedule;
 mod spill;
 
 #[test]
