@@ -185,6 +185,20 @@ const ADMIN: &[(&str, bool)] = &[
     ("drop function made.here", false),
 ];
 
+/// SIGHUP the server and wait for `logged` in its log.
+fn hang_up(server: &Server, logged: &str) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || server.log().contains(logged)),
+        "{}",
+        server.log()
+    );
+}
+
 fn denied(reply: &str) -> bool {
     reply.starts_with("ERR PERMISSION_DENIED")
 }
@@ -327,33 +341,11 @@ fn the_access_list_allows_and_denies_each_request() {
         format!("{ACL}\n[[rule]]\nidentity = \"anonymous\"\nsubmit = [\"thumbnail\"]\n"),
     )
     .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(5), || server
-            .log()
-            .contains("access list in force")),
-        "{}",
-        server.log()
-    );
+    hang_up(&server, "access list in force");
     assert!(anon_plain.submit("thumbnail", "u-anon-2").is_ok());
     // A broken file on reload keeps the list in force.
     std::fs::write(&acl, "[[rule]\n").unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(5), || server
-            .log()
-            .contains("access list not reloaded")),
-        "{}",
-        server.log()
-    );
+    hang_up(&server, "access list not reloaded");
     assert!(anon_plain.submit("thumbnail", "u-anon-3").is_ok());
     assert!(anon_plain.submit("reports", "u-anon-4").is_err());
 

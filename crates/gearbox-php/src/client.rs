@@ -14,8 +14,6 @@ use gearbox_php_core::client::{ClientCore, DoKind};
 use gearbox_php_core::codes::ReturnCode;
 use gearbox_php_core::tasks::Callback;
 
-use gearbox_php_core::ssl::SslSettings;
-
 use crate::exception::{gearman_exception, server_unreachable, warn, warn_failure};
 use crate::ini;
 use crate::run::{Callbacks, PhpTasks};
@@ -198,14 +196,7 @@ impl GearmanClient {
         key: Option<String>,
         serverName: Option<String>,
     ) -> bool {
-        let settings = SslSettings {
-            enabled: enable,
-            ca_file: caFile,
-            certificate,
-            key,
-            server_name: serverName,
-        }
-        .over(&ini::ssl_defaults());
+        let settings = ini::ssl_arguments(enable, caFile, certificate, key, serverName);
         let set = self.core.borrow_mut().set_ssl(&settings);
         self.warn_unless(|code| code.is_success());
         set.is_ok()

@@ -30,6 +30,24 @@ pub fn register(module_number: i32) {
     IniEntryDef::register(ENTRIES.as_slice(), module_number);
 }
 
+/// `setSSL()`'s arguments, those not given (null) taken from the ini settings.
+pub fn ssl_arguments(
+    enabled: bool,
+    ca_file: Option<String>,
+    certificate: Option<String>,
+    key: Option<String>,
+    server_name: Option<String>,
+) -> SslSettings {
+    SslSettings {
+        enabled,
+        ca_file,
+        certificate,
+        key,
+        server_name,
+    }
+    .over(&ssl_defaults())
+}
+
 /// The settings as they stand now (`ini_set()` included).
 pub fn ssl_defaults() -> SslSettings {
     let values = ExecutorGlobals::get().ini_values();

@@ -17,8 +17,6 @@ use gearbox_php_core::codes::ReturnCode;
 use gearbox_php_core::worker::{JobCore, WorkerCore};
 
 use crate::callbacks::{call, pending_exception_message, propagate};
-use gearbox_php_core::ssl::SslSettings;
-
 use crate::exception::{gearman_exception, server_unreachable, warn, warn_failure};
 use crate::ini;
 use crate::job::GearmanJob;
@@ -231,14 +229,7 @@ impl GearmanWorker {
         key: Option<String>,
         serverName: Option<String>,
     ) -> bool {
-        let settings = SslSettings {
-            enabled: enable,
-            ca_file: caFile,
-            certificate,
-            key,
-            server_name: serverName,
-        }
-        .over(&ini::ssl_defaults());
+        let settings = ini::ssl_arguments(enable, caFile, certificate, key, serverName);
         let set = self.core.borrow_mut().set_ssl(&settings).is_ok();
         self.warn_unless(set)
     }

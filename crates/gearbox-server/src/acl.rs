@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use gearbox_proto::AdminCommand;
+
+use crate::file_error::FileError;
 use serde::Deserialize;
 
 /// Who is on the other end of a connection, from its client certificate.
@@ -132,34 +134,12 @@ pub struct Acl {
 }
 
 /// An access list that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AclError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not a valid access list.
-    #[error("{path}: {detail}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, with its line.
-        detail: String,
-    },
-}
+pub type AclError = FileError;
 
 impl Acl {
     /// Parse an access list; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Acl, AclError> {
-        let invalid = |detail: String| AclError::Invalid {
-            path: path.to_owned(),
-            detail,
-        };
+        let invalid = |detail: String| FileError::invalid(path, detail);
         let file: FileFormat = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let rules = file
             .rule
@@ -330,11 +310,7 @@ impl AclFile {
 }
 
 fn read(path: &Path) -> Result<Acl, AclError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AclError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    Acl::parse(&text, path)
+    Acl::parse(&FileError::read(path)?, path)
 }
 
 #[cfg(test)]

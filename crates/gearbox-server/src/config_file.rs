@@ -22,13 +22,14 @@
 //! `engine::retry`'s. A key it does not know is an error, never ignored.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::cron::Cron;
 use crate::engine::{Priority, RetryOn, RetryPolicies, RetryPolicy, ScheduleSpec};
+use crate::file_error::FileError;
 
 /// What the file sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,27 +40,8 @@ pub struct ConfigFile {
     pub schedules: Vec<ScheduleSpec>,
 }
 
-/// A file that cannot be used; the message names the file and what is wrong.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("{path}: {detail}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        detail: String,
-    },
-}
+/// A configuration file that cannot be used.
+pub type ConfigError = FileError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,19 +82,12 @@ const DEFAULT_BACKOFF: (u64, u64) = (1_000, 300_000);
 impl ConfigFile {
     /// Read and check the file.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        ConfigFile::parse(&text, path)
+        ConfigFile::parse(&FileError::read(path)?, path)
     }
 
     /// Check `text`; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
-        let invalid = |detail: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            detail,
-        };
+        let invalid = |detail: String| FileError::invalid(path, detail);
         let file: FileFormat = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let fallback = file.functions.get("*").cloned().unwrap_or_default();
         let mut policies = RetryPolicies::default();

@@ -11,5 +11,6 @@ pub mod config;
 pub mod config_file;
 pub mod cron;
 pub mod engine;
+pub mod file_error;
 pub mod net;
 pub mod tls;
