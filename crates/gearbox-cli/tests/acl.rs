@@ -318,6 +318,23 @@ fn the_access_list_allows_and_denies_each_request() {
         assert!(!denied(&ops.admin(line)), "ops: {line}");
     }
     assert!(denied(&web.admin("shutdown")));
+    // libgearman's gearadmin, on the plaintext listener (anonymous), is refused too.
+    if gearbox_testkit::require("gearadmin") {
+        let mut gearadmin = std::process::Command::new("gearadmin");
+        gearadmin.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &plain.port().to_string(),
+            "--status",
+        ]);
+        let out = gearbox_testkit::run(gearadmin, gearbox_testkit::PROC_TIMEOUT);
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            said.contains("PERMISSION_DENIED"),
+            "gearadmin --status: {said}"
+        );
+    }
 
     // Every connection is still usable after its refusals.
     for peer in [&mut worker, &mut web, &mut anon_tls, &mut anon_plain] {
