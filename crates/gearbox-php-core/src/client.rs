@@ -209,6 +209,27 @@ impl ClientCore {
             .unique(unique)
     }
 
+    /// The request of a `do*` call; `None`, with NO_SERVERS recorded, before any server was
+    /// added.
+    fn do_request(
+        &mut self,
+        function: &[u8],
+        workload: &[u8],
+        unique: Option<&[u8]>,
+        kind: DoKind,
+    ) -> Option<JobRequest> {
+        if self.servers.is_empty() {
+            self.fail_with(ReturnCode::NO_SERVERS, "no servers added");
+            return None;
+        }
+        Some(self.request(
+            Bytes::copy_from_slice(function),
+            Bytes::copy_from_slice(workload),
+            servers::unique_or_random(unique),
+            kind,
+        ))
+    }
+
     /// `doNormal`, `doHigh`, `doLow`: run the job to its end, as libgearman 1.1 does: every
     /// WORK_DATA is gathered in front of the WORK_COMPLETE result, warnings are dropped, and a
     /// WORK_FAIL or WORK_EXCEPTION gives an empty result with that return code.
@@ -219,16 +240,9 @@ impl ClientCore {
         unique: Option<&[u8]>,
         kind: DoKind,
     ) -> Bytes {
-        if self.servers.is_empty() {
-            self.fail_with(ReturnCode::NO_SERVERS, "no servers added");
+        let Some(req) = self.do_request(function, workload, unique, kind) else {
             return Bytes::new();
-        }
-        let req = self.request(
-            Bytes::copy_from_slice(function),
-            Bytes::copy_from_slice(workload),
-            servers::unique_or_random(unique),
-            kind,
-        );
+        };
         // One blocking call for the whole job: nothing here calls back into PHP.
         let followed = match self.client.follow(req) {
             Ok(followed) => followed,
@@ -297,16 +311,9 @@ impl ClientCore {
         unique: Option<&[u8]>,
         kind: DoKind,
     ) -> Bytes {
-        if self.servers.is_empty() {
-            self.fail_with(ReturnCode::NO_SERVERS, "no servers added");
+        let Some(req) = self.do_request(function, workload, unique, kind) else {
             return Bytes::new();
-        }
-        let req = self.request(
-            Bytes::copy_from_slice(function),
-            Bytes::copy_from_slice(workload),
-            servers::unique_or_random(unique),
-            kind,
-        );
+        };
         match self.client.submit_background(req) {
             Ok(handle) => {
                 self.job_handle = handle.clone();

@@ -426,7 +426,11 @@ pub async fn read_loop(shared: Rc<Shared>, id: ConnId, io: Rc<ConnIo>) {
                 }
                 match dispatch(&shared, id, &io, &codec, &mut buf) {
                     Ok(0) => {}
-                    Ok(_) => last_request = Instant::now(),
+                    // The clock is read only when a timeout needs it.
+                    Ok(_) if idle_timeout.is_some() || !buf.is_empty() => {
+                        last_request = Instant::now();
+                    }
+                    Ok(_) => {}
                     Err(e) => break End::Protocol(e),
                 }
                 partial_since = match (buf.is_empty(), partial_since) {
