@@ -8,7 +8,8 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,10 @@ const BATCH: u64 = 500;
 const LIMIT: Duration = Duration::from_secs(120);
 /// Acknowledgements seen before the server is killed.
 const KILL_AFTER: u64 = 30_000;
+/// Submissions the writer keeps ahead of the acknowledgements read. Without it a fast store
+/// can acknowledge all `JOBS` into the socket buffer before the reader reaches `KILL_AFTER`,
+/// and the kill lands after everything is done (seen on CI with MariaDB on a busy machine).
+const WINDOW: u64 = 5_000;
 
 fn start(store_args: &[String]) -> Server {
     let args: Vec<&str> = store_args.iter().map(String::as_str).collect();
@@ -76,9 +81,18 @@ fn read_packets(stream: &mut TcpStream, deadline: Instant, mut each: impl FnMut(
 fn submit_until_killed(addr: SocketAddr, pid: u32, acked: mpsc::Sender<u64>) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     let mut reader = stream.try_clone().expect("clone stream");
+    let seen = Arc::new(AtomicU64::new(0));
+    let reading = Arc::new(AtomicBool::new(true));
+    let (writer_seen, writer_reading) = (Arc::clone(&seen), Arc::clone(&reading));
     let writer = thread::spawn(move || {
         let mut out = BytesMut::new();
         for start in (0..JOBS).step_by(BATCH as usize) {
+            while start >= writer_seen.load(Ordering::Acquire) + WINDOW {
+                if !writer_reading.load(Ordering::Acquire) {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
             out.clear();
             for n in start..(start + BATCH).min(JOBS) {
                 let data = n.to_string();
@@ -106,6 +120,7 @@ fn submit_until_killed(addr: SocketAddr, pid: u32, acked: mpsc::Sender<u64>) {
         );
         let _ = acked.send(next);
         next += 1;
+        seen.store(next, Ordering::Release);
         if next == KILL_AFTER {
             let killed = std::process::Command::new("kill")
                 .args(["-9", &pid.to_string()])
@@ -115,6 +130,7 @@ fn submit_until_killed(addr: SocketAddr, pid: u32, acked: mpsc::Sender<u64>) {
         }
         next < JOBS
     });
+    reading.store(false, Ordering::Release);
     let _ = writer.join();
 }
 
