@@ -1,39 +1,58 @@
-//! What a batch changes, per job: the server backends write a batch as one bulk upsert and one
-//! bulk delete instead of one statement per operation, so they need its net effect.
+//! What a batch changes, per job and per record: the server backends write a batch as bulk
+//! upserts and bulk deletes instead of one statement per operation, so they need its net
+//! effect.
 
 use std::collections::HashMap;
 
-use crate::{StoreOp, StoredJob};
+use bytes::Bytes;
 
-/// The net effect of a batch of [`StoreOp`]s. An id's last operation wins: a job put and
-/// finished within one batch is only deleted (a no-op unless an earlier batch stored it), and
-/// no id appears twice, so a bulk statement never touches one row twice.
+use crate::{StoreOp, StoredJob, StoredRecord};
+
+/// The net effect of a batch of [`StoreOp`]s. A job id's or a record key's last operation
+/// wins: a job put and finished within one batch is only deleted (a no-op unless an earlier
+/// batch stored it), and no id or key appears twice, so a bulk statement never touches one
+/// row twice.
 #[derive(Debug, Default)]
 pub(crate) struct NetBatch<'a> {
     /// Jobs to insert or replace, in batch order.
     pub puts: Vec<&'a StoredJob>,
     /// Ids to delete, in batch order.
     pub dones: Vec<u64>,
+    /// Records to insert or replace, in batch order.
+    pub record_puts: Vec<&'a StoredRecord>,
+    /// Records to delete, as (kind, key), in batch order.
+    pub record_drops: Vec<(u8, &'a Bytes)>,
+}
+
+/// What an operation is about: a job id or a record's kind and key.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Target<'a> {
+    Job(u64),
+    Record(u8, &'a [u8]),
 }
 
 impl<'a> NetBatch<'a> {
     pub(crate) fn of(batch: &'a [StoreOp]) -> NetBatch<'a> {
-        let id = |op: &StoreOp| match op {
-            StoreOp::Put(job) => job.id,
-            StoreOp::Done { id } => *id,
+        let target = |op: &'a StoreOp| match op {
+            StoreOp::Put(job) => Target::Job(job.id),
+            StoreOp::Done { id } => Target::Job(*id),
+            StoreOp::PutRecord(r) => Target::Record(r.kind, &r.key),
+            StoreOp::DropRecord { kind, key } => Target::Record(*kind, key),
         };
-        let mut last: HashMap<u64, usize> = HashMap::with_capacity(batch.len());
+        let mut last: HashMap<Target<'a>, usize> = HashMap::with_capacity(batch.len());
         for (at, op) in batch.iter().enumerate() {
-            last.insert(id(op), at);
+            last.insert(target(op), at);
         }
         let mut net = NetBatch::default();
         for (at, op) in batch.iter().enumerate() {
-            if last.get(&id(op)) != Some(&at) {
+            if last.get(&target(op)) != Some(&at) {
                 continue;
             }
             match op {
                 StoreOp::Put(job) => net.puts.push(job),
                 StoreOp::Done { id } => net.dones.push(*id),
+                StoreOp::PutRecord(record) => net.record_puts.push(record),
+                StoreOp::DropRecord { kind, key } => net.record_drops.push((*kind, key)),
             }
         }
         net
@@ -72,5 +91,37 @@ mod tests {
         let puts: Vec<u64> = net.puts.iter().map(|j| j.id).collect();
         assert_eq!(puts, vec![3, 2]);
         assert_eq!(net.dones, vec![1, 7]);
+        assert!(net.record_puts.is_empty() && net.record_drops.is_empty());
+    }
+
+    #[test]
+    fn the_last_operation_on_a_record_wins() {
+        let record = |kind: u8, key: &'static [u8], body: &'static [u8]| StoredRecord {
+            kind,
+            key: Bytes::from_static(key),
+            body: Bytes::from_static(body),
+        };
+        let drop = |kind: u8, key: &'static [u8]| StoreOp::DropRecord {
+            kind,
+            key: Bytes::from_static(key),
+        };
+        let batch = [
+            StoreOp::PutRecord(record(1, b"a", b"first")),
+            StoreOp::PutRecord(record(2, b"a", b"other kind")),
+            drop(1, b"b"),
+            StoreOp::PutRecord(record(1, b"a", b"second")),
+            StoreOp::PutRecord(record(1, b"b", b"back")),
+            put(1),
+            drop(2, b"a"),
+        ];
+        let net = NetBatch::of(&batch);
+        let puts: Vec<(&[u8], &[u8])> = net
+            .record_puts
+            .iter()
+            .map(|r| (&r.key[..], &r.body[..]))
+            .collect();
+        assert_eq!(puts, vec![(&b"a"[..], &b"second"[..]), (b"b", b"back")]);
+        assert_eq!(net.record_drops, vec![(2, &Bytes::from_static(b"a"))]);
+        assert_eq!(net.puts.len(), 1);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{JobStore, StoreError, StoreOp, StoredJob};
+use crate::{JobStore, StoreError, StoreOp, StoredJob, StoredRecord};
 
 /// `inner`, with every [`JobStore::append`] held back by `delay`.
 pub struct DelayedStore {
@@ -29,6 +29,10 @@ impl JobStore for DelayedStore {
 
     fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError> {
         self.inner.replay(sink)
+    }
+
+    fn replay_records(&mut self, sink: &mut dyn FnMut(StoredRecord)) -> Result<(), StoreError> {
+        self.inner.replay_records(sink)
     }
 
     fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {

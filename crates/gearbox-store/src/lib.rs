@@ -57,15 +57,40 @@ pub struct StoredJob {
     pub data: Bytes,
 }
 
+/// A durable object other than a queued job (a schedule, a dead letter, a kept result, a
+/// job's attempt count), kept for the server under its kind and key. The store never reads
+/// the body: what it means, and how it is encoded, is the server's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// What the record is; the server's numbering.
+    pub kind: u8,
+    /// Its key within its kind, at most [`MAX_RECORD_KEY`] bytes.
+    pub key: Bytes,
+    /// Its content.
+    pub body: Bytes,
+}
+
+/// Longest record key a backend must accept.
+pub const MAX_RECORD_KEY: usize = 255;
+
 /// One change to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
-    /// Keep a newly accepted job.
+    /// Keep a newly accepted job, or replace the stored job with the same id.
     Put(StoredJob),
     /// Forget a job: it completed, failed for good, or was cancelled.
     Done {
         /// The job's store id.
         id: u64,
+    },
+    /// Keep a record, replacing the one with the same kind and key.
+    PutRecord(StoredRecord),
+    /// Forget a record (a no-op if there is none).
+    DropRecord {
+        /// Its kind.
+        kind: u8,
+        /// Its key.
+        key: Bytes,
     },
 }
 
@@ -79,6 +104,12 @@ pub trait JobStore: Send + 'static {
     /// Feed every stored job to `sink` in submission order. Called once, before the server
     /// accepts connections.
     fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError>;
+
+    /// Feed every stored record to `sink`, in any order. Called once, before [`replay`]:
+    /// restoring a job may need a record about it.
+    ///
+    /// [`replay`]: JobStore::replay
+    fn replay_records(&mut self, sink: &mut dyn FnMut(StoredRecord)) -> Result<(), StoreError>;
 
     /// The workloads of the jobs `ids` that are still stored, as `(id, data)` in any order; an
     /// id that is not stored is left out. Used to read back workloads the server chose not to

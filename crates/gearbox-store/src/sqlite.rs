@@ -5,7 +5,9 @@
 //! when_to_run`) plus an integer `id` that orders the rows and is the key, so empty or repeated
 //! uniques never overwrite each other (gearmand's sqlite queue keys on the unique and loses
 //! them), and a `reducer` column for reduce jobs. A table written by gearmand's
-//! `-q libsqlite3` is converted in place on open, in submission (rowid) order.
+//! `-q libsqlite3` is converted in place on open, in submission (rowid) order. Records
+//! (schedules, dead letters, kept results) live in a second table, `<table>_records`, keyed by
+//! kind and key.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -14,7 +16,7 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 use tracing::info;
 
-use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, TableLayout};
+use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, StoredRecord, TableLayout};
 
 /// gearmand's default table name for `-q libsqlite3`.
 pub const DEFAULT_TABLE: &str = "gearman_queue";
@@ -51,6 +53,10 @@ impl SqliteStore {
 
     fn prepare_table(&self) -> Result<(), StoreError> {
         let t = &self.table;
+        self.conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {t}_records (kind INTEGER NOT NULL, key BLOB NOT NULL, \
+             body BLOB NOT NULL, PRIMARY KEY (kind, key))"
+        ))?;
         let create = format!(
             "CREATE TABLE {t} (id INTEGER PRIMARY KEY, unique_key BLOB NOT NULL, \
              function_name BLOB NOT NULL, priority INTEGER NOT NULL, data BLOB NOT NULL, \
@@ -117,7 +123,7 @@ impl JobStore for SqliteStore {
             .iter()
             .filter_map(|op| match op {
                 StoreOp::Put(job) => Some(job.id),
-                StoreOp::Done { .. } => None,
+                _ => None,
             })
             .collect();
         let done_here: HashSet<u64> = batch
@@ -136,6 +142,12 @@ impl JobStore for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
             ))?;
             let mut delete = tx.prepare_cached(&format!("DELETE FROM {t} WHERE id = ?1"))?;
+            let mut put_record = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {t}_records (kind, key, body) VALUES (?1, ?2, ?3)"
+            ))?;
+            let mut drop_record = tx.prepare_cached(&format!(
+                "DELETE FROM {t}_records WHERE kind = ?1 AND key = ?2"
+            ))?;
             for op in batch {
                 match op {
                     StoreOp::Put(job) if !done_here.contains(&job.id) => {
@@ -151,6 +163,12 @@ impl JobStore for SqliteStore {
                     }
                     StoreOp::Done { id } if !done_here.contains(id) => {
                         delete.execute([int(*id)])?;
+                    }
+                    StoreOp::PutRecord(r) => {
+                        put_record.execute(params![r.kind, &r.key[..], &r.body[..]])?;
+                    }
+                    StoreOp::DropRecord { kind, key } => {
+                        drop_record.execute(params![kind, &key[..]])?;
                     }
                     _ => {}
                 }
@@ -184,6 +202,25 @@ impl JobStore for SqliteStore {
                 data: bytes(4)?,
                 when_to_run: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
                 reducer: bytes(6)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn replay_records(&mut self, sink: &mut dyn FnMut(StoredRecord)) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT kind, key, body FROM {}_records",
+            self.table
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let blob = |i: usize| -> rusqlite::Result<Bytes> {
+                Ok(Bytes::copy_from_slice(row.get_ref(i)?.as_bytes()?))
+            };
+            sink(StoredRecord {
+                kind: row.get(0)?,
+                key: blob(1)?,
+                body: blob(2)?,
             });
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gearbox_store::{Committer, JobStore, SqliteStore, StoreEvent, StoreOp, DEFAULT_TABLE};
-use suite::{job, replayed};
+use suite::{job, records, records_round_trip_in, replayed};
 
 #[test]
 fn jobs_come_back_in_submission_order_with_every_field() {
@@ -187,4 +187,16 @@ fn gearmand_sqlite_queue_is_taken_over() {
         .append(&[StoreOp::Put(job(1_000_000, b"", b"new"))])
         .unwrap();
     assert_eq!(replayed(&mut store).len(), 4);
+}
+
+#[test]
+fn records_round_trip_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let mut store = SqliteStore::open(&path, DEFAULT_TABLE).unwrap();
+    records_round_trip_in(&mut store);
+    let before = records(&mut store);
+    drop(store);
+    let mut store = SqliteStore::open(&path, DEFAULT_TABLE).unwrap();
+    assert_eq!(records(&mut store), before);
 }
