@@ -53,6 +53,42 @@ pub enum AdminCommand {
         /// Finish running work before stopping.
         graceful: bool,
     },
+    /// `dead list [FUNCTION]` (Gearbox's own): the dead letters, of one function or all.
+    DeadList(Option<Bytes>),
+    /// `dead show ID` (Gearbox's own): one dead letter in full.
+    DeadShow(u64),
+    /// `dead retry ID|FUNCTION|all` (Gearbox's own): submit dead letters again.
+    DeadRetry(DeadSelector),
+    /// `dead purge ID|FUNCTION|all` (Gearbox's own): forget dead letters.
+    DeadPurge(DeadSelector),
+    /// `result HANDLE` or `result FUNCTION UNIQUE` (Gearbox's own): a background job's kept
+    /// outcome.
+    Result(ResultKey),
+}
+
+/// Which dead letters a `dead retry` or `dead purge` is for. A token of digits is an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadSelector {
+    /// The one with this id.
+    Id(u64),
+    /// Every one of this function.
+    Function(Bytes),
+    /// Every one (`all`).
+    All,
+}
+
+/// What a `result` command looks up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultKey {
+    /// A job handle.
+    Handle(Bytes),
+    /// A function and a unique id.
+    Unique {
+        /// The function.
+        function: Bytes,
+        /// The unique id.
+        unique: Bytes,
+    },
 }
 
 /// A line that is not a well-formed command; [`AdminError::reply`] is the exact answer.
@@ -149,6 +185,39 @@ fn limit(token: Option<&Bytes>) -> u32 {
     }
 }
 
+/// A token of ASCII digits as a number.
+fn number(token: &[u8]) -> Option<u64> {
+    if token.is_empty() || !token.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(token).ok()?.parse().ok()
+}
+
+/// `dead list [FUNCTION]`, `dead show ID`, `dead retry|purge ID|FUNCTION|all`.
+fn dead(tokens: &[Bytes]) -> Option<AdminCommand> {
+    let sub = tokens.get(1)?;
+    let arg = tokens.get(2).filter(|t| !t.is_empty());
+    if tokens.len() > 3 {
+        return None;
+    }
+    let selector = |arg: &Bytes| match number(arg) {
+        Some(id) => DeadSelector::Id(id),
+        None if is(arg, "all") => DeadSelector::All,
+        None => DeadSelector::Function(arg.clone()),
+    };
+    Some(if is(sub, "list") {
+        AdminCommand::DeadList(arg.cloned())
+    } else if is(sub, "show") {
+        AdminCommand::DeadShow(number(arg?)?)
+    } else if is(sub, "retry") {
+        AdminCommand::DeadRetry(selector(arg?))
+    } else if is(sub, "purge") {
+        AdminCommand::DeadPurge(selector(arg?))
+    } else {
+        return None;
+    })
+}
+
 fn is(token: &[u8], word: &str) -> bool {
     token.eq_ignore_ascii_case(word.as_bytes())
 }
@@ -171,6 +240,11 @@ impl AdminCommand {
             AdminCommand::CreateFunction(_) => "create function",
             AdminCommand::DropFunction(_) => "drop function",
             AdminCommand::Shutdown { .. } => "shutdown",
+            AdminCommand::DeadList(_) => "dead list",
+            AdminCommand::DeadShow(_) => "dead show",
+            AdminCommand::DeadRetry(_) => "dead retry",
+            AdminCommand::DeadPurge(_) => "dead purge",
+            AdminCommand::Result(_) => "result",
         }
     }
 
@@ -228,6 +302,17 @@ impl AdminCommand {
                     limits: [high, normal, low],
                 }
             }
+            b"dead" => dead(&tokens).ok_or_else(|| AdminError::InvalidArguments(word.clone()))?,
+            b"result" if n == 2 && !tokens[1].is_empty() => {
+                AdminCommand::Result(ResultKey::Handle(tokens[1].clone()))
+            }
+            b"result" if n == 3 && !tokens[1].is_empty() => {
+                AdminCommand::Result(ResultKey::Unique {
+                    function: tokens[1].clone(),
+                    unique: tokens[2].clone(),
+                })
+            }
+            b"result" => return Err(AdminError::InvalidArguments(word.clone())),
             b"shutdown" => AdminCommand::Shutdown {
                 graceful: tokens.get(1).is_some_and(|t| is(t, "graceful")),
             },

@@ -39,7 +39,10 @@ impl AdminCommand {
             | AdminCommand::Workers
             | AdminCommand::PriorityStatus
             | AdminCommand::ShowJobs
-            | AdminCommand::ShowUniqueJobs => ReplyShape::List,
+            | AdminCommand::ShowUniqueJobs
+            | AdminCommand::ShowScheduled
+            | AdminCommand::DeadList(_)
+            | AdminCommand::DeadShow(_) => ReplyShape::List,
             _ => ReplyShape::Line,
         }
     }

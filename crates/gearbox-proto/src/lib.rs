@@ -13,7 +13,7 @@ mod codec;
 mod error;
 mod packet;
 
-pub use admin::{AdminCommand, AdminError, MAX_ADMIN_TOKENS};
+pub use admin::{AdminCommand, AdminError, DeadSelector, ResultKey, MAX_ADMIN_TOKENS};
 pub use admin_reply::{AdminErr, AdminReply, AdminReplyReader, ReplyShape};
 pub use codec::{Codec, Frame, DEFAULT_MAX_ADMIN_LINE, DEFAULT_MAX_BODY};
 pub use error::ProtoError;

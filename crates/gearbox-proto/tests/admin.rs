@@ -498,3 +498,62 @@ fn one_line_answers_are_taken_as_they_are() {
         Some(AdminReply::Line("OK".into()))
     );
 }
+
+#[test]
+fn gearbox_commands_parse_with_their_arguments() {
+    use gearbox_proto::{DeadSelector, ResultKey};
+    assert_eq!(ok("show scheduled"), AdminCommand::ShowScheduled);
+    assert_eq!(ok("dead list"), AdminCommand::DeadList(None));
+    assert_eq!(
+        ok("DEAD LIST resize"),
+        AdminCommand::DeadList(Some(b("resize")))
+    );
+    assert_eq!(ok("dead show 17"), AdminCommand::DeadShow(17));
+    assert_eq!(
+        ok("dead retry 3"),
+        AdminCommand::DeadRetry(DeadSelector::Id(3))
+    );
+    assert_eq!(
+        ok("dead retry all"),
+        AdminCommand::DeadRetry(DeadSelector::All)
+    );
+    assert_eq!(
+        ok("dead purge billing.charge"),
+        AdminCommand::DeadPurge(DeadSelector::Function(b("billing.charge")))
+    );
+    assert_eq!(
+        ok("result H:box:12"),
+        AdminCommand::Result(ResultKey::Handle(b("H:box:12")))
+    );
+    assert_eq!(
+        ok("result resize img-7"),
+        AdminCommand::Result(ResultKey::Unique {
+            function: b("resize"),
+            unique: b("img-7"),
+        })
+    );
+    for line in [
+        "dead",
+        "dead list a b",
+        "dead show",
+        "dead show x",
+        "dead retry",
+        "dead purge ",
+        "dead bury 1",
+    ] {
+        assert_eq!(reply(line), invalid_arguments("dead"), "{line:?}");
+    }
+    for line in ["result", "result a b c"] {
+        assert_eq!(reply(line), invalid_arguments("result"), "{line:?}");
+    }
+    for (line, shape) in [
+        ("show scheduled", ReplyShape::List),
+        ("dead list", ReplyShape::List),
+        ("dead show 1", ReplyShape::List),
+        ("dead retry all", ReplyShape::Line),
+        ("dead purge 1", ReplyShape::Line),
+        ("result H:x:1", ReplyShape::Line),
+    ] {
+        assert_eq!(ReplyShape::of_line(line.as_bytes()), shape, "{line:?}");
+    }
+}

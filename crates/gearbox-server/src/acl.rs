@@ -76,6 +76,9 @@ impl AdminRight {
             | AdminCommand::ShowJobs
             | AdminCommand::ShowUniqueJobs
             | AdminCommand::ShowScheduled
+            | AdminCommand::DeadList(_)
+            | AdminCommand::DeadShow(_)
+            | AdminCommand::Result(_)
             | AdminCommand::Version
             | AdminCommand::Getpid => AdminRight::Read,
             AdminCommand::Verbose
@@ -83,7 +86,9 @@ impl AdminRight {
             | AdminCommand::Cancel { .. }
             | AdminCommand::CreateFunction(_)
             | AdminCommand::DropFunction(_)
-            | AdminCommand::Shutdown { .. } => AdminRight::All,
+            | AdminCommand::Shutdown { .. }
+            | AdminCommand::DeadRetry(_)
+            | AdminCommand::DeadPurge(_) => AdminRight::All,
         }
     }
 }

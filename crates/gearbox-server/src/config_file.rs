@@ -1,13 +1,18 @@
 //! The configuration file (`gearboxd --config PATH`, TOML), for what has no natural flag:
 //! per-function policies under `[functions."NAME"]`, with `[functions."*"]` for every
 //! function not named, and recurring jobs under `[[schedule]]`. A policy holds the retry
-//! rules:
+//! rules and what is kept of a background job once it is over:
 //!
 //! ```toml
+//! schedule_missed = "skip"         # for schedules clients create (SUBMIT_JOB_SCHED)
+//!
 //! [functions."*"]
 //! retries = 3                      # attempts after the first
 //! backoff = "1s..10m"              # exponential with jitter between the bounds
 //! retry_on = ["lost", "timeout", "fail", "exception"]
+//! dead_letter = true               # the default when retries are set
+//! keep_results = "1h"              # keep each outcome this long (default: none)
+//! keep_results_max = "64KiB"       # result data kept at most (default 64KiB)
 //!
 //! [functions."billing.charge"]
 //! retries = 10                     # the other keys come from "*"
@@ -15,11 +20,13 @@
 //! [[schedule]]
 //! cron = "*/5 * * * *"             # UTC
 //! function = "report"
-//! workload = "hourly"              # optional; also unique, priority, missed = "skip"
+//! workload = "hourly"              # optional; also unique, priority, missed = "skip"|"once"
 //! ```
 //!
-//! This module owns the file's format and its checks; what a policy does is
-//! `engine::retry`'s. A key it does not know is an error, never ignored.
+//! A function has a retry policy when `retries`, `backoff` or `retry_on` is set for it (or
+//! for `"*"`); without one a lost job is requeued at once, as gearmand does. This module owns
+//! the file's format and its checks; what a policy does is `engine::retry`'s, `engine::dead`'s
+//! and `engine::kept`'s. A key it does not know is an error, never ignored.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,7 +35,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::cron::Cron;
-use crate::engine::{Priority, RetryOn, RetryPolicies, RetryPolicy, ScheduleSpec};
+use crate::engine::{
+    KeepPolicy, Missed, PerFunction, Priority, RetryOn, RetryPolicies, RetryPolicy, ScheduleSpec,
+    MAX_SCHEDULE_UNIQUE,
+};
 use crate::file_error::FileError;
 
 /// What the file sets.
@@ -38,6 +48,10 @@ pub struct ConfigFile {
     pub retry_policies: RetryPolicies,
     /// Recurring jobs, in the file's order.
     pub schedules: Vec<ScheduleSpec>,
+    /// Dead letters and kept results by function.
+    pub keep_policies: PerFunction<KeepPolicy>,
+    /// Missed firings of the schedules clients create.
+    pub schedule_missed: Missed,
 }
 
 /// A configuration file that cannot be used.
@@ -46,6 +60,7 @@ pub type ConfigError = FileError;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileFormat {
+    schedule_missed: Option<String>,
     #[serde(default)]
     functions: BTreeMap<String, FunctionFormat>,
     #[serde(default)]
@@ -64,20 +79,21 @@ struct ScheduleFormat {
     missed: Option<String>,
 }
 
-/// Longest schedule unique: room is left for `@` and ten digits of the firing time within
-/// the protocol's 64 bytes.
-const MAX_SCHEDULE_UNIQUE: usize = 64 - 11;
-
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FunctionFormat {
     retries: Option<u16>,
     backoff: Option<String>,
     retry_on: Option<Vec<String>>,
+    dead_letter: Option<bool>,
+    keep_results: Option<String>,
+    keep_results_max: Option<String>,
 }
 
 /// Backoff when a policy names none.
 const DEFAULT_BACKOFF: (u64, u64) = (1_000, 300_000);
+/// Result data kept at most when a policy names no cap.
+const DEFAULT_RESULT_MAX: u32 = 64 * 1024;
 
 impl ConfigFile {
     /// Read and check the file.
@@ -91,17 +107,18 @@ impl ConfigFile {
         let file: FileFormat = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let fallback = file.functions.get("*").cloned().unwrap_or_default();
         let mut policies = RetryPolicies::default();
+        let mut keep_policies = PerFunction::default();
         for (name, section) in &file.functions {
-            let policy = policy(section, &fallback)
-                .map_err(|e| invalid(format!("[functions.\"{name}\"]: {e}")))?;
-            if name == "*" {
-                policies.default = Some(policy);
-            } else {
-                policies
-                    .by_function
-                    .insert(Bytes::copy_from_slice(name.as_bytes()), policy);
-            }
+            let at = |e: String| invalid(format!("[functions.\"{name}\"]: {e}"));
+            let retry = policy(section, &fallback).map_err(at)?;
+            let keep = keep_policy(section, &fallback, retry.is_some()).map_err(at)?;
+            set(&mut policies, name, retry);
+            set(&mut keep_policies, name, keep);
         }
+        let schedule_missed = match file.schedule_missed.as_deref() {
+            None => Missed::Skip,
+            Some(text) => missed(text).map_err(|e| invalid(format!("schedule_missed: {e}")))?,
+        };
         let schedules = file
             .schedule
             .iter()
@@ -113,6 +130,8 @@ impl ConfigFile {
         Ok(ConfigFile {
             retry_policies: policies,
             schedules,
+            keep_policies,
+            schedule_missed,
         })
     }
 }
@@ -141,23 +160,103 @@ fn schedule(number: usize, s: &ScheduleFormat) -> Result<ScheduleSpec, String> {
             ))
         }
     };
-    match s.missed.as_deref().unwrap_or("skip") {
-        "skip" => {}
-        "once" => {
-            return Err("missed = \"once\" is not supported yet: missed firings are skipped".into())
-        }
-        other => return Err(format!("missed {other:?} is not \"skip\"")),
-    }
+    let missed = missed(s.missed.as_deref().unwrap_or("skip"))?;
     Ok(ScheduleSpec {
         cron,
         function: Bytes::copy_from_slice(s.function.as_bytes()),
         workload: Bytes::copy_from_slice(s.workload.as_bytes()),
         unique: Bytes::from(unique),
         priority,
+        missed,
     })
 }
 
-fn policy(section: &FunctionFormat, fallback: &FunctionFormat) -> Result<RetryPolicy, String> {
+fn missed(text: &str) -> Result<Missed, String> {
+    match text {
+        "skip" => Ok(Missed::Skip),
+        "once" => Ok(Missed::Once),
+        other => Err(format!("missed {other:?} is not one of \"skip\", \"once\"")),
+    }
+}
+
+/// Put a named function's setting, or the default's (`"*"`), if there is one.
+fn set<T>(settings: &mut PerFunction<T>, name: &str, value: Option<T>) {
+    let Some(value) = value else { return };
+    if name == "*" {
+        settings.default = Some(value);
+    } else {
+        settings
+            .by_function
+            .insert(Bytes::copy_from_slice(name.as_bytes()), value);
+    }
+}
+
+/// What is kept of the function's background jobs, if anything: dead letters (by default
+/// when it has a retry policy) and results (when `keep_results` is set).
+fn keep_policy(
+    section: &FunctionFormat,
+    fallback: &FunctionFormat,
+    has_retries: bool,
+) -> Result<Option<KeepPolicy>, String> {
+    let dead_letter = section
+        .dead_letter
+        .or(fallback.dead_letter)
+        .unwrap_or(has_retries);
+    let keep_results_ms = match section
+        .keep_results
+        .as_ref()
+        .or(fallback.keep_results.as_ref())
+    {
+        Some(text) => duration_ms(text).map_err(|e| format!("keep_results: {e}"))?,
+        None => 0,
+    };
+    let max_result_bytes = match section
+        .keep_results_max
+        .as_ref()
+        .or(fallback.keep_results_max.as_ref())
+    {
+        Some(text) => size(text).map_err(|e| format!("keep_results_max: {e}"))?,
+        None => DEFAULT_RESULT_MAX,
+    };
+    Ok((dead_letter || keep_results_ms > 0).then_some(KeepPolicy {
+        dead_letter,
+        keep_results_ms,
+        max_result_bytes,
+    }))
+}
+
+/// `"65536"`, `"64KiB"`, `"1MiB"`, in bytes (at most 4 GiB - 1).
+fn size(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: not a size"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "KB" => 1024,
+        "MiB" | "M" | "MB" => 1024 * 1024,
+        _ => return Err(format!("{text:?}: the unit is one of B, KiB, MiB")),
+    };
+    n.checked_mul(scale)
+        .and_then(|b| u32::try_from(b).ok())
+        .ok_or_else(|| format!("{text:?}: too large"))
+}
+
+/// The function's retry policy, if `retries`, `backoff` or `retry_on` is set for it or for
+/// every function.
+fn policy(
+    section: &FunctionFormat,
+    fallback: &FunctionFormat,
+) -> Result<Option<RetryPolicy>, String> {
+    let set =
+        |f: &FunctionFormat| f.retries.is_some() || f.backoff.is_some() || f.retry_on.is_some();
+    if !set(section) && !set(fallback) {
+        return Ok(None);
+    }
     let (backoff_min_ms, backoff_max_ms) =
         match section.backoff.as_ref().or(fallback.backoff.as_ref()) {
             Some(text) => backoff(text)?,
@@ -188,12 +287,12 @@ fn policy(section: &FunctionFormat, fallback: &FunctionFormat) -> Result<RetryPo
         }
         None => RetryOn::default(),
     };
-    Ok(RetryPolicy {
+    Ok(Some(RetryPolicy {
         retries: section.retries.or(fallback.retries).unwrap_or(0),
         backoff_min_ms,
         backoff_max_ms,
         retry_on,
-    })
+    }))
 }
 
 /// `"1s..10m"`: the bounds, in milliseconds.
@@ -309,9 +408,18 @@ mod tests {
         let err = |text: &str| parse(text).unwrap_err();
         assert!(err("[[schedule]]\ncron = \"61 * * * *\"\nfunction = \"f\"\n").contains("minute"));
         assert!(err("[[schedule]]\ncron = \"* * * * *\"\n").contains("function"));
+        let once = parse("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\nmissed = \"once\"\n");
+        assert_eq!(once.unwrap().schedules[0].missed, Missed::Once);
         assert!(
-            err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\nmissed = \"once\"\n")
-                .contains("not supported yet")
+            err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\nmissed = \"all\"\n")
+                .contains("\"all\"")
+        );
+        assert!(err("schedule_missed = \"never\"\n").contains("schedule_missed"));
+        assert_eq!(
+            parse("schedule_missed = \"once\"\n")
+                .unwrap()
+                .schedule_missed,
+            Missed::Once
         );
         assert!(
             err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\ntimezone = \"UTC\"\n")
@@ -321,6 +429,48 @@ mod tests {
             err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\npriority = \"urgent\"\n")
                 .contains("urgent")
         );
+    }
+
+    #[test]
+    fn keep_policies_and_which_functions_have_retries() {
+        let file = parse(
+            r#"
+            [functions."*"]
+            keep_results = "1h"
+
+            [functions.billing]
+            retries = 3
+
+            [functions.thumbs]
+            dead_letter = false
+            keep_results_max = "1MiB"
+            "#,
+        )
+        .unwrap();
+        // keep_results alone gives no retry policy: lost jobs keep gearmand's requeue.
+        assert!(file.retry_policies.get(b"other").is_none());
+        assert!(file.retry_policies.get(b"thumbs").is_none());
+        assert_eq!(file.retry_policies.get(b"billing").unwrap().retries, 3);
+        let keep = |f: &[u8]| *file.keep_policies.get(f).unwrap();
+        assert_eq!(
+            keep(b"billing"),
+            KeepPolicy {
+                dead_letter: true,
+                keep_results_ms: 3_600_000,
+                max_result_bytes: DEFAULT_RESULT_MAX,
+            }
+        );
+        assert!(!keep(b"other").dead_letter);
+        assert!(!keep(b"thumbs").dead_letter);
+        assert_eq!(keep(b"thumbs").max_result_bytes, 1 << 20);
+        let none = parse("[functions.f]\nretries = 1\ndead_letter = false\n").unwrap();
+        assert!(none.keep_policies.get(b"f").is_none());
+        let err = |text: &str| parse(text).unwrap_err();
+        assert!(err("[functions.f]\nkeep_results = \"1\"\n").contains("keep_results"));
+        assert!(err("[functions.f]\nkeep_results_max = \"9GiB\"\n").contains("keep_results_max"));
+        assert_eq!(size("65536"), Ok(65_536));
+        assert_eq!(size("64KiB"), Ok(65_536));
+        assert!(size("5GiB").is_err() && size("5MiB").is_ok() && size("x").is_err());
     }
 
     #[test]

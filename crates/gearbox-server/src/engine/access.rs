@@ -93,12 +93,17 @@ impl Engine {
 
     /// Whether a status lookup by `id` may reveal a job of `function`.
     pub(super) fn may_see(&self, id: ConnId, function: FnId) -> bool {
+        self.acl.is_none() || self.may_see_name(id, &self.functions[function].name)
+    }
+
+    /// Whether `id` may see jobs, dead letters and results of the function `name`.
+    pub(super) fn may_see_name(&self, id: ConnId, name: &[u8]) -> bool {
         if self.acl.is_none() {
             return true;
         }
         match self.conns.get(id).and_then(|c| c.access.as_ref()) {
             None => true,
-            Some(access) => access.may_see(&self.functions[function].name),
+            Some(access) => access.may_see(name),
         }
     }
 

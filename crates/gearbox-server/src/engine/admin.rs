@@ -10,6 +10,7 @@ use std::io::Write as _;
 use gearbox_proto::{AdminCommand, PacketType};
 
 use super::job::{JobState, Priority};
+use super::schedule::ScheduleKey;
 use super::timer::TimerKind;
 use super::{Action, ConnId, Engine, Outbox};
 
@@ -18,7 +19,7 @@ const TOO_MANY: &[u8] = b"ERR TOO_MANY_FUNCTIONS The+server+holds+its+maximum+of
 
 /// `workers` prints client ids raw in gearmand; a space or newline in one would break every
 /// parser of the listing, so such bytes are shown as `_`.
-fn printable(label: &[u8], text: &mut Vec<u8>) {
+pub(super) fn printable(label: &[u8], text: &mut Vec<u8>) {
     text.extend(
         label
             .iter()
@@ -110,7 +111,6 @@ impl Engine {
                         _ => None,
                     })
                     .collect();
-                // Configured schedules by their next firing, as `cron:N` (1-based).
                 let mut lines: Vec<(u64, Vec<u8>)> = Vec::new();
                 for (deadline, job_id) in due {
                     let job = &self.jobs[job_id];
@@ -123,9 +123,17 @@ impl Engine {
                     let _ = writeln!(line, "\t{}\t{}", utc(secs), job.priority.name());
                     lines.push((deadline, line));
                 }
-                for (deadline, index) in self.next_firings() {
-                    let spec = &self.config.schedules[index];
-                    let mut line = format!("cron:{}\t", index + 1).into_bytes();
+                // Schedules by their next firing: configured ones as `cron:N` (1-based),
+                // submitted ones by their handle.
+                for (deadline, key, spec) in self.next_firings() {
+                    if !self.may_see_name(id, &spec.function) {
+                        continue;
+                    }
+                    let mut line = match key {
+                        ScheduleKey::Config(index) => format!("cron:{}", index + 1).into_bytes(),
+                        ScheduleKey::Submitted(n) => self.handle_of(n).as_bytes().to_vec(),
+                    };
+                    line.push(b'\t');
                     printable(&spec.function, &mut line);
                     line.push(b'\t');
                     printable(&spec.unique, &mut line);
@@ -169,6 +177,14 @@ impl Engine {
                 Err(_) => text.extend_from_slice(TOO_MANY),
             },
             AdminCommand::DropFunction(name) => text.extend_from_slice(self.drop_function(&name)),
+            AdminCommand::DeadList(function) => self.dead_list(id, function.as_ref(), &mut text),
+            AdminCommand::DeadShow(n) => self.dead_show(id, n, &mut text),
+            AdminCommand::DeadRetry(selector) => {
+                let now = self.now;
+                text = self.dead_retry(id, &selector, now, out);
+            }
+            AdminCommand::DeadPurge(selector) => text = self.dead_purge(id, &selector, out),
+            AdminCommand::Result(key) => text = self.result_line(id, &key),
             AdminCommand::Shutdown { graceful } => {
                 if self.permitted(id, Action::Shutdown) {
                     text.extend_from_slice(OK);
@@ -188,6 +204,10 @@ impl Engine {
     /// the job and its clients, who may then see two terminal packets).
     fn cancel(&mut self, handle: &[u8], out: &mut impl Outbox) -> &'static [u8] {
         let Some(job_id) = self.lookup(handle) else {
+            let schedule = self.handle_no(handle);
+            if schedule.is_some_and(|n| self.cancel_schedule(n, out)) {
+                return OK;
+            }
             return b"ERR UNKNOWN_JOB\r\n";
         };
         let job = &self.jobs[job_id];

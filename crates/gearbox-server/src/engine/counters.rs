@@ -27,4 +27,6 @@ pub struct Counters {
     pub cancelled: u64,
     /// Jobs rebuilt from the durable store at start.
     pub restored: u64,
+    /// Background jobs kept as dead letters.
+    pub dead_lettered: u64,
 }

@@ -11,6 +11,7 @@ use smallvec::SmallVec;
 use super::ids::{FnId, JobId};
 use super::job::{Job, JobState, Payload, Priority};
 use super::parse::to_u16;
+use super::records::{number_key, ATTEMPTS};
 use super::{Engine, Outbox, StoreOp};
 
 /// A job about to be created: where its fields lie in its body.
@@ -25,13 +26,20 @@ pub(super) struct NewJob {
     pub priority: Priority,
     pub background: bool,
     pub store_id: u64,
+    /// The handle number to use; 0 takes the next one. Only a job restored from the store
+    /// brings its own, which is above every number handed out since the start.
+    pub handle_no: u64,
 }
 
 impl Engine {
     /// Create a job and index it; it is in no queue yet.
     pub(super) fn insert_job(&mut self, new: NewJob) -> JobId {
-        let handle_no = self.next_handle;
-        self.next_handle += 1;
+        let handle_no = if new.handle_no != 0 {
+            new.handle_no
+        } else {
+            self.next_handle += 1;
+            self.next_handle - 1
+        };
         let job_id = self.jobs.insert(Job {
             handle_no,
             function: new.function,
@@ -99,9 +107,17 @@ impl Engine {
         let job = self.jobs.remove(job_id);
         self.held_bytes -= job.body.len() as u64;
         if job.store_id != 0 {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            out.persist(seq, StoreOp::Done { id: job.store_id });
+            self.persist(StoreOp::Done { id: job.store_id }, out);
+            if job.retries > 0 {
+                // Its attempt count, if `retry.rs` stored one.
+                self.persist(
+                    StoreOp::DropRecord {
+                        kind: ATTEMPTS,
+                        key: number_key(job.store_id),
+                    },
+                    out,
+                );
+            }
         }
         self.functions[f].total -= 1;
         for listener in &job.listeners {
@@ -113,6 +129,13 @@ impl Engine {
             self.refill(f, p, out);
         }
         self.give_back_memory();
+    }
+
+    /// Hand a store write to the outbox with the next sequence number.
+    pub(super) fn persist(&mut self, op: StoreOp, out: &mut impl Outbox) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        out.persist(seq, op);
     }
 
     /// After a backlog drains, hand the slab's memory back. Only when it is empty: its indexes

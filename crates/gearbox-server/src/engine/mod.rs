@@ -21,14 +21,19 @@ mod audit;
 mod conn;
 mod conns;
 mod counters;
+mod dead;
 mod function;
 mod handle;
 mod ids;
 mod index;
 mod job;
+mod kept;
 mod lifecycle;
 mod outbox;
+mod outcome;
 mod parse;
+mod policy;
+mod records;
 mod result;
 mod retry;
 mod schedule;
@@ -51,8 +56,9 @@ pub use gearbox_store::{StoreOp, StoredJob};
 pub use ids::ConnId;
 pub use job::Priority;
 pub use outbox::Outbox;
+pub use policy::{KeepPolicy, PerFunction};
 pub use retry::{Failure, RetryOn, RetryPolicies, RetryPolicy};
-pub use schedule::ScheduleSpec;
+pub use schedule::{Missed, ScheduleKey, ScheduleSpec, MAX_SCHEDULE_UNIQUE};
 
 use access::Asked;
 use conn::Conn;
@@ -129,6 +135,11 @@ pub struct EngineConfig {
     pub retry_policies: RetryPolicies,
     /// Recurring jobs (`schedule.rs`), armed by [`Engine::start_schedules`].
     pub schedules: Vec<ScheduleSpec>,
+    /// Dead letters and kept results by function (`dead.rs`, `kept.rs`).
+    pub keep_policies: PerFunction<KeepPolicy>,
+    /// What schedules created with SUBMIT_JOB_SCHED do with firings missed while the server
+    /// was down.
+    pub schedule_missed: Missed,
 }
 
 impl Default for EngineConfig {
@@ -154,6 +165,8 @@ impl Default for EngineConfig {
             max_queued_bytes: 0,
             retry_policies: RetryPolicies::default(),
             schedules: Vec::new(),
+            keep_policies: PerFunction::default(),
+            schedule_missed: Missed::Skip,
         }
     }
 }
@@ -220,6 +233,15 @@ pub struct Engine {
     held_bytes: u64,
     /// State of the generator of retry jitter.
     random: u64,
+    /// Recurring jobs, configured and submitted (`schedule.rs`).
+    schedules: schedule::Schedules,
+    /// Background jobs that failed for good (`dead.rs`).
+    dead: dead::DeadLetters,
+    /// Outcomes of finished background jobs (`kept.rs`).
+    kept: kept::KeptResults,
+    /// Attempts used by stored jobs, read from the store at start until their jobs are
+    /// restored (`retry.rs`).
+    restored_attempts: FxHashMap<u64, u16>,
 }
 
 impl Engine {
@@ -227,6 +249,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         // Room for ':' and a 20-digit number within the 63-byte handle limit.
         let config_first_handle = config.first_handle;
+        let schedules = schedule::configured(&config.schedules);
         let mut prefix = config.handle_prefix.as_bytes().to_vec();
         prefix.truncate(MAX_HANDLE - 21);
         prefix.push(b':');
@@ -258,6 +281,10 @@ impl Engine {
             acl: None,
             held_bytes: 0,
             random: config_seed(config_first_handle),
+            schedules,
+            dead: dead::DeadLetters::default(),
+            kept: kept::KeptResults::default(),
+            restored_attempts: FxHashMap::default(),
         }
     }
 
@@ -344,7 +371,7 @@ impl Engine {
         }
         for &job in &conn.held {
             self.jobs[job].worker = None;
-            self.requeue(job, Failure::Lost, out);
+            self.requeue(job, Failure::Lost, &conn.client_id, out);
         }
         for waiting in &conn.waiting {
             let Some(job) = self.jobs.get_mut(waiting.job) else {
@@ -434,7 +461,6 @@ impl Engine {
                 | T::StatusResUnique
                 | T::OptionRes
                 | T::AllYours
-                | T::SubmitJobSched
         ) {
             return self
                 .conns
@@ -458,6 +484,7 @@ impl Engine {
                     self.submit(id, packet, &args, now, out);
                 }
             }
+            T::SubmitJobSched => self.submit_schedule(id, &args, out),
             T::GrabJob | T::GrabJobUniq | T::GrabJobAll => self.grab(id, packet.kind, now, out),
             T::PreSleep => self.pre_sleep(id, out),
             T::WorkData
@@ -553,10 +580,12 @@ impl Engine {
                     });
                     if let Some((id, job)) = running {
                         self.counters.timed_out += 1;
-                        if let Some(worker) = job.worker {
+                        let worker = job.worker;
+                        let label = self.worker_label(worker);
+                        if let Some(worker) = worker {
                             self.take_from_worker(worker, id);
                         }
-                        self.requeue(id, Failure::Timeout, out);
+                        self.requeue(id, Failure::Timeout, &label, out);
                     }
                 }
                 TimerKind::Reload(job) => {
@@ -564,10 +593,11 @@ impl Engine {
                         self.reload(id, out);
                     }
                 }
-                TimerKind::ScheduleDue(index) => {
-                    self.fire_schedule(index, timer.deadline, now, out);
+                TimerKind::ScheduleDue(key) => {
+                    self.fire_schedule(key, timer.deadline, now, out);
                 }
                 TimerKind::WakeCheck => self.check_woken(now, out),
+                TimerKind::ResultExpires(handle_no) => self.expire_result(handle_no, now, out),
             }
         }
     }

@@ -8,6 +8,7 @@ use gearbox_proto::{Args, Packet, PacketType};
 
 use super::conns::Conns;
 use super::job::JobState;
+use super::outcome::End;
 use super::parse::{atoi_u32, ident};
 use super::retry::Failure;
 use super::{ConnId, Engine, Outbox};
@@ -55,7 +56,7 @@ impl Engine {
             if let Some(policy) = self.policy_for(self.jobs[job_id].function, failure) {
                 let handle_no = self.jobs[job_id].handle_no;
                 self.take_from_worker(id, job_id);
-                if self.retry_later(job_id, policy) {
+                if self.retry_later(job_id, policy, out) {
                     if failure == Failure::Exception {
                         if let Some(conn) = self.conn_mut(id) {
                             conn.after_exception = Some(handle_no);
@@ -76,6 +77,8 @@ impl Engine {
                 relay(&mut self.conns, out, &job.listeners, packet);
                 self.counters.completed += 1;
                 self.take_from_worker(id, job_id);
+                let worker = self.worker_label(Some(id));
+                self.job_over(job_id, End::Complete(args.get(1)), &worker, out);
                 self.remove_job(job_id, out);
             }
             T::WorkFail => {
@@ -84,6 +87,8 @@ impl Engine {
                 }
                 self.counters.failed += 1;
                 self.take_from_worker(id, job_id);
+                let worker = self.worker_label(Some(id));
+                self.job_over(job_id, End::Failed(Failure::Fail, b""), &worker, out);
                 self.remove_job(job_id, out);
             }
             _ => {
@@ -104,6 +109,9 @@ impl Engine {
                 let handle_no = job.handle_no;
                 self.counters.failed += 1;
                 self.take_from_worker(id, job_id);
+                let worker = self.worker_label(Some(id));
+                let text = args.get(1);
+                self.job_over(job_id, End::Failed(Failure::Exception, text), &worker, out);
                 self.remove_job(job_id, out);
                 if let Some(conn) = self.conn_mut(id) {
                     conn.after_exception = Some(handle_no);

@@ -7,15 +7,18 @@
 //! to be tried again waits outside its queue, pending like an epoch job, until its backoff
 //! has passed; once its retries are used up it fails for good. WORK_FAIL and WORK_EXCEPTION
 //! are retried only for a job no client waits for (a background job): a waiting client hears
-//! the failure at once. This module decides and schedules; it sends nothing itself.
+//! the failure at once. A stored job's attempts and its next due time are written to the
+//! store with each retry, so a restart neither resets its count nor cuts its wait short.
+//! This module decides and schedules; it sends nothing to a connection.
 
-use bytes::Bytes;
-use rustc_hash::FxHashMap;
+use gearbox_store::{StoreOp, StoredRecord};
 
 use super::ids::JobId;
 use super::job::JobState;
+use super::policy::PerFunction;
+use super::records::{key_number, number_key, Reader, Undecodable, Writer, ATTEMPTS};
 use super::timer::{JobRef, Timer, TimerKind};
-use super::{Engine, FnId};
+use super::{Engine, FnId, Outbox};
 
 /// What went wrong with one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,20 +96,7 @@ impl RetryPolicy {
 }
 
 /// Policies by function name, and the one for every other function (`[functions."*"]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RetryPolicies {
-    /// Policies of named functions.
-    pub by_function: FxHashMap<Bytes, RetryPolicy>,
-    /// The policy of every function not named.
-    pub default: Option<RetryPolicy>,
-}
-
-impl RetryPolicies {
-    /// The policy for a function, if any.
-    pub fn get(&self, function: &[u8]) -> Option<&RetryPolicy> {
-        self.by_function.get(function).or(self.default.as_ref())
-    }
-}
+pub type RetryPolicies = PerFunction<RetryPolicy>;
 
 impl Engine {
     /// The policy of `f`'s function, if it has one that covers `failure`.
@@ -121,7 +111,12 @@ impl Engine {
     /// A running job failed with `failure` under `policy`: if it has retries left, it waits
     /// its backoff outside its queue and true is returned; the caller fails it otherwise.
     /// The caller has detached it from its worker.
-    pub(super) fn retry_later(&mut self, job_id: JobId, policy: RetryPolicy) -> bool {
+    pub(super) fn retry_later(
+        &mut self,
+        job_id: JobId,
+        policy: RetryPolicy,
+        out: &mut impl Outbox,
+    ) -> bool {
         let job = &self.jobs[job_id];
         if job.retries >= policy.retries {
             return false;
@@ -136,6 +131,18 @@ impl Engine {
         self.functions[f].running -= 1;
         self.functions[f].pending[job.priority.index()] += 1;
         self.counters.retried += 1;
+        let store_id = job.store_id;
+        if store_id != 0 {
+            // Whole seconds, rounded up: a restart never runs it before its wait is over.
+            let due_secs = (self.now + wait).div_ceil(1000);
+            let row = self.stored_job(job_id, due_secs);
+            self.persist(StoreOp::Put(row), out);
+            let record = Writer::new()
+                .num(u64::from(retry))
+                .record(ATTEMPTS, number_key(store_id));
+            self.persist(StoreOp::PutRecord(record), out);
+        }
+        let job = &self.jobs[job_id];
         // Due like an epoch job: the same timer makes it runnable, at the back of its queue.
         self.timers.arm(Timer {
             deadline: self.now + wait,
@@ -145,6 +152,15 @@ impl Engine {
             }),
         });
         true
+    }
+
+    /// The attempts a stored job used, read at start before the job itself.
+    pub(super) fn restore_attempts(&mut self, r: &StoredRecord) -> Result<(), Undecodable> {
+        let store_id = key_number(&r.key)?;
+        let retries = Reader::new(&r.body)?.num()?;
+        let retries = u16::try_from(retries).map_err(|_| Undecodable)?;
+        self.restored_attempts.insert(store_id, retries);
+        Ok(())
     }
 
     /// xorshift64: jitter needs no more, and a seed from the configuration keeps tests
@@ -161,6 +177,8 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     fn policy(min: u64, max: u64) -> RetryPolicy {

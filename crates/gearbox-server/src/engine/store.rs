@@ -17,6 +17,7 @@ use super::ids::JobId;
 use super::job::{JobState, Priority};
 use super::lifecycle::NewJob;
 use super::{ConnId, Engine, Outbox, StoreOp, StoredJob};
+use gearbox_store::StoredRecord;
 
 /// A durable job whose store write is not committed yet.
 #[derive(Debug)]
@@ -49,15 +50,8 @@ impl Engine {
         let job = &mut self.jobs[job_id];
         job.store_id = job.handle_no;
         job.committing = !self.config.ack_before_commit;
-        let stored = StoredJob {
-            id: job.store_id,
-            function: self.functions[job.function].name.clone(),
-            unique: job.body.slice_ref(job.unique()),
-            priority: job.priority as u8,
-            when_to_run: when,
-            reducer: job.body.slice_ref(job.reducer()),
-            data: job.data(),
-        };
+        let stored = self.stored_job(job_id, when);
+        let job = &self.jobs[job_id];
         let seq = self.next_seq;
         self.next_seq += 1;
         let held = (held && job.committing).then_some(when);
@@ -79,6 +73,20 @@ impl Engine {
         held.is_some()
     }
 
+    /// The store row of `job_id`, to run at `when` (Unix seconds, 0 at once).
+    pub(super) fn stored_job(&self, job_id: JobId, when: u64) -> StoredJob {
+        let job = &self.jobs[job_id];
+        StoredJob {
+            id: job.store_id,
+            function: self.functions[job.function].name.clone(),
+            unique: job.body.slice_ref(job.unique()),
+            priority: job.priority as u8,
+            when_to_run: when,
+            reducer: job.body.slice_ref(job.reducer()),
+            data: job.data(),
+        }
+    }
+
     /// Answer `id` with the JOB_CREATED for `job_id` once the job's store write commits; until
     /// then everything else bound for `id` waits behind it.
     pub(super) fn defer_created(&mut self, id: ConnId, job_id: JobId) {
@@ -93,6 +101,30 @@ impl Engine {
         };
         storing.waiters.push(id);
         self.conns.hold_created(id, handle_no, storing.seq);
+    }
+
+    /// Write `record`, which answers a request of `id` (a submitted schedule): `id` hears
+    /// JOB_CREATED naming `handle_no` once the write is committed, or ERROR if it fails, in
+    /// order with everything else bound for it.
+    pub(super) fn store_acknowledged(
+        &mut self,
+        id: ConnId,
+        handle_no: u64,
+        record: StoredRecord,
+        out: &mut impl Outbox,
+    ) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        // No job: `committed` finds none for this entry and only answers its waiter.
+        self.storing.push_back(Storing {
+            seq,
+            job: JobId::NIL,
+            handle_no,
+            waiters: smallvec::smallvec![id],
+            held: None,
+        });
+        self.conns.hold_created(id, handle_no, seq);
+        out.persist(seq, StoreOp::PutRecord(record));
     }
 
     /// The store committed (or, with `failure`, failed to commit) every write up to sequence
@@ -180,9 +212,11 @@ impl Engine {
         }
     }
 
-    /// Rebuild a job from the store at start, before any connection is accepted. It gets a new
-    /// handle but keeps its store row, priority, unique and epoch time. Nobody is connected and
-    /// nothing is read back yet, so this sends nothing.
+    /// Rebuild a job from the store at start, before any connection is accepted. It keeps its
+    /// handle (its store id is its handle number), its store row, priority, unique, epoch
+    /// time and the attempts it used (`retry.rs`), so a status or result lookup by the
+    /// handle its submitter heard still works. Nobody is connected and nothing is read back
+    /// yet, so this sends nothing.
     pub fn restore(&mut self, stored: StoredJob, now: u64) {
         self.now = now;
         // New jobs take their store ids from the handle counter: keep it above every id in the
@@ -220,7 +254,11 @@ impl Engine {
             priority,
             background: true,
             store_id: stored.id,
+            handle_no: stored.id,
         });
+        if let Some(retries) = self.restored_attempts.remove(&stored.id) {
+            self.jobs[job_id].retries = retries;
+        }
         self.counters.restored += 1;
         // Read-backs wait until the replay is over and the store can answer them.
         self.loads_paused = true;

@@ -100,6 +100,7 @@ impl Engine {
             priority,
             background,
             store_id: 0,
+            handle_no: 0,
         });
         self.counters.submitted += 1;
         if !background {
@@ -112,6 +113,53 @@ impl Engine {
                 engine.reply_created(id, job_id, out);
             }
         });
+    }
+
+    /// Submit a background job on the server's own behalf (a schedule's firing, a retried
+    /// dead letter), as a SUBMIT_JOB_BG of `priority` would, with nobody to answer: refused
+    /// when a job with the same unique is still there, its queue is full, or the memory
+    /// budget is spent.
+    pub(super) fn submit_own(
+        &mut self,
+        function: &Bytes,
+        unique: &[u8],
+        workload: &[u8],
+        priority: Priority,
+        now: u64,
+        out: &mut impl Outbox,
+    ) -> Result<JobId, &'static str> {
+        if self.draining {
+            return Err("the server is shutting down");
+        }
+        let fn_id = self
+            .function_id(function)
+            .map_err(|_| "the server holds its maximum of functions")?;
+        if !unique.is_empty() && self.uniques.get(&self.jobs, fn_id, unique).is_some() {
+            return Err("a job with this unique id is still there");
+        }
+        // The body a SUBMIT_JOB_BG would carry: function, unique, workload.
+        let mut body = Vec::with_capacity(function.len() + unique.len() + workload.len() + 2);
+        body.extend_from_slice(function);
+        body.push(0);
+        body.extend_from_slice(unique);
+        body.push(0);
+        body.extend_from_slice(workload);
+        self.admit(fn_id, priority, body.len())?;
+        let unique_at = function.len() + 1;
+        let job_id = self.insert_job(NewJob {
+            function: fn_id,
+            body: Bytes::from(body),
+            unique: (unique_at, unique.len()),
+            reducer: (0, 0),
+            data_start: unique_at + unique.len() + 1,
+            priority,
+            background: true,
+            store_id: 0,
+            handle_no: 0,
+        });
+        self.counters.submitted += 1;
+        self.settle_new_job(job_id, true, 0, now, out, |_, _| {});
+        Ok(job_id)
     }
 
     /// Whether a new job of `priority` with a body of `size` bytes fits: its queue's limit

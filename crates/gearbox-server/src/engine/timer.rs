@@ -12,6 +12,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::ids::JobId;
+use super::schedule::ScheduleKey;
 
 /// A job a timer was armed for, with its handle number to ignore a reused slab slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,8 +37,10 @@ pub enum TimerKind {
     },
     /// Retry reading back the spilled workloads of the job's queue (`--resident-jobs`).
     Reload(JobRef),
-    /// The configured schedule with this index fires (`schedule.rs`).
-    ScheduleDue(u32),
+    /// The schedule fires (`schedule.rs`).
+    ScheduleDue(ScheduleKey),
+    /// The kept result of the job with this handle number may expire (`kept.rs`).
+    ResultExpires(u64),
     /// Check the workers woken longest ago (`worker.rs`): one that has not grabbed passes its
     /// wake-up on. One such timer is armed at a time.
     WakeCheck,

@@ -5,6 +5,7 @@
 //! within a function and round-robin between functions. A requeued job goes to the head of its
 //! queue the first time, to the tail after that. Wake-ups go to the longest-sleeping workers first, at most once per sleep.
 
+use bytes::Bytes;
 use gearbox_proto::PacketType;
 use smallvec::SmallVec;
 
@@ -12,6 +13,7 @@ use super::conn::{Ability, Conn};
 use super::function::{Sleeper, IDLE_FUNCTIONS_KEPT};
 use super::ids::{Functions, JobId, Jobs};
 use super::job::{JobState, Priority};
+use super::outcome::End;
 use super::retry::Failure;
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox};
@@ -174,7 +176,8 @@ impl Engine {
         for job in held {
             if self.jobs[job].function == f {
                 self.take_from_worker(id, job);
-                self.requeue(job, Failure::Lost, out);
+                let worker = self.worker_label(Some(id));
+                self.requeue(job, Failure::Lost, &worker, out);
             }
         }
     }
@@ -191,9 +194,10 @@ impl Engine {
         if abilities.len() > IDLE_FUNCTIONS_KEPT {
             self.forget_idle_functions(IDLE_FUNCTIONS_KEPT);
         }
+        let worker = self.worker_label(Some(id));
         for job in held {
             self.jobs[job].worker = None;
-            self.requeue(job, Failure::Lost, out);
+            self.requeue(job, Failure::Lost, &worker, out);
         }
     }
 
@@ -331,21 +335,36 @@ impl Engine {
     ///
     /// With a retry policy for the job's function that covers `failure` (`retry.rs`), the
     /// job instead waits its backoff outside its queue, or fails once its retries are used up.
-    pub(super) fn requeue(&mut self, job_id: JobId, failure: Failure, out: &mut impl Outbox) {
+    ///
+    /// `worker` is the client id of the worker that had it, for a dead letter.
+    pub(super) fn requeue(
+        &mut self,
+        job_id: JobId,
+        failure: Failure,
+        worker: &Bytes,
+        out: &mut impl Outbox,
+    ) {
         let job = &self.jobs[job_id];
         let f = job.function;
-        if let Some(policy) = self.policy_for(f, failure) {
-            if !self.retry_later(job_id, policy) {
-                self.counters.failed += 1;
-                self.fail_job(job_id, out);
-            }
-            return;
-        }
         let retries = self.config.job_retries;
-        if retries >= 0 && i64::from(job.retries) >= i64::from(retries) {
+        let retried = match self.policy_for(f, failure) {
+            Some(policy) => self.retry_later(job_id, policy, out),
+            None if retries >= 0 && i64::from(job.retries) >= i64::from(retries) => false,
+            None => {
+                self.requeue_at_once(job_id, out);
+                true
+            }
+        };
+        if !retried {
             self.counters.failed += 1;
-            return self.fail_job(job_id, out);
+            self.job_over(job_id, End::Failed(failure, b""), worker, out);
+            self.fail_job(job_id, out);
         }
+    }
+
+    /// gearmand's requeue: back in the queue at once (see [`Engine::requeue`]).
+    fn requeue_at_once(&mut self, job_id: JobId, out: &mut impl Outbox) {
+        let f = self.jobs[job_id].function;
         self.counters.retried += 1;
         let job = &mut self.jobs[job_id];
         job.state = JobState::Queued;

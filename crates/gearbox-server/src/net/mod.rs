@@ -298,9 +298,14 @@ fn restored_engine(
     let mut engine = Engine::new(engine_config);
     if let Some(store) = store {
         let now = clock.now();
+        // Records first: a job's attempt count is one.
+        store
+            .replay_records(&mut |record| engine.restore_record(record, now))
+            .map_err(ServerError::Replay)?;
         store
             .replay(&mut |job| engine.restore(job, now))
             .map_err(ServerError::Replay)?;
+        engine.restored();
         info!(jobs = engine.counters().restored, "replayed the job store");
     }
     Ok(engine)

@@ -148,6 +148,8 @@ fn main() -> Result<()> {
             default_queue_limits: [args.max_queue; 3],
             retry_policies: file.retry_policies,
             schedules: file.schedules,
+            keep_policies: file.keep_policies,
+            schedule_missed: file.schedule_missed,
             max_queued_bytes: args
                 .max_queued_bytes
                 .unwrap_or_else(|| os::memory_bytes() / 2),

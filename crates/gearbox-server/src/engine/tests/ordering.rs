@@ -402,7 +402,10 @@ impl World {
                             StoreOp::Done { id } if !failed => {
                                 self.rows.remove(&id);
                             }
-                            StoreOp::Done { .. } => {}
+                            // No policy is configured here, so no record is written.
+                            StoreOp::Done { .. }
+                            | StoreOp::PutRecord(_)
+                            | StoreOp::DropRecord { .. } => {}
                         }
                     }
                     let failure = failed.then_some("disk full");

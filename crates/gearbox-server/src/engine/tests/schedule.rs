@@ -15,6 +15,7 @@ fn every_five_minutes(durable: bool) -> Harness {
             workload: Bytes::from_static(b"w"),
             unique: Bytes::from_static(b"s"),
             priority: Priority::Normal,
+            missed: Missed::Skip,
         }],
         ..EngineConfig::default()
     });

@@ -1,0 +1,259 @@
+//! Dead letters: background jobs that failed for good (their retries used up, or a failure
+//! their policy does not retry) under a function whose policy keeps them (`dead_letter`).
+//! Each is kept, durably, with everything needed to run it again: function, unique, workload,
+//! priority, attempts, the last failure and its text, the last worker's client id and when it
+//! died. The admin commands `dead list|show|retry|purge` read and act on them; a retried dead
+//! letter is a new background job with the same unique, and leaves the set once submitted.
+//!
+//! Dead letters are kept in memory as well as in the store, so the set is bounded only by
+//! the operator's purges; nothing here sends to a worker or a waiting client.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use gearbox_proto::DeadSelector;
+use gearbox_store::{StoreOp, StoredRecord};
+
+use super::admin::{printable, utc};
+use super::job::Priority;
+use super::records::{key_number, number_key, Reader, Undecodable, Writer, DEAD_LETTER};
+use super::retry::Failure;
+use super::{ConnId, Engine, Outbox};
+
+/// One dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DeadLetter {
+    pub function: Bytes,
+    pub unique: Bytes,
+    pub workload: Bytes,
+    pub priority: Priority,
+    /// Attempts made, the first included.
+    pub attempts: u32,
+    pub failure: Failure,
+    /// The exception's text (WORK_EXCEPTION), else empty.
+    pub detail: Bytes,
+    /// The client id of the worker that had it last (`-` when it set none).
+    pub worker: Bytes,
+    /// When it failed for good, Unix seconds.
+    pub failed_at: u64,
+}
+
+/// The dead letters by id (ascending ids are the order they died in).
+#[derive(Debug, Default)]
+pub(super) struct DeadLetters {
+    by_id: BTreeMap<u64, DeadLetter>,
+    next_id: u64,
+}
+
+impl Failure {
+    fn code(self) -> u64 {
+        match self {
+            Failure::Lost => 0,
+            Failure::Timeout => 1,
+            Failure::Fail => 2,
+            Failure::Exception => 3,
+        }
+    }
+
+    fn from_code(code: u64) -> Result<Failure, Undecodable> {
+        Ok(match code {
+            0 => Failure::Lost,
+            1 => Failure::Timeout,
+            2 => Failure::Fail,
+            3 => Failure::Exception,
+            _ => return Err(Undecodable),
+        })
+    }
+
+    /// `lost`, `timeout`, `fail` or `exception`, as listings show it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Failure::Lost => "lost",
+            Failure::Timeout => "timeout",
+            Failure::Fail => "fail",
+            Failure::Exception => "exception",
+        }
+    }
+}
+
+fn priority_from(code: u64) -> Priority {
+    match code {
+        0 => Priority::High,
+        2 => Priority::Low,
+        _ => Priority::Normal,
+    }
+}
+
+fn record(id: u64, d: &DeadLetter) -> StoredRecord {
+    Writer::new()
+        .bytes(&d.function)
+        .bytes(&d.unique)
+        .bytes(&d.workload)
+        .num(d.priority as u64)
+        .num(u64::from(d.attempts))
+        .num(d.failure.code())
+        .bytes(&d.detail)
+        .bytes(&d.worker)
+        .num(d.failed_at)
+        .record(DEAD_LETTER, number_key(id))
+}
+
+impl Engine {
+    /// Keep a dead letter (in memory and, with a durable store, in the store).
+    pub(super) fn bury(&mut self, letter: DeadLetter, out: &mut impl Outbox) {
+        self.dead.next_id = self.dead.next_id.max(1);
+        let id = self.dead.next_id;
+        self.dead.next_id += 1;
+        if self.config.durable {
+            self.persist(StoreOp::PutRecord(record(id, &letter)), out);
+        }
+        tracing::warn!(
+            dead_letter = id,
+            function = %String::from_utf8_lossy(&letter.function),
+            failure = letter.failure.name(),
+            attempts = letter.attempts,
+            "a background job failed for good and was kept as a dead letter"
+        );
+        self.counters.dead_lettered += 1;
+        self.dead.by_id.insert(id, letter);
+    }
+
+    pub(super) fn restore_dead_letter(&mut self, r: &StoredRecord) -> Result<(), Undecodable> {
+        let id = key_number(&r.key)?;
+        let mut read = Reader::new(&r.body)?;
+        let letter = DeadLetter {
+            function: read.bytes()?,
+            unique: read.bytes()?,
+            workload: read.bytes()?,
+            priority: priority_from(read.num()?),
+            attempts: u32::try_from(read.num()?).unwrap_or(u32::MAX),
+            failure: Failure::from_code(read.num()?)?,
+            detail: read.bytes()?,
+            worker: read.bytes()?,
+            failed_at: read.num()?,
+        };
+        self.dead.next_id = self.dead.next_id.max(id + 1);
+        self.dead.by_id.insert(id, letter);
+        Ok(())
+    }
+
+    /// The ids a selector names, in id order, limited to the functions `id` may see.
+    fn dead_selected(&self, conn: ConnId, selector: &DeadSelector) -> Vec<u64> {
+        self.dead
+            .by_id
+            .iter()
+            .filter(|(&n, d)| match selector {
+                DeadSelector::Id(want) => n == *want,
+                DeadSelector::Function(f) => d.function == *f,
+                DeadSelector::All => true,
+            })
+            .filter(|(_, d)| self.may_see_name(conn, &d.function))
+            .map(|(&n, _)| n)
+            .collect()
+    }
+
+    /// `dead list [FUNCTION]`: one line per dead letter, oldest first.
+    pub(super) fn dead_list(&self, conn: ConnId, function: Option<&Bytes>, text: &mut Vec<u8>) {
+        let selector = function.map_or(DeadSelector::All, |f| DeadSelector::Function(f.clone()));
+        for n in self.dead_selected(conn, &selector) {
+            let d = &self.dead.by_id[&n];
+            let _ = write!(text, "{n}\t");
+            printable(&d.function, text);
+            text.push(b'\t');
+            printable(&d.unique, text);
+            let failed_at = i64::try_from(d.failed_at).unwrap_or(i64::MAX);
+            let _ = write!(
+                text,
+                "\t{}\t{}\t{}\t{}\t",
+                d.priority.name(),
+                d.attempts,
+                d.failure.name(),
+                utc(failed_at)
+            );
+            printable(&d.worker, text);
+            let _ = writeln!(text, "\t{}", d.workload.len());
+        }
+        text.extend_from_slice(b".\n");
+    }
+
+    /// `dead show ID`: every field on a line of its own, bytes in base64.
+    pub(super) fn dead_show(&self, conn: ConnId, id: u64, text: &mut Vec<u8>) {
+        let Some(d) = self
+            .dead
+            .by_id
+            .get(&id)
+            .filter(|d| self.may_see_name(conn, &d.function))
+        else {
+            text.extend_from_slice(b"ERR NOT_FOUND No+such+dead+letter\r\n");
+            return;
+        };
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let failed_at = i64::try_from(d.failed_at).unwrap_or(i64::MAX);
+        let _ = write!(
+            text,
+            "id\t{id}\nfunction\t{}\nunique\t{}\npriority\t{}\nattempts\t{}\nfailure\t{}\n\
+             detail\t{}\nworker\t{}\nfailed_at\t{}\nworkload\t{}\n.\n",
+            b64(&d.function),
+            b64(&d.unique),
+            d.priority.name(),
+            d.attempts,
+            d.failure.name(),
+            b64(&d.detail),
+            b64(&d.worker),
+            utc(failed_at),
+            b64(&d.workload),
+        );
+    }
+
+    /// `dead retry ...`: submit each selected dead letter again as a background job with its
+    /// unique, workload and priority; one that cannot be submitted (a job with its unique is
+    /// still there, its queue is full) stays. Answers `OK <number submitted>`.
+    pub(super) fn dead_retry(
+        &mut self,
+        conn: ConnId,
+        selector: &DeadSelector,
+        now: u64,
+        out: &mut impl Outbox,
+    ) -> Vec<u8> {
+        let mut submitted = 0;
+        for n in self.dead_selected(conn, selector) {
+            let d = self.dead.by_id[&n].clone();
+            match self.submit_own(&d.function, &d.unique, &d.workload, d.priority, now, out) {
+                Ok(_) => {
+                    self.unbury(n, out);
+                    submitted += 1;
+                }
+                Err(reason) => tracing::info!(dead_letter = n, reason, "dead letter not retried"),
+            }
+        }
+        format!("OK {submitted}\r\n").into_bytes()
+    }
+
+    /// `dead purge ...`: forget the selected dead letters. Answers `OK <number purged>`.
+    pub(super) fn dead_purge(
+        &mut self,
+        conn: ConnId,
+        selector: &DeadSelector,
+        out: &mut impl Outbox,
+    ) -> Vec<u8> {
+        let ids = self.dead_selected(conn, selector);
+        for &n in &ids {
+            self.unbury(n, out);
+        }
+        format!("OK {}\r\n", ids.len()).into_bytes()
+    }
+
+    fn unbury(&mut self, id: u64, out: &mut impl Outbox) {
+        if self.dead.by_id.remove(&id).is_some() && self.config.durable {
+            self.persist(
+                StoreOp::DropRecord {
+                    kind: DEAD_LETTER,
+                    key: number_key(id),
+                },
+                out,
+            );
+        }
+    }
+}

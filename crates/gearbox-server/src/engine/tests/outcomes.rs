@@ -1,0 +1,316 @@
+//! What is kept of background jobs once they are over, on the fake clock: dead letters (kept
+//! with everything needed to run them again, listed, shown, retried, purged), kept results
+//! (by handle and by unique, cut to their cap, expiring), and attempt counts and backoffs of
+//! stored jobs, all surviving a restart from what the store was sent.
+
+use base64::Engine as _;
+
+use super::super::records::{ATTEMPTS, DEAD_LETTER, RESULT};
+use super::*;
+
+fn config(retries: u16, keep_results_ms: u64, max_result_bytes: u32) -> EngineConfig {
+    let mut retry_policies = RetryPolicies::default();
+    retry_policies.by_function.insert(
+        Bytes::from_static(b"f"),
+        RetryPolicy {
+            retries,
+            backoff_min_ms: 1_000,
+            backoff_max_ms: 1_000,
+            retry_on: RetryOn::default(),
+        },
+    );
+    let mut keep_policies = PerFunction::default();
+    keep_policies.by_function.insert(
+        Bytes::from_static(b"f"),
+        KeepPolicy {
+            dead_letter: true,
+            keep_results_ms,
+            max_result_bytes,
+        },
+    );
+    EngineConfig {
+        handle_prefix: "H:test".into(),
+        durable: true,
+        retry_policies,
+        keep_policies,
+        ..EngineConfig::default()
+    }
+}
+
+/// A durable engine with a worker (client id `worker-7`) for `f` and a client, and its store.
+fn started(config: EngineConfig) -> (Harness, Disk) {
+    let mut h = Harness::with(config);
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"f"]);
+    h.send(W, T::SetClientId, &[b"worker-7"]);
+    (h, Disk::default())
+}
+
+/// Submit a background job to `f` and commit it; its handle.
+fn submit_committed(h: &mut Harness, disk: &mut Disk, unique: &str, data: &str) -> String {
+    let sent = h.send(
+        C,
+        T::SubmitJobBg,
+        &[b"f", unique.as_bytes(), data.as_bytes()],
+    );
+    let sent = h.commit_all(disk, &sent);
+    created(&sent, C)
+}
+
+/// Send a work packet and commit whatever it wrote.
+fn work(h: &mut Harness, disk: &mut Disk, kind: T, args: &[&[u8]]) {
+    let sent = h.send(W, kind, args);
+    h.commit_all(disk, &sent);
+}
+
+fn lines(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .take_while(|l| *l != ".")
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn a_job_that_fails_for_good_is_a_dead_letter_that_survives_a_restart_and_runs_again() {
+    let (mut h, mut disk) = started(config(1, 0, 0));
+    let handle = submit_committed(&mut h, &mut disk, "u", "data");
+    assert!(h.grab(W).is_some());
+    work(
+        &mut h,
+        &mut disk,
+        T::WorkException,
+        &[handle.as_bytes(), b"boom"],
+    );
+    assert_eq!(
+        h.admin(C, "dead list"),
+        ".\n",
+        "buried before its retries ran out"
+    );
+    h.advance(1_000);
+    assert!(h.grab(W).is_some());
+    work(
+        &mut h,
+        &mut disk,
+        T::WorkException,
+        &[handle.as_bytes(), b"bang"],
+    );
+    let listed = lines(&h.admin(C, "dead list"));
+    let [row] = listed.as_slice() else {
+        panic!("{listed:?}")
+    };
+    let failed_at = super::super::admin::utc(i64::try_from(h.now / 1000).unwrap());
+    assert_eq!(
+        row,
+        &[
+            "1",
+            "f",
+            "u",
+            "normal",
+            "2",
+            "exception",
+            &failed_at,
+            "worker-7",
+            "4"
+        ]
+    );
+    assert_eq!(h.admin(C, "show jobs"), ".\n");
+    assert_eq!(disk.count(DEAD_LETTER), 1);
+    assert!(
+        disk.jobs.is_empty() && disk.count(ATTEMPTS) == 0,
+        "{disk:?}"
+    );
+
+    // A restart keeps it whole.
+    let mut h = disk.restart(config(1, 0, 0), h.now + 60_000);
+    h.connect(1);
+    h.connect(2);
+    assert_eq!(lines(&h.admin(C, "dead list")), listed);
+    let shown = h.admin(C, "dead show 1");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for field in [
+        format!("function\t{}", b64("f")),
+        format!("unique\t{}", b64("u")),
+        format!("workload\t{}", b64("data")),
+        format!("detail\t{}", b64("bang")),
+        format!("worker\t{}", b64("worker-7")),
+        "attempts\t2".to_owned(),
+        "failure\texception".to_owned(),
+    ] {
+        assert!(shown.lines().any(|l| l == field), "{field:?} in {shown}");
+    }
+    assert!(shown.ends_with("\n.\n"));
+    assert!(h.admin(C, "dead show 9").starts_with("ERR NOT_FOUND"));
+
+    // Retried: a new job with the same unique and workload, and the letter is gone.
+    let sent = {
+        h.engine
+            .admin(C, &Bytes::from_static(b"dead retry 1"), &mut h.out);
+        std::mem::take(&mut h.out.sent)
+    };
+    assert!(sent.contains(&Sent::Text(C, "OK 1\r\n".into())), "{sent:?}");
+    h.commit_all(&mut disk, &sent);
+    assert_eq!(h.admin(C, "dead list"), ".\n");
+    assert_eq!(disk.count(DEAD_LETTER), 0);
+    h.send(W, T::CanDo, &[b"f"]);
+    let (_, function, unique, data) = h.grab(W).expect("the retried job");
+    assert_eq!(
+        (function.as_str(), unique.as_str(), data.as_str()),
+        ("f", "u", "data")
+    );
+    assert!(h.engine.audit().is_empty(), "{:?}", h.engine.audit());
+}
+
+#[test]
+fn dead_letters_are_retried_and_purged_by_id_function_or_all() {
+    let mut cfg = config(0, 0, 0);
+    cfg.keep_policies.default = Some(KeepPolicy {
+        dead_letter: true,
+        keep_results_ms: 0,
+        max_result_bytes: 0,
+    });
+    let (mut h, mut disk) = started(cfg);
+    h.send(W, T::CanDo, &[b"g"]);
+    for (function, unique) in [("f", "a"), ("f", "b"), ("g", "c")] {
+        let sent = h.send(
+            C,
+            T::SubmitJobBg,
+            &[function.as_bytes(), unique.as_bytes(), b"x"],
+        );
+        h.commit_all(&mut disk, &sent);
+        let (handle, ..) = h.grab(W).unwrap();
+        work(&mut h, &mut disk, T::WorkFail, &[handle.as_bytes()]);
+    }
+    let ids = |h: &mut Harness, line: &str| -> Vec<String> {
+        lines(&h.admin(C, line))
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
+    };
+    assert_eq!(ids(&mut h, "dead list"), ["1", "2", "3"]);
+    assert_eq!(ids(&mut h, "dead list g"), ["3"]);
+    assert_eq!(h.admin(C, "dead purge f"), "OK 2\r\n");
+    assert_eq!(ids(&mut h, "dead list"), ["3"]);
+    // A job with the letter's unique is still there: the retry waits.
+    let sent = h.send(C, T::SubmitJobBg, &[b"g", b"c", b"again"]);
+    h.commit_all(&mut disk, &sent);
+    assert_eq!(h.admin(C, "dead retry all"), "OK 0\r\n");
+    assert_eq!(ids(&mut h, "dead list"), ["3"]);
+    assert_eq!(h.admin(C, "dead purge 3"), "OK 1\r\n");
+    assert_eq!(h.admin(C, "dead purge all"), "OK 0\r\n");
+    assert_eq!(h.admin(C, "dead list"), ".\n");
+}
+
+#[test]
+fn a_lost_job_whose_retries_ran_out_is_buried_with_its_last_workers_id() {
+    let (mut h, mut disk) = started(config(0, 0, 0));
+    submit_committed(&mut h, &mut disk, "u", "data");
+    assert!(h.grab(W).is_some());
+    h.close(W);
+    let listed = lines(&h.admin(C, "dead list"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (listed[0][5].as_str(), listed[0][7].as_str()),
+        ("lost", "worker-7")
+    );
+}
+
+#[test]
+fn results_are_kept_by_handle_and_unique_cut_to_their_cap_until_they_expire() {
+    let (mut h, mut disk) = started(config(0, 3_600_000, 4));
+    let handle = submit_committed(&mut h, &mut disk, "img-7", "data");
+    assert_eq!(h.admin(C, &format!("result {handle}")), "OK pending 0\r\n");
+    assert_eq!(h.admin(C, "result f img-7"), "OK pending 0\r\n");
+    assert!(h.grab(W).is_some());
+    work(
+        &mut h,
+        &mut disk,
+        T::WorkComplete,
+        &[handle.as_bytes(), b"resized!"],
+    );
+    let kept = format!(
+        "OK complete 8 {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode("resi")
+    );
+    assert_eq!(h.admin(C, &format!("result {handle}")), kept);
+    assert_eq!(h.admin(C, "result f img-7"), kept);
+    assert_eq!(h.admin(C, "result f other"), "OK unknown 0\r\n");
+    assert_eq!(h.admin(C, "result H:test:999"), "OK unknown 0\r\n");
+    assert_eq!(disk.count(RESULT), 1);
+
+    // Across a restart, until it expires.
+    let mut h = disk.restart(config(0, 3_600_000, 4), h.now + 1_000);
+    h.connect(2);
+    assert_eq!(h.admin(C, &format!("result {handle}")), kept);
+    let sent = h.advance(3_600_000);
+    disk.apply(&sent);
+    assert_eq!(h.admin(C, &format!("result {handle}")), "OK unknown 0\r\n");
+    assert_eq!(h.admin(C, "result f img-7"), "OK unknown 0\r\n");
+    assert_eq!(disk.count(RESULT), 0);
+}
+
+#[test]
+fn failures_and_exceptions_are_kept_and_foreground_jobs_are_not() {
+    let (mut h, mut disk) = started(config(0, 60_000, 1024));
+    let failed = submit_committed(&mut h, &mut disk, "a", "x");
+    h.grab(W);
+    work(&mut h, &mut disk, T::WorkFail, &[failed.as_bytes()]);
+    assert_eq!(h.admin(C, &format!("result {failed}")), "OK fail 0\r\n");
+    let raised = submit_committed(&mut h, &mut disk, "b", "x");
+    h.grab(W);
+    work(
+        &mut h,
+        &mut disk,
+        T::WorkException,
+        &[raised.as_bytes(), b"no"],
+    );
+    assert_eq!(
+        h.admin(C, &format!("result {raised}")),
+        "OK exception 2 bm8=\r\n"
+    );
+    let sent = h.send(C, T::SubmitJob, &[b"f", b"c", b"x"]);
+    let foreground = created(&sent, C);
+    h.grab(W);
+    work(
+        &mut h,
+        &mut disk,
+        T::WorkComplete,
+        &[foreground.as_bytes(), b"r"],
+    );
+    assert_eq!(
+        h.admin(C, &format!("result {foreground}")),
+        "OK unknown 0\r\n"
+    );
+}
+
+#[test]
+fn a_stored_jobs_attempts_and_backoff_survive_a_restart_with_its_handle() {
+    let (mut h, mut disk) = started(config(3, 0, 0));
+    let handle = submit_committed(&mut h, &mut disk, "u", "data");
+    h.grab(W);
+    work(&mut h, &mut disk, T::WorkFail, &[handle.as_bytes()]);
+    assert_eq!(disk.count(ATTEMPTS), 1);
+    let row = disk.jobs.values().next().expect("the job's row");
+    assert_eq!(row.when_to_run, (h.now + 1_000).div_ceil(1_000));
+
+    let mut h = disk.restart(config(3, 0, 0), h.now + 100);
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"f"]);
+    let listed = lines(&h.admin(C, "show jobs"));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0][0].as_str(), listed[0][1].as_str()),
+        (handle.as_str(), "1")
+    );
+    assert_eq!(h.grab(W), None, "ran before its backoff");
+    h.advance(2_000);
+    let (got, ..) = h.grab(W).expect("the second attempt");
+    assert_eq!(got, handle);
+    let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
+    disk.apply(&sent);
+    assert!(
+        disk.jobs.is_empty() && disk.count(ATTEMPTS) == 0,
+        "{disk:?}"
+    );
+}
