@@ -11,6 +11,11 @@
 //! commit (1, flush at every commit, by default). Replay pages through the table by id,
 //! [`REPLAY_PAGE`] rows at a time.
 //!
+//! Records (schedules, dead letters, kept results) live in a second InnoDB table,
+//! `<table>_records`, keyed by kind and key (created on open if missing); a batch writes them in
+//! the same transaction as its jobs, with multi-row `INSERT … ON DUPLICATE KEY UPDATE` and
+//! `DELETE … WHERE (kind, key) IN (…)` statements.
+//!
 //! The connection is reopened after a failure (see [`Link`]); connect, read and write timeouts
 //! keep a call from blocking for more than a few seconds when the server is down.
 
@@ -21,7 +26,7 @@ use tracing::info;
 
 use crate::batch::NetBatch;
 use crate::link::{Link, CONNECT_TIMEOUT, IO_TIMEOUT, REPLAY_PAGE};
-use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, TableLayout};
+use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, StoredRecord, TableLayout};
 
 /// Rows written by one `REPLACE` statement: 64 × 7 placeholders, far below the protocol's limit
 /// of 65,535, and one prepared statement per row count stays in the statement cache.
@@ -29,10 +34,13 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// Bytes of job data one `REPLACE` statement carries before the batch moves to the next, so a
 /// statement stays well below MySQL's default `max_allowed_packet` (16 MiB in MariaDB 10.11).
 const BYTES_PER_STATEMENT: usize = 4 * 1024 * 1024;
-/// Ids named by one `DELETE` or `SELECT ... IN` statement.
+/// Ids (or record keys) named by one `DELETE` or `SELECT ... IN` statement.
 const IDS_PER_STATEMENT: usize = 1000;
-/// Longest table name: MySQL's 64-byte identifiers, less the import suffix.
+/// Longest table name: MySQL's 64-byte identifiers, less the longer of the suffixes of the
+/// import table (`_gearmand_import`) and the records table (`_records`).
 const MAX_TABLE: usize = 40;
+const _: () = assert!(MAX_TABLE + "_gearmand_import".len() <= 64);
+const _: () = assert!(MAX_TABLE + "_records".len() <= 64);
 
 /// Where the MySQL or MariaDB server is, and who to log in as (gearmand's `--mysql-*` flags).
 #[derive(Clone, PartialEq, Eq)]
@@ -118,7 +126,8 @@ impl MysqlStore {
             .read_timeout(Some(IO_TIMEOUT))
             .write_timeout(Some(IO_TIMEOUT))
             .tcp_keepalive_time_ms(Some(5_000))
-            .stmt_cache_size(ROWS_PER_STATEMENT + 16)
+            // One statement per row count for jobs and for records, and a few others.
+            .stmt_cache_size(2 * ROWS_PER_STATEMENT + 16)
             .into();
         if opts.get_db_name().is_none() {
             return Err(StoreError::Settings(
@@ -151,9 +160,9 @@ impl MysqlStore {
         Ok(self.len()? == 0)
     }
 
-    /// Drop the table (for tests and for clearing a queue by hand).
+    /// Drop the table and its records table (for tests and for clearing a queue by hand).
     pub fn drop_table(&mut self) -> Result<(), StoreError> {
-        let sql = format!("DROP TABLE IF EXISTS {}", self.table);
+        let sql = format!("DROP TABLE IF EXISTS {t}, {t}_records", t = self.table);
         self.link
             .run(|| connect(&self.opts, &self.table), |c| c.query_drop(&sql))
     }
@@ -183,6 +192,11 @@ fn create_sql(t: &str) -> String {
 }
 
 fn prepare_table(conn: &mut Conn, t: &str) -> Result<(), StoreError> {
+    conn.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {t}_records (kind TINYINT UNSIGNED NOT NULL, \
+         `key` VARBINARY(255) NOT NULL, body LONGBLOB NOT NULL, PRIMARY KEY (kind, `key`)) \
+         ENGINE=InnoDB"
+    ))?;
     let old = format!("{t}_gearmand_import");
     match table_layout(t, &columns(conn, t)?)? {
         TableLayout::Missing => conn.query_drop(create_sql(t))?,
@@ -229,33 +243,74 @@ fn replace_sql(t: &str, rows: usize) -> String {
     sql
 }
 
+/// The multi-row upsert for `rows` records.
+fn record_upsert_sql(t: &str, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {t}_records (kind, `key`, body) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?)");
+    }
+    // `VALUES(body)`, not MySQL 8's row alias, which MariaDB lacks.
+    sql.push_str(" ON DUPLICATE KEY UPDATE body = VALUES(body)");
+    sql
+}
+
+/// The delete of `records`, keys written as hex literals (as the jobs' delete writes its ids
+/// into the text), so that no prepared statement is made per count.
+fn record_delete_sql(t: &str, records: &[(u8, &Bytes)]) -> String {
+    use std::fmt::Write;
+    let mut sql = format!("DELETE FROM {t}_records WHERE (kind, `key`) IN (");
+    for (i, (kind, key)) in records.iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        let _ = write!(sql, "({kind},X'");
+        for byte in key.iter() {
+            let _ = write!(sql, "{byte:02x}");
+        }
+        sql.push_str("')");
+    }
+    sql.push(')');
+    sql
+}
+
+/// Split `items` into runs of at most [`ROWS_PER_STATEMENT`] items and, unless one item alone
+/// is larger, [`BYTES_PER_STATEMENT`] bytes as `size` counts them.
+fn split_rows<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (at, item) in items.iter().enumerate() {
+        let size = size(item);
+        if at > start && (at - start == ROWS_PER_STATEMENT || bytes + size > BYTES_PER_STATEMENT) {
+            chunks.push(&items[start..at]);
+            start = at;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < items.len() {
+        chunks.push(&items[start..]);
+    }
+    chunks
+}
+
 impl JobStore for MysqlStore {
     fn append(&mut self, batch: &[StoreOp]) -> Result<(), StoreError> {
         let net = NetBatch::of(batch);
-        // Split the puts into statements of bounded rows and bytes.
-        let mut chunks: Vec<&[&StoredJob]> = Vec::new();
-        let mut start = 0;
-        let mut bytes = 0;
-        for (at, job) in net.puts.iter().enumerate() {
-            let size = job.data.len() + job.unique.len() + job.function.len();
-            if at > start
-                && (at - start == ROWS_PER_STATEMENT || bytes + size > BYTES_PER_STATEMENT)
-            {
-                chunks.push(&net.puts[start..at]);
-                start = at;
-                bytes = 0;
-            }
-            bytes += size;
-        }
-        if start < net.puts.len() {
-            chunks.push(&net.puts[start..]);
-        }
+        // Split the puts, of jobs and of records, into statements of bounded rows and bytes.
+        let job_chunks = split_rows(&net.puts, |job| {
+            job.data.len() + job.unique.len() + job.function.len()
+        });
+        let record_chunks = split_rows(&net.record_puts, |r| r.key.len() + r.body.len());
         let t = &self.table;
         self.link.run(
             || connect(&self.opts, t),
             |conn| {
                 let mut tx = conn.start_transaction(TxOpts::default())?;
-                for chunk in &chunks {
+                for chunk in &job_chunks {
                     let mut values = Vec::with_capacity(chunk.len() * 7);
                     for job in *chunk {
                         values.extend([
@@ -273,6 +328,23 @@ impl JobStore for MysqlStore {
                 for ids in net.dones.chunks(IDS_PER_STATEMENT) {
                     let list: Vec<String> = ids.iter().map(u64::to_string).collect();
                     tx.query_drop(format!("DELETE FROM {t} WHERE id IN ({})", list.join(",")))?;
+                }
+                for chunk in &record_chunks {
+                    let mut values = Vec::with_capacity(chunk.len() * 3);
+                    for record in *chunk {
+                        values.extend([
+                            Value::UInt(u64::from(record.kind)),
+                            Value::Bytes(record.key.to_vec()),
+                            Value::Bytes(record.body.to_vec()),
+                        ]);
+                    }
+                    tx.exec_drop(
+                        record_upsert_sql(t, chunk.len()),
+                        Params::Positional(values),
+                    )?;
+                }
+                for records in net.record_drops.chunks(IDS_PER_STATEMENT) {
+                    tx.query_drop(record_delete_sql(t, records))?;
                 }
                 tx.commit()
             },
@@ -319,6 +391,41 @@ impl JobStore for MysqlStore {
             if n < REPLAY_PAGE {
                 return Ok(());
             }
+        }
+    }
+
+    fn replay_records(&mut self, sink: &mut dyn FnMut(StoredRecord)) -> Result<(), StoreError> {
+        let t = &self.table;
+        // Keyset paging on the primary key, written as an OR so that MariaDB scans a range
+        // (it does not for a row comparison).
+        let first =
+            format!("SELECT kind, `key`, body FROM {t}_records ORDER BY kind, `key` LIMIT ?");
+        let next = format!(
+            "SELECT kind, `key`, body FROM {t}_records \
+             WHERE kind > ? OR (kind = ? AND `key` > ?) ORDER BY kind, `key` LIMIT ?"
+        );
+        let mut after: Option<(u8, Vec<u8>)> = None;
+        loop {
+            let rows: Vec<(u8, Vec<u8>, Vec<u8>)> = self.link.run(
+                || connect(&self.opts, t),
+                |c| match &after {
+                    None => c.exec(&first, (REPLAY_PAGE as u64,)),
+                    Some((kind, key)) => c.exec(&next, (kind, kind, key, REPLAY_PAGE as u64)),
+                },
+            )?;
+            let n = rows.len();
+            let last = rows.last().map(|(kind, key, _)| (*kind, key.clone()));
+            for (kind, key, body) in rows {
+                sink(StoredRecord {
+                    kind,
+                    key: Bytes::from(key),
+                    body: Bytes::from(body),
+                });
+            }
+            if n < REPLAY_PAGE {
+                return Ok(());
+            }
+            after = last;
         }
     }
 

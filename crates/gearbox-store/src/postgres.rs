@@ -9,6 +9,10 @@
 //! the server's `synchronous_commit` and `fsync` settings make a commit (both on by default).
 //! Replay pages through the table by id, [`REPLAY_PAGE`] rows at a time.
 //!
+//! Records (schedules, dead letters, kept results) live in a second table, `<table>_records`,
+//! keyed by kind and key (created on open if missing); a batch's records go into the same
+//! transaction as its jobs, as one bulk upsert and one bulk delete of their own.
+//!
 //! The connection is reopened after a failure (see [`Link`]); the connect timeout, TCP user
 //! timeout and keepalives keep a call from blocking for more than a few seconds when the
 //! server is down or unreachable.
@@ -17,17 +21,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use postgres::{Client, Config, NoTls, Statement};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::batch::NetBatch;
 use crate::link::{Link, CONNECT_TIMEOUT, IO_TIMEOUT, REPLAY_PAGE};
-use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, TableLayout};
+use crate::{table_layout, JobStore, StoreError, StoreOp, StoredJob, StoredRecord, TableLayout};
 
 /// gearmand's default table name for `-q libpq`.
 pub const DEFAULT_LIBPQ_TABLE: &str = "queue";
 
-/// Longest table name: PostgreSQL's 63-byte identifiers, less the import suffix.
+/// Longest table name: PostgreSQL's 63-byte identifiers, less the longer of the suffixes of
+/// the import table (`_gearmand_import`) and the records table (`_records`).
 const MAX_TABLE: usize = 40;
+const _: () = assert!(MAX_TABLE + "_gearmand_import".len() <= 63);
+const _: () = assert!(MAX_TABLE + "_records".len() <= 63);
 
 /// A job store in one PostgreSQL table.
 pub struct PostgresStore {
@@ -53,6 +60,9 @@ struct Session {
     delete: Statement,
     page: Statement,
     load: Statement,
+    record_upsert: Statement,
+    record_delete: Statement,
+    record_page: Statement,
 }
 
 /// Ids and times are far below `i64::MAX`; anything above it is clamped rather than wrapped
@@ -115,9 +125,9 @@ impl PostgresStore {
         Ok(self.len()? == 0)
     }
 
-    /// Drop the table (for tests and for clearing a queue by hand).
+    /// Drop the table and its records table (for tests and for clearing a queue by hand).
     pub fn drop_table(&mut self) -> Result<(), StoreError> {
-        let sql = format!("DROP TABLE IF EXISTS {}", self.table);
+        let sql = format!("DROP TABLE IF EXISTS {t}, {t}_records", t = self.table);
         self.link.run(
             || connect(&self.config, &self.table),
             |s| s.client.batch_execute(&sql),
@@ -146,12 +156,28 @@ fn connect(config: &Config, table: &str) -> Result<Session, StoreError> {
     let load = client.prepare(&format!(
         "SELECT id, data FROM {t} WHERE id = ANY($1::int8[])"
     ))?;
+    let record_upsert = client.prepare(&format!(
+        "INSERT INTO {t}_records (kind, key, body) \
+         SELECT * FROM UNNEST($1::int2[], $2::bytea[], $3::bytea[]) \
+         ON CONFLICT (kind, key) DO UPDATE SET body = EXCLUDED.body"
+    ))?;
+    let record_delete = client.prepare(&format!(
+        "DELETE FROM {t}_records r USING UNNEST($1::int2[], $2::bytea[]) AS d(kind, key) \
+         WHERE r.kind = d.kind AND r.key = d.key"
+    ))?;
+    let record_page = client.prepare(&format!(
+        "SELECT kind, key, body FROM {t}_records WHERE (kind, key) > ($1, $2) \
+         ORDER BY kind, key LIMIT $3"
+    ))?;
     Ok(Session {
         client,
         upsert,
         delete,
         page,
         load,
+        record_upsert,
+        record_delete,
+        record_page,
     })
 }
 
@@ -164,6 +190,22 @@ fn create_sql(t: &str) -> String {
 }
 
 fn prepare_table(client: &mut Client, t: &str) -> Result<(), StoreError> {
+    // Looked up first, as the queue table is, so that an existing table costs no "already
+    // exists" notice in the log at every connect.
+    let records = format!("{t}_records");
+    let have_records = client
+        .query_opt(
+            "SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1",
+            &[&records],
+        )?
+        .is_some();
+    if !have_records {
+        client.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {records} (kind SMALLINT NOT NULL, \
+             key BYTEA NOT NULL, body BYTEA NOT NULL, PRIMARY KEY (kind, key))"
+        ))?;
+    }
     let columns: Vec<String> = client
         .query(
             "SELECT column_name::text FROM information_schema.columns \
@@ -214,6 +256,15 @@ impl JobStore for PostgresStore {
         let whens: Vec<i64> = net.puts.iter().map(|j| int(j.when_to_run)).collect();
         let reducers: Vec<&[u8]> = net.puts.iter().map(|j| &j.reducer[..]).collect();
         let dones: Vec<i64> = net.dones.iter().map(|&id| int(id)).collect();
+        let put_kinds: Vec<i16> = net.record_puts.iter().map(|r| i16::from(r.kind)).collect();
+        let put_keys: Vec<&[u8]> = net.record_puts.iter().map(|r| &r.key[..]).collect();
+        let bodies: Vec<&[u8]> = net.record_puts.iter().map(|r| &r.body[..]).collect();
+        let drop_kinds: Vec<i16> = net
+            .record_drops
+            .iter()
+            .map(|&(k, _)| i16::from(k))
+            .collect();
+        let drop_keys: Vec<&[u8]> = net.record_drops.iter().map(|(_, key)| &key[..]).collect();
         self.link.run(
             || connect(&self.config, &self.table),
             |s| {
@@ -234,6 +285,12 @@ impl JobStore for PostgresStore {
                 }
                 if !dones.is_empty() {
                     tx.execute(&s.delete, &[&dones])?;
+                }
+                if !put_kinds.is_empty() {
+                    tx.execute(&s.record_upsert, &[&put_kinds, &put_keys, &bodies])?;
+                }
+                if !drop_kinds.is_empty() {
+                    tx.execute(&s.record_delete, &[&drop_kinds, &drop_keys])?;
                 }
                 tx.commit()
             },
@@ -256,6 +313,34 @@ impl JobStore for PostgresStore {
             for job in page {
                 after = int(job.id);
                 sink(job);
+            }
+            if n < REPLAY_PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    fn replay_records(&mut self, sink: &mut dyn FnMut(StoredRecord)) -> Result<(), StoreError> {
+        // Keyset paging on the primary key; kind -1 sorts before every record.
+        let mut after: (i16, Bytes) = (-1, Bytes::new());
+        loop {
+            // On a thread of its own, as in `replay`.
+            let page = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| self.record_page(&after))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })?;
+            let n = page.len();
+            for (kind, key, body) in page {
+                after = (kind, key.clone());
+                // The column is wider than a kind: a row outside 0..=255 was written by hand.
+                match u8::try_from(kind) {
+                    Ok(kind) => sink(StoredRecord { kind, key, body }),
+                    Err(_) => {
+                        warn!(kind, table = %self.table, "skipping a record of an impossible kind")
+                    }
+                }
             }
             if n < REPLAY_PAGE {
                 return Ok(());
@@ -304,5 +389,28 @@ impl PostgresStore {
             });
         }
         Ok(jobs)
+    }
+
+    /// Up to [`REPLAY_PAGE`] records, as (kind, key, body), after `after` in (kind, key)
+    /// order.
+    fn record_page(
+        &mut self,
+        after: &(i16, Bytes),
+    ) -> Result<Vec<(i16, Bytes, Bytes)>, StoreError> {
+        let limit = i64::try_from(REPLAY_PAGE).unwrap_or(i64::MAX);
+        let (kind, key) = (after.0, &after.1[..]);
+        let rows = self.link.run(
+            || connect(&self.config, &self.table),
+            |s| s.client.query(&s.record_page, &[&kind, &key, &limit]),
+        )?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            records.push((
+                row.try_get::<_, i16>(0)?,
+                Bytes::from(row.try_get::<_, Vec<u8>>(1)?),
+                Bytes::from(row.try_get::<_, Vec<u8>>(2)?),
+            ));
+        }
+        Ok(records)
     }
 }

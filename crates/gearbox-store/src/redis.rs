@@ -7,16 +7,20 @@
 //!   ordered by its members, which for equal-width decimal ids is id order. Replay pages
 //!   through it with `ZRANGEBYLEX … LIMIT` ([`REPLAY_PAGE`] ids a page) and `HMGET`; nothing
 //!   ever uses `KEYS`. (A score of the id itself would lose exactness above 2^53.)
+//! * `<prefix>:records`, a hash of the records (schedules, dead letters, kept results), each
+//!   under a field of its kind byte followed by its key; replayed with `HSCAN`.
 //!
-//! A batch is one `MULTI`/`EXEC` pipeline of at most four commands (`HSET`, `ZADD` for the
-//! puts, `HDEL`, `ZREM` for the dones), applied all at once or not at all. Redis answers
-//! `EXEC` before its own persistence has synced: a committed batch survives a Redis restart
-//! only with `appendonly yes` and `appendfsync always` (with `everysec`, the last second can
-//! be lost; with neither AOF nor snapshots, everything is). [`RedisStore::open`] logs a
-//! warning when Redis keeps less than that.
+//! A batch is one `MULTI`/`EXEC` pipeline of at most six commands (`HSET`, `ZADD` for the
+//! puts, `HDEL`, `ZREM` for the dones, `HSET` and `HDEL` on the records), applied all at once
+//! or not at all. Redis answers `EXEC` before its own persistence has synced: a committed batch
+//! survives a Redis restart only with `appendonly yes` and `appendfsync always` (with
+//! `everysec`, the last second can be lost; with neither AOF nor snapshots, everything is).
+//! [`RedisStore::open`] logs a warning when Redis keeps less than that.
 //!
 //! The connection is reopened after a failure (see [`Link`]); connect, read and write timeouts
 //! keep a call from blocking for more than a few seconds when Redis is down.
+
+use std::collections::HashSet;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use redis::{Commands, Connection, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
@@ -24,7 +28,7 @@ use tracing::warn;
 
 use crate::batch::NetBatch;
 use crate::link::{Link, CONNECT_TIMEOUT, IO_TIMEOUT, REPLAY_PAGE};
-use crate::{JobStore, StoreError, StoreOp, StoredJob};
+use crate::{JobStore, StoreError, StoreOp, StoredJob, StoredRecord};
 
 /// The key prefix used when none is given.
 pub const DEFAULT_REDIS_PREFIX: &str = "gearbox";
@@ -67,11 +71,12 @@ impl std::fmt::Debug for RedisSettings {
     }
 }
 
-/// A job store in two Redis keys.
+/// A job store in three Redis keys.
 pub struct RedisStore {
     client: redis::Client,
     jobs: String,
     ids: String,
+    records: String,
     link: Link<Connection>,
 }
 
@@ -87,6 +92,17 @@ impl std::fmt::Debug for RedisStore {
 /// The hash field and sorted-set member for `id`.
 fn member(id: u64) -> String {
     format!("{id:020}")
+}
+
+/// One `HSCAN` reply: the next cursor (0 at the end) and (field, value) pairs.
+type ScanPage = (u64, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// The records hash's field for a record: its kind byte, then its key.
+fn record_field(kind: u8, key: &[u8]) -> Vec<u8> {
+    let mut field = Vec::with_capacity(1 + key.len());
+    field.push(kind);
+    field.extend_from_slice(key);
+    field
 }
 
 /// Serialize a job: layout byte, priority, `when_to_run` (u64), then function, unique and
@@ -161,6 +177,7 @@ impl RedisStore {
             client: redis::Client::open(info)?,
             jobs: format!("{prefix}:jobs"),
             ids: format!("{prefix}:ids"),
+            records: format!("{prefix}:records"),
             link: Link::new("redis"),
         };
         let settings: Vec<String> = store.link.run(
@@ -205,9 +222,9 @@ impl RedisStore {
         Ok(self.len()? == 0)
     }
 
-    /// Delete both keys (for tests and for clearing a queue by hand).
+    /// Delete the store's keys, records included (for tests and for clearing a queue by hand).
     pub fn drop_keys(&mut self) -> Result<(), StoreError> {
-        let keys = [self.jobs.clone(), self.ids.clone()];
+        let keys = [self.jobs.clone(), self.ids.clone(), self.records.clone()];
         self.link
             .run(|| connect(&self.client), |c| c.del::<_, ()>(&keys))
     }
@@ -247,7 +264,27 @@ impl JobStore for RedisStore {
                 .arg(&members)
                 .ignore();
         }
-        if net.puts.is_empty() && net.dones.is_empty() {
+        if !net.record_puts.is_empty() {
+            let hset = pipe.cmd("HSET").arg(&self.records);
+            for record in &net.record_puts {
+                hset.arg(record_field(record.kind, &record.key))
+                    .arg(&record.body[..]);
+            }
+            pipe.ignore();
+        }
+        if !net.record_drops.is_empty() {
+            let fields: Vec<Vec<u8>> = net
+                .record_drops
+                .iter()
+                .map(|&(kind, key)| record_field(kind, key))
+                .collect();
+            pipe.cmd("HDEL").arg(&self.records).arg(&fields).ignore();
+        }
+        if net.puts.is_empty()
+            && net.dones.is_empty()
+            && net.record_puts.is_empty()
+            && net.record_drops.is_empty()
+        {
             return Ok(());
         }
         self.link.run(|| connect(&self.client), |c| pipe.exec(c))
@@ -293,6 +330,46 @@ impl JobStore for RedisStore {
             if n < REPLAY_PAGE {
                 return Ok(());
             }
+        }
+    }
+
+    fn replay_records(&mut self, sink: &mut dyn FnMut(StoredRecord)) -> Result<(), StoreError> {
+        // HSCAN may return a field twice (when the hash is resized between calls): remember
+        // the fields fed, a few bytes each, so that each record reaches the sink once.
+        let mut seen: HashSet<Bytes> = HashSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let records = &self.records;
+            let (next, page): ScanPage = self.link.run(
+                || connect(&self.client),
+                |c| {
+                    redis::cmd("HSCAN")
+                        .arg(records)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(REPLAY_PAGE)
+                        .query(c)
+                },
+            )?;
+            for (field, body) in page {
+                let field = Bytes::from(field);
+                let Some(&kind) = field.first() else {
+                    warn!(key = %self.records, "skipping a record with an empty field");
+                    continue;
+                };
+                if !seen.insert(field.clone()) {
+                    continue;
+                }
+                sink(StoredRecord {
+                    kind,
+                    key: field.slice(1..),
+                    body: Bytes::from(body),
+                });
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
         }
     }
 

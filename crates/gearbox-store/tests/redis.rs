@@ -58,6 +58,31 @@ fn the_layout_is_a_hash_and_a_sorted_set() {
     assert_eq!(store.len().unwrap(), 1);
 }
 
+/// Records are one hash, `<prefix>:records`, whose fields are the kind byte and the key.
+#[test]
+fn records_are_one_hash_keyed_by_kind_and_key() {
+    let Some(scratch) = Scratch::<Redis>::shared() else {
+        return;
+    };
+    let mut store = scratch.open();
+    store
+        .append(&[
+            StoreOp::PutRecord(suite::record(b'A', b"key", b"body")),
+            StoreOp::PutRecord(suite::record(b'B', b"gone", b"x")),
+        ])
+        .unwrap();
+    store
+        .append(&[StoreOp::DropRecord {
+            kind: b'B',
+            key: bytes::Bytes::from_static(b"gone"),
+        }])
+        .unwrap();
+    let key = format!("{}:records", scratch.name);
+    assert_eq!(redis_cli(&["TYPE", &key]), "hash");
+    assert_eq!(redis_cli(&["HKEYS", &key]), "Akey");
+    assert_eq!(redis_cli(&["HGET", &key, "Akey"]), "body");
+}
+
 #[test]
 fn a_url_works_as_well_as_settings() {
     let Some(scratch) = Scratch::<Redis>::shared() else {

@@ -341,6 +341,65 @@ pub fn records_round_trip<B: Backend>() {
     records_round_trip_in(&mut scratch.open());
 }
 
+/// Replay of records goes across pages (and, in Redis, across `HSCAN` calls) and feeds each
+/// record once; a batch with more records than one statement holds goes through whole.
+pub fn records_replay_across_pages<B: Backend>() {
+    let Some(scratch) = Scratch::<B>::shared() else {
+        return;
+    };
+    let mut store = scratch.open();
+    // Keys that are prefixes of one another, the empty key, and the extreme kinds.
+    let written: Vec<StoredRecord> = (0..1300u32)
+        .map(|i| {
+            let kind = [0u8, 7, 255][(i % 3) as usize];
+            let key = if i < 3 {
+                Vec::new()
+            } else {
+                (i / 3).to_string().into_bytes()
+            };
+            record(kind, &key, &i.to_le_bytes())
+        })
+        .collect();
+    let batch: Vec<StoreOp> = written.iter().cloned().map(StoreOp::PutRecord).collect();
+    store.append(&batch).expect("append records");
+    let mut expected = written.clone();
+    expected.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+    assert_eq!(records(&mut store), expected);
+    assert_eq!(records(&mut scratch.open()), expected);
+    // Drop all but the last hundred in one batch.
+    let drops: Vec<StoreOp> = written[..1200]
+        .iter()
+        .map(|r| StoreOp::DropRecord {
+            kind: r.kind,
+            key: r.key.clone(),
+        })
+        .collect();
+    store.append(&drops).expect("drop records");
+    let mut rest = written[1200..].to_vec();
+    rest.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+    assert_eq!(records(&mut store), rest);
+}
+
+/// Removing a store (the scratch cleanup, `drop_table` / `drop_keys`) removes its records
+/// too: a store opened afresh on the same name has none.
+pub fn removing_a_store_removes_its_records<B: Backend>() {
+    let Some(scratch) = Scratch::<B>::shared() else {
+        return;
+    };
+    let mut store = scratch.open();
+    store
+        .append(&[
+            StoreOp::PutRecord(record(1, b"a", b"body")),
+            StoreOp::Put(job(1, b"", b"x")),
+        ])
+        .expect("append");
+    drop(store);
+    B::remove(&scratch.name);
+    let mut store = scratch.open();
+    assert!(records(&mut store).is_empty());
+    assert!(replayed(&mut store).is_empty());
+}
+
 pub fn load_reads_back_what_is_stored<B: Backend>() {
     let Some(scratch) = Scratch::<B>::shared() else {
         return;
@@ -540,6 +599,14 @@ macro_rules! backend_tests {
         #[test]
         fn records_round_trip() {
             suite::records_round_trip::<$backend>();
+        }
+        #[test]
+        fn records_replay_across_pages() {
+            suite::records_replay_across_pages::<$backend>();
+        }
+        #[test]
+        fn removing_a_store_removes_its_records() {
+            suite::removing_a_store_removes_its_records::<$backend>();
         }
         #[test]
         fn a_large_batch_is_one_append() {
