@@ -1,12 +1,15 @@
-//! Configured schedules on the fake clock: each firing submits a background job whose unique
-//! names the firing, at the cron expression's times; missed firings are skipped; a firing
-//! whose job is still there is not doubled; durable firings wait for their commit.
+//! Schedules on the fake clock: each firing submits a background job whose unique names the
+//! firing, at the cron expression's times; missed firings are skipped, or made up once; a
+//! firing whose job is still there is not doubled; durable firings wait for their commit;
+//! schedules created with SUBMIT_JOB_SCHED are answered with a handle after their commit,
+//! replaced by a second submission with the same unique, cancelled by handle, and survive a
+//! restart.
 
 use super::*;
 use crate::cron::Cron;
 
-fn every_five_minutes(durable: bool) -> Harness {
-    let mut h = Harness::with(EngineConfig {
+fn five_minutes_config(durable: bool, missed: Missed) -> EngineConfig {
+    EngineConfig {
         handle_prefix: "H:test".into(),
         durable,
         schedules: vec![ScheduleSpec {
@@ -15,10 +18,14 @@ fn every_five_minutes(durable: bool) -> Harness {
             workload: Bytes::from_static(b"w"),
             unique: Bytes::from_static(b"s"),
             priority: Priority::Normal,
-            missed: Missed::Skip,
+            missed,
         }],
         ..EngineConfig::default()
-    });
+    }
+}
+
+fn every_five_minutes(durable: bool) -> Harness {
+    let mut h = Harness::with(five_minutes_config(durable, Missed::Skip));
     h.engine.start_schedules(h.now);
     h
 }
@@ -107,4 +114,164 @@ fn a_durable_firing_runs_once_committed() {
     h.engine.committed(seq, None, h.now, &mut h.out);
     h.out.sent.clear();
     assert!(h.grab(W).is_some());
+}
+
+/// Fire every timer up to `ms` from now, committing what is written; the uniques of the jobs
+/// the worker then runs to completion.
+fn run_for(h: &mut Harness, disk: &mut Disk, ms: u64) -> Vec<String> {
+    let sent = h.advance(ms);
+    h.commit_all(disk, &sent);
+    let mut ran = Vec::new();
+    while let Some((handle, _, unique, _)) = h.grab(W) {
+        let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b""]);
+        h.commit_all(disk, &sent);
+        ran.push(unique);
+    }
+    ran
+}
+
+#[test]
+fn missed_once_makes_up_one_firing_after_a_restart_and_skip_none() {
+    for missed in [Missed::Once, Missed::Skip] {
+        let config = || five_minutes_config(true, missed);
+        let mut h = Harness::with(config());
+        h.engine.start_schedules(h.now);
+        let mut disk = Disk::default();
+        h.connect(1);
+        h.send(W, T::CanDo, &[b"report"]);
+        let first = h.now + to_next_slot(h.now);
+        let wait = to_next_slot(h.now);
+        assert_eq!(run_for(&mut h, &mut disk, wait).len(), 1);
+        // Down for an hour: twelve firings missed.
+        let back = first + 3_600_000 + 1_000;
+        let mut h = disk.restart(config(), back);
+        h.connect(1);
+        h.send(W, T::CanDo, &[b"report"]);
+        let made_up = run_for(&mut h, &mut disk, 0);
+        match missed {
+            Missed::Once => assert_eq!(made_up, vec![format!("s@{}", first / 1000 + 300)]),
+            Missed::Skip => assert!(made_up.is_empty(), "{made_up:?}"),
+        }
+        // Then on as usual.
+        let wait = to_next_slot(h.now);
+        let next = run_for(&mut h, &mut disk, wait);
+        assert_eq!(next, vec![format!("s@{}", h.now / 1000)]);
+    }
+}
+
+fn sched(h: &mut Harness, unique: &str, minute: &str, workload: &str) -> Vec<Sent> {
+    h.send(
+        C,
+        T::SubmitJobSched,
+        &[
+            b"report",
+            unique.as_bytes(),
+            minute.as_bytes(),
+            b"",
+            b"*",
+            b"",
+            b"",
+            workload.as_bytes(),
+        ],
+    )
+}
+
+#[test]
+fn submit_job_sched_creates_a_durable_schedule_that_survives_a_restart() {
+    let config = || EngineConfig {
+        handle_prefix: "H:test".into(),
+        durable: true,
+        ..EngineConfig::default()
+    };
+    let mut h = Harness::with(config());
+    h.engine.start_schedules(h.now);
+    let mut disk = Disk::default();
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"report"]);
+    let sent = sched(&mut h, "nightly", "*/5", "v1");
+    assert!(
+        kinds_to(&sent, C).is_empty(),
+        "answered before the commit: {sent:?}"
+    );
+    let sent = h.commit_all(&mut disk, &sent);
+    let handle = created(&sent, C);
+    // The same unique again replaces the definition and keeps the handle.
+    let sent = sched(&mut h, "nightly", "*/10", "v2");
+    let sent = h.commit_all(&mut disk, &sent);
+    assert_eq!(created(&sent, C), handle);
+    let listing = lines_of(&h.admin(C, "show scheduled"));
+    assert_eq!(listing.len(), 1, "{listing:?}");
+    assert_eq!(&listing[0][..3], [handle.as_str(), "report", "nightly"]);
+    let to_ten = 600_000 - h.now % 600_000;
+    assert_eq!(
+        run_for(&mut h, &mut disk, to_ten),
+        vec![format!("nightly@{}", h.now / 1000)]
+    );
+
+    // After a restart it goes on firing, under the same handle.
+    let mut h = disk.restart(config(), h.now + 1_000);
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"report"]);
+    let listing = lines_of(&h.admin(C, "show scheduled"));
+    assert_eq!(listing[0][0], handle);
+    let to_ten = 600_000 - h.now % 600_000;
+    let fired = run_for(&mut h, &mut disk, to_ten);
+    assert_eq!(fired, vec![format!("nightly@{}", h.now / 1000)]);
+    // A second schedule, which stays.
+    let sent = h.send(
+        C,
+        T::SubmitJobSched,
+        &[b"report", b"", b"0", b"0", b"", b"", b"", b"w"],
+    );
+    h.commit_all(&mut disk, &sent);
+
+    // Cancelled by its handle: gone, and gone from the store.
+    let line = Bytes::from(format!("cancel job {handle}"));
+    h.engine.admin(C, &line, &mut h.out);
+    let sent = std::mem::take(&mut h.out.sent);
+    assert!(sent.contains(&Sent::Text(C, "OK\r\n".into())), "{sent:?}");
+    disk.apply(&sent);
+    let listing = lines_of(&h.admin(C, "show scheduled"));
+    assert!(listing.iter().all(|l| l[0] != handle), "{listing:?}");
+    assert!(run_for(&mut h, &mut disk, 600_000)
+        .iter()
+        .all(|u| !u.starts_with("nightly@")));
+    assert_eq!(
+        disk.count(super::super::records::SCHEDULE),
+        1,
+        "the sched- one stays"
+    );
+}
+
+#[test]
+fn bad_schedules_are_refused_with_an_error() {
+    let mut h = Harness::new();
+    h.connect(2);
+    let sent = sched(&mut h, "x", "61", "");
+    assert_eq!(error_code(&sent, C), "INVALID_SCHEDULE");
+    let long = "u".repeat(MAX_SCHEDULE_UNIQUE + 1);
+    let sent = sched(&mut h, &long, "*", "");
+    assert_eq!(error_code(&sent, C), "ARGUMENT_TOO_LARGE");
+    let sent = h.send(
+        C,
+        T::SubmitJobSched,
+        &[b"", b"u", b"", b"", b"", b"", b"", b""],
+    );
+    assert_eq!(error_code(&sent, C), "INVALID_FUNCTION_NAME");
+    assert_eq!(h.admin(C, "show scheduled"), ".\n");
+    // In memory mode the answer comes at once, and an empty unique is made up.
+    let sent = sched(&mut h, "", "*", "");
+    let handle = created(&sent, C);
+    let listing = lines_of(&h.admin(C, "show scheduled"));
+    let number = handle.rsplit(':').next().unwrap();
+    assert_eq!(listing[0][2], format!("sched-{number}"));
+}
+
+fn lines_of(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .take_while(|l| *l != ".")
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
 }
