@@ -3,7 +3,9 @@
 //! The kill test runs for the default SQLite store and for every server backend compiled in
 //! (features `postgres`, `mysql`, `redis`), against the real services on 127.0.0.1; for those,
 //! a second test restarts the database under load: submissions get ERROR while it is down and
-//! succeed again after, and every acknowledged job completes.
+//! succeed again after, and every acknowledged job completes. A third kills the server holding
+//! one of each durable object besides queued jobs (a dead letter, a kept result, a pending
+//! epoch job and a submitted schedule) and finds each of them after the restart.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -269,6 +271,128 @@ fn survive_kill_9(store_args: &[String]) {
     );
 }
 
+/// The policy file for [`objects_survive_kill_9`]: failures of `f` are final and kept as
+/// dead letters, outcomes are kept for an hour.
+const OBJECTS_CONFIG: &str = "[functions.\"f\"]\nretries = 0\nkeep_results = \"1h\"\n";
+
+/// A dead letter, a kept result, a pending epoch job and a submitted schedule, each made
+/// durable, then `kill -9` and a restart on the same store: all four are there, by the same
+/// handles, and the dead letter still runs again when retried.
+fn objects_survive_kill_9(store_args: &[String]) {
+    use gearbox_testkit::wire::Conn;
+    use PacketType as T;
+
+    let dir = TempDir::new("objects");
+    let config = dir.path().join("gearbox.toml");
+    std::fs::write(&config, OBJECTS_CONFIG).expect("write the config");
+    let mut args = store_args.to_vec();
+    args.extend(strings(&["--config", config.to_str().expect("utf-8 path")]));
+    let server = start(&args);
+    let mut client = Conn::connect(server.addr);
+    let created = |client: &mut Conn, kind: T, args: &[&[u8]]| -> Vec<u8> {
+        let r = client.request_req(kind, args);
+        assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+        r[0].args()[0].clone()
+    };
+    let doomed = created(&mut client, T::SubmitJobBg, &[b"f", b"dead-1", b"w\0one"]);
+    let kept = created(&mut client, T::SubmitJobBg, &[b"f", b"kept-1", b"w2"]);
+    let due = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    let due = due.to_string();
+    let later = created(
+        &mut client,
+        T::SubmitJobEpoch,
+        &[b"f", b"later", due.as_bytes(), b"w3"],
+    );
+    let schedule = created(
+        &mut client,
+        T::SubmitJobSched,
+        &[b"f", b"nightly", b"0", b"3", b"", b"", b"", b"sw"],
+    );
+    let mut worker = Conn::connect(server.addr);
+    worker.send_req(T::CanDo, &[b"f"]);
+    worker.send_req(T::SetClientId, &[b"crash-worker"]);
+    for _ in 0..2 {
+        let r = worker.request_req(T::GrabJob, &[]);
+        assert!(r[0].is(T::JobAssign), "{}", r[0].describe());
+        let handle = r[0].args()[0].clone();
+        if handle == doomed {
+            worker.send_req(T::WorkFail, &[&handle]);
+        } else {
+            assert_eq!(handle, kept);
+            worker.send_req(T::WorkComplete, &[&handle, b"result\0bytes"]);
+        }
+    }
+    worker.sync();
+    // Commits are in order: once a later submission is acknowledged, the dead letter and
+    // the result written before it are stored.
+    created(&mut client, T::SubmitJobBg, &[b"barrier", b"", b""]);
+    drop(server);
+
+    let server = start(&args);
+    let mut admin = Conn::connect(server.addr);
+    let dead = admin.admin_list("dead list");
+    let dead: Vec<String> = dead
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    assert_eq!(
+        dead.len(),
+        2,
+        "one dead letter and the closing dot: {dead:?}"
+    );
+    let fields: Vec<&str> = dead[0].trim_end().split('\t').collect();
+    assert_eq!(
+        (fields[1], fields[2], fields[5], fields[7], fields[8]),
+        ("f", "dead-1", "fail", "crash-worker", "5"),
+        "{dead:?}"
+    );
+    let result = admin.admin_line(&format!("result {}", String::from_utf8_lossy(&kept)));
+    assert_eq!(
+        String::from_utf8_lossy(&result),
+        "OK complete 12 cmVzdWx0AGJ5dGVz\r\n"
+    );
+    let scheduled = admin.admin_list("show scheduled");
+    let scheduled: Vec<String> = scheduled
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    for (handle, unique) in [(&later, "later"), (&schedule, "nightly")] {
+        let handle = String::from_utf8_lossy(handle).into_owned();
+        assert!(
+            scheduled
+                .iter()
+                .any(|l| l.starts_with(&format!("{handle}\tf\t{unique}\t"))),
+            "{handle} {unique} in {scheduled:?}"
+        );
+    }
+    // The dead letter runs again, with its unique and workload.
+    let retried = admin.admin_line("dead retry all");
+    assert_eq!(String::from_utf8_lossy(&retried), "OK 1\r\n");
+    let mut worker = Conn::connect(server.addr);
+    worker.send_req(T::CanDo, &[b"f"]);
+    // It is queued once its store write commits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        let r = worker.request_req(T::GrabJobUniq, &[]);
+        if r[0].is(T::JobAssignUniq) || Instant::now() > deadline {
+            break r;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(r[0].is(T::JobAssignUniq), "{}", r[0].describe());
+    assert_eq!(&r[0].args()[2..], [b"dead-1".to_vec(), b"w\0one".to_vec()]);
+}
+
+#[test]
+fn dead_letters_results_epoch_jobs_and_schedules_survive_kill_9() {
+    let data = TempDir::new("objects");
+    objects_survive_kill_9(&sqlite_args(&data));
+}
+
 #[test]
 fn memory_mode_loses_jobs_on_restart_as_gearmand_does() {
     let data = TempDir::new("memory");
@@ -520,6 +644,15 @@ mod postgres {
     }
 
     #[test]
+    fn dead_letters_results_epoch_jobs_and_schedules_survive_kill_9() {
+        let Some(_lock) = Service::Postgres.shared() else {
+            return;
+        };
+        let table = scratch();
+        objects_survive_kill_9(&args(&table.name));
+    }
+
+    #[test]
     fn a_database_restart_under_load_refuses_only_while_it_is_down() {
         let Some(_lock) = Service::Postgres.exclusive() else {
             return;
@@ -605,6 +738,15 @@ mod mysql {
     }
 
     #[test]
+    fn dead_letters_results_epoch_jobs_and_schedules_survive_kill_9() {
+        let Some(_lock) = Service::Mysql.shared() else {
+            return;
+        };
+        let table = scratch();
+        objects_survive_kill_9(&args(&table.name));
+    }
+
+    #[test]
     fn a_database_restart_under_load_refuses_only_while_it_is_down() {
         let Some(_lock) = Service::Mysql.exclusive() else {
             return;
@@ -662,6 +804,15 @@ mod redis {
         };
         let prefix = scratch();
         survive_kill_9(&bounded(args(&prefix.name)));
+    }
+
+    #[test]
+    fn dead_letters_results_epoch_jobs_and_schedules_survive_kill_9() {
+        let Some(_lock) = Service::Redis.shared() else {
+            return;
+        };
+        let prefix = scratch();
+        objects_survive_kill_9(&args(&prefix.name));
     }
 
     /// This Redis keeps nothing on disk, so what it held is gone after its restart; the jobs
