@@ -544,3 +544,32 @@ fn php_foreground_and_background_tasks_in_one_run_tasks(kind: Kind) {
         s.wait_status("mixed", (0, 0, 0));
     }
 }
+
+/// Gearbox's kept results and epoch jobs through an unchanged PECL client: a job submitted
+/// with `doBackground` and run by a PECL worker has its result read back with the admin
+/// `result HANDLE`, and an epoch job shows in `show scheduled` (gearboxd only: gearmand keeps
+/// neither).
+#[test]
+fn php_reads_a_kept_result_and_sees_its_epoch_job_scheduled() {
+    if !require_php() {
+        return;
+    }
+    let dir = TempDir::new("php-kept");
+    let config = dir.path().join("gearbox.toml");
+    std::fs::write(&config, "[functions.\"reverse\"]\nkeep_results = \"1h\"\n").unwrap();
+    let s = Server::start(Kind::Gearboxd, &["--config", config.to_str().unwrap()]);
+    let worker = s.spawn_php("worker.php", &["--fn", "reverse:reverse", "--count", "1"]);
+    let out = s.php("kept_result.php", &["reverse"]);
+    assert_lines(
+        Kind::Gearboxd,
+        &out,
+        &[
+            "SUBMITTED GEARMAN_SUCCESS",
+            "RESULT complete 5 olleh",
+            "EPOCH CREATED",
+            "SCHEDULED php-epoch",
+        ],
+    );
+    let w = worker.wait(PROC_TIMEOUT);
+    assert_lines(Kind::Gearboxd, &w, &["JOB reverse hello", "DONE 1"]);
+}
