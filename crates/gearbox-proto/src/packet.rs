@@ -174,7 +174,8 @@ packet_types! {
     SubmitJobLow = 33, "SUBMIT_JOB_LOW", Fields(2);
     /// `SUBMIT_JOB_LOW_BG function unique data`.
     SubmitJobLowBg = 34, "SUBMIT_JOB_LOW_BG", Fields(2);
-    /// `SUBMIT_JOB_SCHED function unique minute hour mday month wday data`: never implemented.
+    /// `SUBMIT_JOB_SCHED function unique minute hour mday month wday data`: never implemented by
+    /// gearmand; gearboxd creates a recurring schedule.
     SubmitJobSched = 35, "SUBMIT_JOB_SCHED", Fields(7);
     /// `SUBMIT_JOB_EPOCH function unique epoch data`: background job run at a Unix time.
     SubmitJobEpoch = 36, "SUBMIT_JOB_EPOCH", Fields(3);

@@ -729,3 +729,31 @@ fn difference_a_woken_worker_that_does_not_grab_passes_the_wakeup_on() {
         );
     });
 }
+
+/// SUBMIT_JOB_SCHED: gearmand never implemented it and answers ERROR INVALID_COMMAND
+/// ([G]); gearboxd creates a recurring schedule and answers JOB_CREATED with its handle, and
+/// `cancel job` removes it (docs/scheduling.md).
+#[test]
+fn difference_submit_job_sched_creates_a_schedule() {
+    each(|s| {
+        let mut c = s.conn();
+        let fields: &[&[u8]] = &[b"f", b"u", b"*/5", b"", b"", b"", b"", b"w"];
+        let answer = c.request_req(T::SubmitJobSched, fields);
+        if s.gearmand() {
+            assert!(answer[0].is(T::Error), "{}", answer[0].describe());
+            assert_eq!(answer[0].args()[0], b"INVALID_COMMAND");
+        } else {
+            assert!(answer[0].is(T::JobCreated), "{}", answer[0].describe());
+            let handle = String::from_utf8(answer[0].args()[0].clone()).unwrap();
+            let listed = c.admin_list("show scheduled");
+            assert!(
+                listed[0].starts_with(format!("{handle}\tf\tu\t").as_bytes()),
+                "{listed:?}"
+            );
+            assert_eq!(c.admin_line(&format!("cancel job {handle}")), b"OK\r\n");
+            assert_eq!(c.admin_list("show scheduled"), [b".\n".to_vec()]);
+        }
+        // Nothing else changed: no job, no function with work.
+        assert!(c.request_req(T::EchoReq, &[b"x"])[0].is(T::EchoRes));
+    });
+}
