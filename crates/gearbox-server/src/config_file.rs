@@ -20,7 +20,8 @@
 //! [[schedule]]
 //! cron = "*/5 * * * *"             # UTC
 //! function = "report"
-//! workload = "hourly"              # optional; also unique, priority, missed = "skip"|"once"
+//! workload = "hourly"              # optional; also unique, priority, missed = "skip"|"once",
+//!                                  # timezone = "Europe/Paris"
 //! ```
 //!
 //! A function has a retry policy when `retries`, `backoff` or `retry_on` is set for it (or
@@ -40,6 +41,7 @@ use crate::engine::{
     MAX_SCHEDULE_UNIQUE,
 };
 use crate::file_error::FileError;
+use crate::zone::{next_firing, Zone};
 
 /// What the file sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +79,7 @@ struct ScheduleFormat {
     unique: Option<String>,
     priority: Option<String>,
     missed: Option<String>,
+    timezone: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -161,6 +164,12 @@ fn schedule(number: usize, s: &ScheduleFormat) -> Result<ScheduleSpec, String> {
         }
     };
     let missed = missed(s.missed.as_deref().unwrap_or("skip"))?;
+    let zone = s.timezone.as_deref().map(Zone::get).transpose()?;
+    if let Some(zone) = &zone {
+        if next_firing(&cron, Some(zone), 0).is_none() {
+            return Err(format!("cron {:?} never fires in {}", s.cron, zone.name()));
+        }
+    }
     Ok(ScheduleSpec {
         cron,
         function: Bytes::copy_from_slice(s.function.as_bytes()),
@@ -168,6 +177,7 @@ fn schedule(number: usize, s: &ScheduleFormat) -> Result<ScheduleSpec, String> {
         unique: Bytes::from(unique),
         priority,
         missed,
+        zone,
     })
 }
 
@@ -421,9 +431,16 @@ mod tests {
                 .schedule_missed,
             Missed::Once
         );
+        let paris = parse(
+            "[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\ntimezone = \"Europe/Paris\"\n",
+        );
+        assert_eq!(
+            paris.unwrap().schedules[0].zone.as_ref().unwrap().name(),
+            "Europe/Paris"
+        );
         assert!(
-            err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\ntimezone = \"UTC\"\n")
-                .contains("timezone")
+            err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\ntimezone = \"Nowhere\"\n")
+                .contains("Nowhere")
         );
         assert!(
             err("[[schedule]]\ncron = \"@daily\"\nfunction = \"f\"\npriority = \"urgent\"\n")

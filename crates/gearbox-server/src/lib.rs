@@ -14,3 +14,4 @@ pub mod engine;
 pub mod file_error;
 pub mod net;
 pub mod tls;
+pub mod zone;

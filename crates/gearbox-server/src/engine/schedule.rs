@@ -9,7 +9,7 @@
 //! the server was down follow the schedule's policy: `skip` (the next firing is the first one
 //! to come) or `once` (one catch-up firing at start, labelled with the first missed time). A
 //! firing that finds its queue full or the memory budget spent is skipped and logged. Times
-//! are UTC.
+//! are UTC unless a configured schedule names a time zone (`crate::zone`).
 //!
 //! With a durable store a submitted schedule is a record (its definition and last firing),
 //! and a configured one keeps its last firing in a record, so `missed = "once"` knows what
@@ -27,6 +27,7 @@ use super::records::{key_number, number_key, Reader, Undecodable, Writer, FIRED,
 use super::timer::{Timer, TimerKind};
 use super::{ConnId, Engine, Outbox};
 use crate::cron::Cron;
+use crate::zone::{next_firing, Zone};
 
 /// Longest schedule unique: room is left for `@` and ten digits of the firing time within
 /// the protocol's 64 bytes.
@@ -57,6 +58,15 @@ pub struct ScheduleSpec {
     pub priority: Priority,
     /// Firings missed while the server was down.
     pub missed: Missed,
+    /// The time zone its fields are read in; UTC without one (`crate::zone`).
+    pub zone: Option<Zone>,
+}
+
+impl ScheduleSpec {
+    /// Its first firing strictly after `t` (Unix seconds), in its time zone.
+    fn next_after(&self, t: i64) -> Option<i64> {
+        next_firing(&self.cron, self.zone.as_ref(), t)
+    }
 }
 
 /// Which schedule: the `N`th of the configuration file (from 0), or one a client submitted,
@@ -128,7 +138,7 @@ impl Engine {
         for key in keys {
             let s = &self.schedules[&key];
             let missed = (s.spec.missed == Missed::Once && s.last_fired != 0)
-                .then(|| s.spec.cron.next_after(secs(s.last_fired * 1000)))
+                .then(|| s.spec.next_after(secs(s.last_fired * 1000)))
                 .flatten()
                 .and_then(|t| u64::try_from(t).ok())
                 .filter(|&t| t * 1000 <= now);
@@ -143,7 +153,7 @@ impl Engine {
         let Some(s) = self.schedules.get(&key) else {
             return;
         };
-        let next = s.spec.cron.next_after(secs(after_ms));
+        let next = s.spec.next_after(secs(after_ms));
         if let Some(next) = next.and_then(|s| u64::try_from(s).ok()) {
             self.arm_schedule_at(key, next * 1000);
         }
@@ -266,6 +276,7 @@ impl Engine {
                 unique,
                 priority: Priority::Normal,
                 missed: self.config.schedule_missed,
+                zone: None,
             },
             last_fired,
             next_due: 0,
@@ -323,6 +334,7 @@ impl Engine {
             } else {
                 Missed::Skip
             },
+            zone: None,
         };
         let last_fired = read.num()?;
         self.next_handle = self.next_handle.max(handle_no.saturating_add(1));

@@ -19,6 +19,7 @@ fn five_minutes_config(durable: bool, missed: Missed) -> EngineConfig {
             unique: Bytes::from_static(b"s"),
             priority: Priority::Normal,
             missed,
+            zone: None,
         }],
         ..EngineConfig::default()
     }
@@ -274,4 +275,24 @@ fn lines_of(text: &str) -> Vec<Vec<String>> {
         .take_while(|l| *l != ".")
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect()
+}
+
+#[test]
+fn a_schedule_in_a_time_zone_fires_at_its_wall_clock_time() {
+    let mut config = five_minutes_config(false, Missed::Skip);
+    config.schedules[0].cron = Cron::parse("0 9 * * *").unwrap();
+    config.schedules[0].zone = Some(crate::zone::Zone::get("Europe/Paris").unwrap());
+    let mut h = Harness::with(config);
+    h.engine.start_schedules(h.now);
+    h.connect(1);
+    h.connect(2);
+    // T0 is 2023-11-14T22:13:20Z; 09:00 in Paris (UTC+1 in November) is 08:00 UTC.
+    let listing = lines_of(&h.admin(C, "show scheduled"));
+    assert_eq!(listing[0][3], "2023-11-15T08:00:00Z", "{listing:?}");
+    h.send(W, T::CanDo, &[b"report"]);
+    h.advance(1_700_035_200_000 - h.now - 1);
+    assert_eq!(h.grab(W), None, "fired early");
+    h.advance(1);
+    let (_, _, unique, _) = h.grab(W).expect("the firing");
+    assert_eq!(unique, "s@1700035200");
 }
