@@ -84,54 +84,15 @@ fn a_gearmand_libpq_table_is_taken_over() {
     assert_eq!(replayed(&mut scratch.open()).len(), 4);
 }
 
-/// A queue table from before records (no `<table>_records`) gets its records table on open,
-/// and keeps its jobs.
+/// A queue table from before records gets its records table on open.
 #[test]
 fn a_store_from_before_records_gets_its_records_table() {
-    let Some(scratch) = Scratch::<Postgres>::shared() else {
-        return;
-    };
-    let t = &scratch.name;
-    scratch
-        .open()
-        .append(&[gearbox_store::StoreOp::Put(suite::job(1, b"", b"old"))])
-        .unwrap();
-    psql(&format!("DROP TABLE {t}_records"));
-    let mut store = scratch.open();
-    store
-        .append(&[gearbox_store::StoreOp::PutRecord(suite::record(
-            2, b"k", b"new",
-        ))])
-        .unwrap();
-    assert_eq!(
-        suite::records(&mut store),
-        vec![suite::record(2, b"k", b"new")]
-    );
-    assert_eq!(replayed(&mut store), vec![suite::job(1, b"", b"old")]);
+    suite::a_store_from_before_records_gets_its_records_table::<Postgres>(psql);
 }
 
-/// The longest table name accepted (40 bytes) leaves room for its records table; a longer
-/// one is refused with the limit in the error.
 #[test]
 fn the_longest_table_name_has_room_for_its_records_table() {
-    let Some(scratch) = Scratch::<Postgres>::shared() else {
-        return;
-    };
-    let name = format!("{:x<40}", scratch.name);
-    let mut store = PostgresStore::open(CONNINFO, &name).unwrap();
-    store
-        .append(&[gearbox_store::StoreOp::PutRecord(suite::record(
-            1, b"k", b"v",
-        ))])
-        .unwrap();
-    let kept = suite::records(&mut store);
-    store.drop_table().unwrap();
-    assert_eq!(kept, vec![suite::record(1, b"k", b"v")]);
-    let name = format!("{name}x");
-    let error = PostgresStore::open(CONNINFO, &name)
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("at most 40"), "{error}");
+    suite::the_longest_table_name_has_room_for_its_records_table::<Postgres>(40);
 }
 
 #[test]

@@ -334,6 +334,48 @@ pub fn records_round_trip_in(store: &mut impl JobStore) {
     assert_eq!(ids(store), vec![5]);
 }
 
+/// A queue table from before records (no `<table>_records`: dropped here with `sql`, the
+/// backend's command-line client) gets its records table on open, and keeps its jobs.
+pub fn a_store_from_before_records_gets_its_records_table<B: Backend>(sql: fn(&str)) {
+    let Some(scratch) = Scratch::<B>::shared() else {
+        return;
+    };
+    let t = &scratch.name;
+    scratch
+        .open()
+        .append(&[StoreOp::Put(job(1, b"", b"old"))])
+        .unwrap();
+    sql(&format!("DROP TABLE {t}_records"));
+    let mut store = scratch.open();
+    store
+        .append(&[StoreOp::PutRecord(record(2, b"k", b"new"))])
+        .unwrap();
+    assert_eq!(records(&mut store), vec![record(2, b"k", b"new")]);
+    assert_eq!(replayed(&mut store), vec![job(1, b"", b"old")]);
+}
+
+/// The longest table name accepted (`longest` bytes) leaves room for its records table; a
+/// longer one is refused with the limit in the error.
+pub fn the_longest_table_name_has_room_for_its_records_table<B: Backend>(longest: usize) {
+    let Some(scratch) = Scratch::<B>::shared() else {
+        return;
+    };
+    let name = format!("{:x<longest$}", scratch.name);
+    let mut store = B::open(&name).unwrap();
+    store
+        .append(&[StoreOp::PutRecord(record(1, b"k", b"v"))])
+        .unwrap();
+    let kept = records(&mut store);
+    drop(store);
+    B::remove(&name);
+    assert_eq!(kept, vec![record(1, b"k", b"v")]);
+    let error = match B::open(&format!("{name}x")) {
+        Ok(_) => panic!("a {}-byte table name was accepted", longest + 1),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains(&format!("at most {longest}")), "{error}");
+}
+
 pub fn records_round_trip<B: Backend>() {
     let Some(scratch) = Scratch::<B>::shared() else {
         return;
