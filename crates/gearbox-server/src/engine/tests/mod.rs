@@ -263,6 +263,15 @@ impl Harness {
     }
 }
 
+/// The tab-separated fields of each line of an admin listing, up to its `.`.
+fn fields(listing: &str) -> Vec<Vec<String>> {
+    listing
+        .lines()
+        .take_while(|l| *l != ".")
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
 fn created(sent: &[Sent], conn: ConnId) -> String {
     for s in sent {
         if let Sent::Packet(c, T::JobCreated, args) = s {

@@ -64,13 +64,6 @@ fn work(h: &mut Harness, disk: &mut Disk, kind: T, args: &[&[u8]]) {
     h.commit_all(disk, &sent);
 }
 
-fn lines(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .take_while(|l| *l != ".")
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
-}
-
 #[test]
 fn a_job_that_fails_for_good_is_a_dead_letter_that_survives_a_restart_and_runs_again() {
     let (mut h, mut disk) = started(config(1, 0, 0));
@@ -95,7 +88,7 @@ fn a_job_that_fails_for_good_is_a_dead_letter_that_survives_a_restart_and_runs_a
         T::WorkException,
         &[handle.as_bytes(), b"bang"],
     );
-    let listed = lines(&h.admin(C, "dead list"));
+    let listed = fields(&h.admin(C, "dead list"));
     let [row] = listed.as_slice() else {
         panic!("{listed:?}")
     };
@@ -125,7 +118,7 @@ fn a_job_that_fails_for_good_is_a_dead_letter_that_survives_a_restart_and_runs_a
     let mut h = disk.restart(config(1, 0, 0), h.now + 60_000);
     h.connect(1);
     h.connect(2);
-    assert_eq!(lines(&h.admin(C, "dead list")), listed);
+    assert_eq!(fields(&h.admin(C, "dead list")), listed);
     let shown = h.admin(C, "dead show 1");
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     for field in [
@@ -182,7 +175,7 @@ fn dead_letters_are_retried_and_purged_by_id_function_or_all() {
         work(&mut h, &mut disk, T::WorkFail, &[handle.as_bytes()]);
     }
     let ids = |h: &mut Harness, line: &str| -> Vec<String> {
-        lines(&h.admin(C, line))
+        fields(&h.admin(C, line))
             .into_iter()
             .map(|r| r[0].clone())
             .collect()
@@ -207,7 +200,7 @@ fn a_lost_job_whose_retries_ran_out_is_buried_with_its_last_workers_id() {
     submit_committed(&mut h, &mut disk, "u", "data");
     assert!(h.grab(W).is_some());
     h.close(W);
-    let listed = lines(&h.admin(C, "dead list"));
+    let listed = fields(&h.admin(C, "dead list"));
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(
         (listed[0][5].as_str(), listed[0][7].as_str()),
@@ -297,7 +290,7 @@ fn a_stored_jobs_attempts_and_backoff_survive_a_restart_with_its_handle() {
     h.connect(1);
     h.connect(2);
     h.send(W, T::CanDo, &[b"f"]);
-    let listed = lines(&h.admin(C, "show jobs"));
+    let listed = fields(&h.admin(C, "show jobs"));
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (listed[0][0].as_str(), listed[0][1].as_str()),

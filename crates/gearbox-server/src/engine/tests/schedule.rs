@@ -201,7 +201,7 @@ fn submit_job_sched_creates_a_durable_schedule_that_survives_a_restart() {
     let sent = sched(&mut h, "nightly", "*/10", "v2");
     let sent = h.commit_all(&mut disk, &sent);
     assert_eq!(created(&sent, C), handle);
-    let listing = lines_of(&h.admin(C, "show scheduled"));
+    let listing = fields(&h.admin(C, "show scheduled"));
     assert_eq!(listing.len(), 1, "{listing:?}");
     assert_eq!(&listing[0][..3], [handle.as_str(), "report", "nightly"]);
     let to_ten = 600_000 - h.now % 600_000;
@@ -215,7 +215,7 @@ fn submit_job_sched_creates_a_durable_schedule_that_survives_a_restart() {
     h.connect(1);
     h.connect(2);
     h.send(W, T::CanDo, &[b"report"]);
-    let listing = lines_of(&h.admin(C, "show scheduled"));
+    let listing = fields(&h.admin(C, "show scheduled"));
     assert_eq!(listing[0][0], handle);
     let to_ten = 600_000 - h.now % 600_000;
     let fired = run_for(&mut h, &mut disk, to_ten);
@@ -234,7 +234,7 @@ fn submit_job_sched_creates_a_durable_schedule_that_survives_a_restart() {
     let sent = std::mem::take(&mut h.out.sent);
     assert!(sent.contains(&Sent::Text(C, "OK\r\n".into())), "{sent:?}");
     disk.apply(&sent);
-    let listing = lines_of(&h.admin(C, "show scheduled"));
+    let listing = fields(&h.admin(C, "show scheduled"));
     assert!(listing.iter().all(|l| l[0] != handle), "{listing:?}");
     assert!(run_for(&mut h, &mut disk, 600_000)
         .iter()
@@ -265,16 +265,9 @@ fn bad_schedules_are_refused_with_an_error() {
     // In memory mode the answer comes at once, and an empty unique is made up.
     let sent = sched(&mut h, "", "*", "");
     let handle = created(&sent, C);
-    let listing = lines_of(&h.admin(C, "show scheduled"));
+    let listing = fields(&h.admin(C, "show scheduled"));
     let number = handle.rsplit(':').next().unwrap();
     assert_eq!(listing[0][2], format!("sched-{number}"));
-}
-
-fn lines_of(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .take_while(|l| *l != ".")
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
 }
 
 #[test]
@@ -287,7 +280,7 @@ fn a_schedule_in_a_time_zone_fires_at_its_wall_clock_time() {
     h.connect(1);
     h.connect(2);
     // T0 is 2023-11-14T22:13:20Z; 09:00 in Paris (UTC+1 in November) is 08:00 UTC.
-    let listing = lines_of(&h.admin(C, "show scheduled"));
+    let listing = fields(&h.admin(C, "show scheduled"));
     assert_eq!(listing[0][3], "2023-11-15T08:00:00Z", "{listing:?}");
     h.send(W, T::CanDo, &[b"report"]);
     h.advance(1_700_035_200_000 - h.now - 1);
