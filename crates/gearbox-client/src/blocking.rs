@@ -30,6 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::runtime::Runtime;
 
+use crate::admin::{DeadLetter, DeadSelector, KeptResult};
 use crate::backoff::Backoff;
 use crate::error::Error;
 use crate::event::{JobEvent, JobStatus, UniqueStatus};
@@ -270,6 +271,52 @@ impl Client {
     /// See [`crate::Client::submit_background`].
     pub fn submit_background(&self, req: JobRequest) -> Result<Bytes, Error> {
         self.call(|c| async move { c.submit_background(req).await })
+    }
+
+    /// See [`crate::Client::schedule`].
+    pub fn schedule(
+        &self,
+        cron: &str,
+        function: impl Into<Bytes>,
+        unique: impl Into<Bytes>,
+        workload: impl Into<Bytes>,
+    ) -> Result<Bytes, Error> {
+        let (function, unique, workload) = (function.into(), unique.into(), workload.into());
+        self.call(|c| async move { c.schedule(cron, function, unique, workload).await })
+    }
+
+    /// See [`crate::Client::kept_result`].
+    pub fn kept_result(&self, handle: &[u8]) -> Result<KeptResult, Error> {
+        self.call(|c| async move { c.kept_result(handle).await })
+    }
+
+    /// See [`crate::Client::kept_result_by_unique`].
+    pub fn kept_result_by_unique(
+        &self,
+        function: &[u8],
+        unique: &[u8],
+    ) -> Result<KeptResult, Error> {
+        self.call(|c| async move { c.kept_result_by_unique(function, unique).await })
+    }
+
+    /// See [`crate::Client::dead_letters`].
+    pub fn dead_letters(&self, function: Option<&[u8]>) -> Result<Vec<DeadLetter>, Error> {
+        self.call(|c| async move { c.dead_letters(function).await })
+    }
+
+    /// See [`crate::Client::dead_letter`].
+    pub fn dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, Error> {
+        self.call(|c| async move { c.dead_letter(id).await })
+    }
+
+    /// See [`crate::Client::retry_dead`].
+    pub fn retry_dead(&self, selector: DeadSelector) -> Result<u64, Error> {
+        self.call(|c| async move { c.retry_dead(selector).await })
+    }
+
+    /// See [`crate::Client::purge_dead`].
+    pub fn purge_dead(&self, selector: DeadSelector) -> Result<u64, Error> {
+        self.call(|c| async move { c.purge_dead(selector).await })
     }
 
     /// See [`crate::Client::status`].

@@ -1,5 +1,6 @@
-//! The asynchronous [`Client`]: submitting jobs, querying status, echo, and the per-call
-//! deadlines and failover policy around them.
+//! The asynchronous [`Client`]: submitting jobs and schedules, querying status, echo, and the
+//! per-call deadlines and failover policy around them (Gearbox's admin calls are in
+//! `admin.rs`).
 //!
 //! This module owns the retry rule. A request goes to the server chosen by `ring.rs`; when
 //! that server cannot be reached the next one is tried. A submission whose connection died
@@ -233,7 +234,7 @@ impl Client {
         self.config().clone()
     }
 
-    fn connect_settings(&self) -> ConnectSettings {
+    pub(crate) fn connect_settings(&self) -> ConnectSettings {
         let c = self.config();
         ConnectSettings {
             timeout: c.connect_timeout,
@@ -293,6 +294,41 @@ impl Client {
         Ok(handle)
     }
 
+    /// Create a recurring job on the server (SUBMIT_JOB_SCHED; gearboxd only, gearmand answers
+    /// `ERROR INVALID_COMMAND`): at each firing of `cron` the server submits a background job
+    /// for `function` with `workload`, as a client would. Returns the schedule's handle, once
+    /// the server has stored the schedule; `gearbox schedule list` (admin `show scheduled`)
+    /// lists it with its next firing, and the admin `cancel job HANDLE` removes it.
+    ///
+    /// `cron` is `minute hour day-of-month month day-of-week` in UTC (`"*/5 * * * *"`), or
+    /// `@hourly`, `@daily`/`@midnight`, `@weekly`, `@monthly`, `@yearly`/`@annually`. Anything
+    /// but five fields is [`Error::CronFields`], before anything is sent; a field the server
+    /// cannot read is [`Error::Server`] with the code `INVALID_SCHEDULE` and the reason.
+    ///
+    /// The same function and unique again replace the schedule's definition and keep its
+    /// handle, so a submission with a unique id is retried on the next server after an
+    /// ambiguous failure (it is routed by the unique id, as jobs are). An empty unique lets
+    /// the server name the schedule; each such call creates another one. Each firing's job
+    /// gets the unique `<unique>@<firing time>`, hence at most [`MAX_SCHEDULE_UNIQUE_LEN`]
+    /// bytes here. The deadline is the client's.
+    ///
+    /// [`MAX_SCHEDULE_UNIQUE_LEN`]: crate::MAX_SCHEDULE_UNIQUE_LEN
+    pub async fn schedule(
+        &self,
+        cron: &str,
+        function: impl Into<Bytes>,
+        unique: impl Into<Bytes>,
+        workload: impl Into<Bytes>,
+    ) -> Result<Bytes, Error> {
+        let (function, unique, workload) = (function.into(), unique.into(), workload.into());
+        let packet = crate::schedule::encode(cron, &function, &unique, &workload)?;
+        let deadline = self.deadline(None);
+        let key = Some((&unique[..], &b""[..]));
+        let created = self.created(packet, key, !unique.is_empty(), None);
+        let (handle, _) = with_deadline(deadline, created).await?;
+        Ok(handle)
+    }
+
     /// Send a SUBMIT_* packet with failover; the handle and the session that accepted it.
     pub(crate) async fn submit_packet(
         &self,
@@ -301,7 +337,20 @@ impl Client {
         listener: Option<Listener>,
     ) -> Result<(Bytes, Session), Error> {
         let key = Some((req.unique_id(), req.workload()));
-        let retry_sent = req.is_idempotent();
+        self.created(packet, key, req.is_idempotent(), listener)
+            .await
+    }
+
+    /// Send a request that JOB_CREATED answers (SUBMIT_*, SUBMIT_JOB_SCHED), routed by `key`,
+    /// with failover (`retry_sent`: also after the connection died with the request sent);
+    /// the handle and the session that accepted it.
+    async fn created(
+        &self,
+        packet: Bytes,
+        key: Option<(&[u8], &[u8])>,
+        retry_sent: bool,
+        listener: Option<Listener>,
+    ) -> Result<(Bytes, Session), Error> {
         self.call_with_failover(key, retry_sent, || {
             (packet.clone(), Expect::Submit(listener.clone()))
         })

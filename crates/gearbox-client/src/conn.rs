@@ -1,5 +1,7 @@
 //! One TCP connection to a job server, plaintext or TLS, as two tasks: a reader that turns
-//! bytes into packets and a writer that sends queued packets in order.
+//! bytes into packets and a writer that sends queued packets in order. Opening the socket
+//! (TCP, then the TLS handshake, within the connect timeout) is [`dial`], which the admin
+//! exchanges (`admin.rs`) use as well.
 //!
 //! This module owns the socket and the framing (through `gearbox_proto::Codec`); it knows
 //! nothing about jobs, replies or retries — the client session (`session.rs`) and the worker
@@ -114,13 +116,22 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Connect to `server` (a normalized `host:port`), with TLS when `tls` is given, within
-/// `timeout` (the handshake included) and start the two tasks.
-pub(crate) async fn connect(
+/// A connected socket, plaintext or TLS (the handshake done).
+pub(crate) enum Dialed {
+    /// Plaintext TCP.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Open a socket to `server` (a normalized `host:port`), with the TLS handshake when `tls` is
+/// given, within `timeout`. The one place a connection is made: the binary protocol's
+/// sessions ([`connect`]) and the admin exchanges (`admin.rs`) both come through here.
+pub(crate) async fn dial(
     server: &str,
     timeout: Duration,
     tls: Option<&Tls>,
-) -> Result<Link, String> {
+) -> Result<Dialed, String> {
     let open = async {
         let stream = TcpStream::connect(server)
             .await
@@ -128,19 +139,32 @@ pub(crate) async fn connect(
         // Requests are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let Some(tls) = tls else {
-            return Ok(start(stream.into_split(), server));
+            return Ok(Dialed::Plain(stream));
         };
         let name = tls.server_name(server).map_err(|e| e.to_string())?;
         let stream = tokio_rustls::TlsConnector::from(tls.config())
             .connect(name, stream)
             .await
             .map_err(|e| format!("TLS handshake with {server}: {e}"))?;
-        Ok(start(tokio::io::split(stream), server))
+        Ok(Dialed::Tls(Box::new(stream)))
     };
     match tokio::time::timeout(timeout, open).await {
         Ok(result) => result,
         Err(_) => Err(format!("connect to {server}: timed out after {timeout:?}")),
     }
+}
+
+/// Connect to `server` (a normalized `host:port`), with TLS when `tls` is given, within
+/// `timeout` (the handshake included) and start the two tasks.
+pub(crate) async fn connect(
+    server: &str,
+    timeout: Duration,
+    tls: Option<&Tls>,
+) -> Result<Link, String> {
+    Ok(match dial(server, timeout, tls).await? {
+        Dialed::Plain(stream) => start(stream.into_split(), server),
+        Dialed::Tls(stream) => start(tokio::io::split(*stream), server),
+    })
 }
 
 /// Start the reader and writer on the two halves of a connected stream.

@@ -84,6 +84,20 @@ pub enum Error {
     /// An argument was rejected before anything was sent (bad address, unique too long…).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A cron expression given to [`Client::schedule`](crate::Client::schedule) is not five
+    /// fields (`minute hour day-of-month month day-of-week`) nor one of the `@` shorthands;
+    /// nothing was sent. What each field holds is checked by the server (`ERROR
+    /// INVALID_SCHEDULE`, an [`Error::Server`]).
+    #[error(
+        "cron expression {expression:?} has {fields} field(s); expected 5: minute hour \
+         day-of-month month day-of-week (or @hourly, @daily, @weekly, @monthly, @yearly)"
+    )]
+    CronFields {
+        /// The expression as given.
+        expression: String,
+        /// How many whitespace-separated fields it has.
+        fields: usize,
+    },
     /// The worker was drained or the object was used after it was shut down (or, in the
     /// blocking facade, after a `fork()` in a child process).
     #[error("closed")]

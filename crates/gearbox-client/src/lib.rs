@@ -5,6 +5,9 @@
 //!   [`JobHandle`]) or background, at every [`Priority`], with or without a unique id, or at a
 //!   time ([`JobRequest::run_at`]) — runs [`TaskSet`]s, and queries status by handle or unique
 //!   id.
+//! * On gearboxd, [`Client::schedule`] creates recurring jobs (cron), and typed admin calls
+//!   read kept results ([`Client::kept_result`]) and list, retry and purge dead letters
+//!   ([`Client::dead_letters`], [`Client::retry_dead`]).
 //! * [`Worker`] registers functions on every server, runs their [`Job`]s with up to N at once
 //!   (handlers, or a pull API), and drains gracefully.
 //! * [`blocking`] wraps both for synchronous callers (the `gearbox` CLI, the PHP extension):
@@ -57,6 +60,7 @@
 //! Logging goes through `tracing`; nothing is printed unless the application installs a
 //! subscriber.
 
+mod admin;
 mod backoff;
 pub mod blocking;
 mod client;
@@ -69,12 +73,14 @@ mod job;
 mod pool;
 mod request;
 mod ring;
+mod schedule;
 mod session;
 mod taskset;
 mod tls;
 mod worker;
 mod worker_conn;
 
+pub use admin::{DeadLetter, DeadSelector, FailureKind, KeptResult, ResultState};
 pub use backoff::Backoff;
 pub use client::{Client, DEFAULT_CONNECT_TIMEOUT};
 pub use error::Error;
@@ -83,6 +89,7 @@ pub use handle::JobHandle;
 pub use job::Job;
 pub use request::{JobRequest, Priority, MAX_REDUCER_LEN, MAX_UNIQUE_LEN};
 pub use ring::{server_index, DEFAULT_PORT};
+pub use schedule::MAX_SCHEDULE_UNIQUE_LEN;
 pub use taskset::{TaskEvent, TaskId, TaskSet};
 pub use tls::{Tls, TlsOptions};
 pub use worker::Worker;

@@ -1,7 +1,8 @@
 //! The library against a scripted fake server: each test plays the server's side of a
-//! conversation packet by packet (with `gearbox_proto`) and breaks it on purpose — dropped
-//! connections, silence, garbage, ERROR packets — to check that the client and worker report
-//! typed errors, reconnect, re-register and never panic.
+//! conversation packet by packet (with `gearbox_proto`), or line by line for the admin calls,
+//! and breaks it on purpose — dropped connections, silence, garbage, ERROR packets, malformed
+//! answers — to check that the client and worker report typed errors, reconnect, re-register
+//! and never panic.
 //!
 //! Everything listens on 127.0.0.1 port 0; every wait is bounded by [`WAIT`].
 
@@ -9,7 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use gearbox_client::{Backoff, Client, Error, JobEvent, JobRequest, Worker};
+use gearbox_client::{
+    Backoff, Client, DeadSelector, Error, FailureKind, JobEvent, JobRequest, Priority, ResultState,
+    Worker,
+};
 use gearbox_proto::{Codec, Frame, Packet, PacketType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,6 +82,27 @@ impl Peer {
             if n == 0 {
                 return None;
             }
+        }
+    }
+
+    /// The next text line (an admin command), without its line end; panics on a packet or EOF.
+    async fn line(&mut self) -> String {
+        let codec = Codec::default();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match codec
+                .decode(&mut self.buf)
+                .expect("client sent a malformed frame")
+            {
+                Some(Frame::Admin(l)) => return String::from_utf8(l.to_vec()).unwrap(),
+                Some(Frame::Packet(p)) => panic!("client sent a packet {p:?}, not a line"),
+                None => {}
+            }
+            let n = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("client sent nothing within the wait")
+                .unwrap_or(0);
+            assert!(n > 0, "EOF, expected a line");
         }
     }
 
@@ -677,4 +702,350 @@ async fn worker_without_servers_or_functions_is_an_error() {
     );
     let w = worker_for("127.0.0.1:1");
     assert!(matches!(w.run().await, Err(Error::InvalidArgument(_))));
+}
+
+#[tokio::test]
+async fn schedule_sends_five_cron_fields_and_returns_the_handle() {
+    let fake = Fake::start().await;
+    let client = client_for(&[&fake.addr()]);
+    let calls = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let first = client
+                .schedule("*/5 * * * 1-5", "report", "r1", "w\0x")
+                .await;
+            let second = client.schedule("@daily", "report", "", "").await;
+            let third = client.schedule("61 * * * *", "report", "r1", "").await;
+            (first, second, third)
+        }
+    });
+    let mut peer = fake.accept().await;
+    assert_eq!(
+        peer.expect(PacketType::SubmitJobSched).await,
+        [
+            &b"report"[..],
+            b"r1",
+            b"*/5",
+            b"*",
+            b"*",
+            b"*",
+            b"1-5",
+            b"w\0x"
+        ]
+    );
+    peer.send(PacketType::JobCreated, &[b"H:s:1"]).await;
+    assert_eq!(
+        peer.expect(PacketType::SubmitJobSched).await,
+        [&b"report"[..], b"", b"0", b"0", b"*", b"*", b"*", b""]
+    );
+    peer.send(PacketType::JobCreated, &[b"H:s:2"]).await;
+    peer.expect(PacketType::SubmitJobSched).await;
+    peer.send(
+        PacketType::Error,
+        &[b"INVALID_SCHEDULE", b"minute 61 out of range 0-59"],
+    )
+    .await;
+    let (first, second, third) = calls.await.unwrap();
+    assert_eq!(&first.unwrap()[..], b"H:s:1");
+    assert_eq!(&second.unwrap()[..], b"H:s:2");
+    match third {
+        Err(Error::Server { code, text, .. }) => {
+            assert_eq!(code, "INVALID_SCHEDULE");
+            assert!(text.contains("61"), "{text}");
+        }
+        other => panic!("expected the server's INVALID_SCHEDULE, got {other:?}"),
+    }
+    // Not five fields, or a unique with no room for the firing time: nothing is sent.
+    match client.schedule("* * * *", "report", "r1", "").await {
+        Err(Error::CronFields { fields: 4, .. }) => {}
+        other => panic!("expected CronFields, got {other:?}"),
+    }
+    assert!(matches!(
+        client
+            .schedule("* * * * *", "report", "u".repeat(54), "")
+            .await,
+        Err(Error::InvalidArgument(_))
+    ));
+    peer.silent_for(Duration::from_millis(100)).await;
+}
+
+/// A schedule is replaced, not doubled, by the same function and unique: one sent with a
+/// unique id fails over to the next server after a lost connection, one without does not.
+#[tokio::test]
+async fn schedule_with_a_unique_fails_over_like_a_job() {
+    let (a, b) = (Fake::start().await, Fake::start().await);
+    let unique = "nightly";
+    let first = gearbox_client::server_index(unique.as_bytes(), b"", 2).unwrap();
+    let addrs = if first == 0 {
+        [a.addr(), b.addr()]
+    } else {
+        [b.addr(), a.addr()]
+    };
+    let client = client_for(&[&addrs[0], &addrs[1]]);
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.schedule("0 3 * * *", "backup", unique, "").await }
+    });
+    let mut pa = a.accept().await;
+    pa.expect(PacketType::SubmitJobSched).await;
+    drop(pa);
+    let mut pb = b.accept().await;
+    assert_eq!(pb.expect(PacketType::SubmitJobSched).await[1], b"nightly");
+    pb.send(PacketType::JobCreated, &[b"H:b:9"]).await;
+    assert_eq!(&call.await.unwrap().unwrap()[..], b"H:b:9");
+
+    let client = client_for(&[&a.addr()]);
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.schedule("0 3 * * *", "backup", "", "").await }
+    });
+    let mut pa = a.accept().await;
+    pa.expect(PacketType::SubmitJobSched).await;
+    drop(pa);
+    assert!(call.await.unwrap().unwrap_err().is_connection_lost());
+}
+
+/// Play one admin exchange: the command line the client must send, then `answer` (raw).
+async fn admin_once(fake: &Fake, command: &str, answer: &[u8]) {
+    let mut peer = fake.accept().await;
+    assert_eq!(peer.line().await, command);
+    peer.send_raw(answer).await;
+}
+
+#[tokio::test]
+async fn kept_results_are_decoded_and_asked_of_each_server_in_turn() {
+    let (a, b) = (Fake::start().await, Fake::start().await);
+    let client = client_for(&[&a.addr(), &b.addr()]);
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.kept_result(b"H:b:7").await }
+    });
+    // The first server does not know the handle; the second kept its result.
+    admin_once(&a, "result H:b:7", b"OK unknown 0\r\n").await;
+    admin_once(&b, "result H:b:7", b"OK complete 4 aAB5AQ==\r\n").await;
+    let kept = call.await.unwrap().unwrap();
+    assert_eq!(kept.state, ResultState::Complete);
+    assert_eq!((kept.size, &kept.data[..]), (4, &b"h\0y\x01"[..]));
+    assert!(!kept.is_cut());
+
+    // By unique: the server the unique routes to first; an answer other than unknown ends it.
+    let unique = "u-42";
+    let first = gearbox_client::server_index(unique.as_bytes(), b"", 2).unwrap();
+    let (routed, other) = if first == 0 { (&a, &b) } else { (&b, &a) };
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.kept_result_by_unique(b"f", unique.as_bytes()).await }
+    });
+    admin_once(routed, "result f u-42", b"OK exception 10 Ym9vbQ==\r\n").await;
+    let kept = call.await.unwrap().unwrap();
+    assert_eq!(kept.state, ResultState::Exception);
+    assert_eq!(&kept.data[..], b"boom");
+    assert!(kept.is_cut());
+    assert!(!other.connects_within(Duration::from_millis(100)).await);
+
+    // Nobody knows it: unknown. One server failing does not hide another's answer.
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.kept_result(b"H:x:1").await }
+    });
+    admin_once(&a, "result H:x:1", b"OK pending 0\r\n").await;
+    assert_eq!(call.await.unwrap().unwrap().state, ResultState::Pending);
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.kept_result(b"H:x:1").await }
+    });
+    admin_once(
+        &a,
+        "result H:x:1",
+        b"ERR UNKNOWN_COMMAND Unknown+server+commandresult\r\n",
+    )
+    .await;
+    admin_once(&b, "result H:x:1", b"OK unknown 0\r\n").await;
+    assert_eq!(call.await.unwrap().unwrap().state, ResultState::Unknown);
+
+    // Arguments the text protocol cannot carry are refused before any connection.
+    assert!(matches!(
+        client.kept_result(b"H:1 2").await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        client.kept_result_by_unique(b"f", b"").await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(!a.connects_within(Duration::from_millis(100)).await);
+}
+
+/// Whether an error is the one a case expects.
+type IsExpected = fn(&Error) -> bool;
+
+#[tokio::test]
+async fn malformed_admin_answers_are_typed_errors() {
+    let cases: [(&[u8], IsExpected); 7] = [
+        (b"OK complete x\r\n", |e| {
+            matches!(e, Error::Protocol { .. })
+        }),
+        (b"OK complete 1 !!!\r\n", |e| {
+            matches!(e, Error::Protocol { .. })
+        }),
+        (b"OK finished 0\r\n", |e| {
+            matches!(e, Error::Protocol { .. })
+        }),
+        (b"hello\r\n", |e| matches!(e, Error::Protocol { .. })),
+        (b"\xff\xfe\r\n", |e| matches!(e, Error::Protocol { .. })),
+        // The line never ends: the connection closes first.
+        (b"OK complete 1", Error::is_connection_lost),
+        (
+            b"ERR UNKNOWN_COMMAND Unknown+server+commandresult\r\n",
+            |e| e.server_code() == Some("UNKNOWN_COMMAND"),
+        ),
+    ];
+    for (answer, expected) in cases {
+        let fake = Fake::start().await;
+        let client = client_for(&[&fake.addr()]);
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.kept_result(b"H:1").await }
+        });
+        admin_once(&fake, "result H:1", answer).await;
+        let err = call.await.unwrap().unwrap_err();
+        assert!(expected(&err), "answer {answer:?}: got {err:?}");
+    }
+
+    // Listings: a bad row, a listing cut short, and silence.
+    let fake = Fake::start().await;
+    let client = client_for(&[&fake.addr()]);
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.dead_letters(None).await }
+    });
+    admin_once(&fake, "dead list", b"1\tf\tu\tnormal\n.\n").await;
+    assert!(matches!(call.await.unwrap(), Err(Error::Protocol { .. })));
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.dead_letter(1).await }
+    });
+    admin_once(&fake, "dead show 1", b"id\t1\nfunction\tZg==\n").await;
+    assert!(call.await.unwrap().unwrap_err().is_connection_lost());
+    let quiet = client.with_timeout(Some(Duration::from_millis(200)));
+    let call = tokio::spawn(async move { quiet.retry_dead(DeadSelector::All).await });
+    let mut peer = fake.accept().await;
+    assert_eq!(peer.line().await, "dead retry all");
+    assert_eq!(call.await.unwrap(), Err(Error::Timeout));
+    drop(peer);
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.purge_dead(DeadSelector::Id(3)).await }
+    });
+    admin_once(&fake, "dead purge 3", b"OK three\r\n").await;
+    assert!(matches!(call.await.unwrap(), Err(Error::Protocol { .. })));
+}
+
+#[tokio::test]
+async fn dead_letters_go_to_the_first_server() {
+    let (a, b) = (Fake::start().await, Fake::start().await);
+    let client = client_for(&[&a.addr(), &b.addr()]);
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let all = client.dead_letters(None).await;
+            let of_f = client.dead_letters(Some(b"f")).await;
+            let one = client.dead_letter(2).await;
+            let none = client.dead_letter(9).await;
+            let retried = client.retry_dead(DeadSelector::Function("f".into())).await;
+            let purged = client.purge_dead(DeadSelector::All).await;
+            (all, of_f, one, none, retried, purged)
+        }
+    });
+    admin_once(
+        &a,
+        "dead list",
+        b"1\tf\tu1\thigh\t2\tfail\t2026-12-04T19:50:00Z\t-\t5\n\
+          2\tg\tu_2\tnormal\t3\texception\t2026-12-04T19:51:00Z\tw-1\t0\n.\n",
+    )
+    .await;
+    admin_once(&a, "dead list f", b".\n").await;
+    admin_once(
+        &a,
+        "dead show 2",
+        b"id\t2\nfunction\tZw==\nunique\tdSAy\npriority\tnormal\nattempts\t3\n\
+          failure\texception\ndetail\tYm9vbQ==\nworker\tdy0x\nfailed_at\t2026-12-04T19:51:00Z\n\
+          workload\t\n.\n",
+    )
+    .await;
+    admin_once(&a, "dead show 9", b"ERR NOT_FOUND No+such+dead+letter\r\n").await;
+    admin_once(&a, "dead retry f", b"OK 1\r\n").await;
+    admin_once(&a, "dead purge all", b"OK 2\r\n").await;
+    let (all, of_f, one, none, retried, purged) = call.await.unwrap();
+    let all = all.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (
+            all[0].id,
+            &all[0].function[..],
+            all[0].priority,
+            all[0].attempts
+        ),
+        (1, &b"f"[..], Priority::High, 2)
+    );
+    assert_eq!((all[0].failure, all[0].size), (FailureKind::Fail, 5));
+    assert_eq!(all[1].failed_at, "2026-12-04T19:51:00Z");
+    assert_eq!(&all[1].worker[..], b"w-1");
+    assert!(of_f.unwrap().is_empty());
+    let one = one.unwrap().unwrap();
+    assert_eq!(&one.unique[..], b"u 2", "exact bytes from dead show");
+    assert_eq!(one.detail.as_deref(), Some(&b"boom"[..]));
+    assert_eq!(one.workload.as_deref(), Some(&b""[..]));
+    assert_eq!(none.unwrap(), None);
+    assert_eq!(retried.unwrap(), 1);
+    assert_eq!(purged.unwrap(), 2);
+    assert!(!b.connects_within(Duration::from_millis(100)).await);
+
+    // A function the server would read as an id or as `all` cannot be selected.
+    for name in ["17", "ALL"] {
+        assert!(matches!(
+            client.purge_dead(DeadSelector::Function(name.into())).await,
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    assert_eq!(
+        Client::new().dead_letters(None).await.unwrap_err(),
+        Error::NoServers
+    );
+    assert!(matches!(
+        client_for(&[&dead_addr().await]).dead_letters(None).await,
+        Err(Error::NoServerReachable { .. })
+    ));
+}
+
+/// The blocking facade runs the same calls on its own runtime.
+#[test]
+fn blocking_admin_calls_and_schedule() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = rt.block_on(Fake::start());
+    let addr = fake.addr();
+    let server = std::thread::spawn(move || {
+        rt.block_on(async move {
+            let mut peer = fake.accept().await;
+            assert_eq!(peer.expect(PacketType::SubmitJobSched).await[6], b"0");
+            peer.send(PacketType::JobCreated, &[b"H:s:3"]).await;
+            admin_once(&fake, "result H:s:3", b"OK fail 0\r\n").await;
+            admin_once(&fake, "dead purge 4", b"OK 0\r\n").await;
+        })
+    });
+    let client = gearbox_client::blocking::Client::new();
+    client.add_server(&addr).unwrap();
+    client.set_timeout(Some(WAIT));
+    assert_eq!(
+        &client.schedule("@weekly", "f", "u", "").unwrap()[..],
+        b"H:s:3"
+    );
+    assert_eq!(
+        client.kept_result(b"H:s:3").unwrap().state,
+        ResultState::Fail
+    );
+    assert_eq!(client.purge_dead(DeadSelector::Id(4)).unwrap(), 0);
+    server.join().unwrap();
 }

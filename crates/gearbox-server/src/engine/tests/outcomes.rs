@@ -228,6 +228,11 @@ fn results_are_kept_by_handle_and_unique_cut_to_their_cap_until_they_expire() {
     assert_eq!(h.admin(C, &format!("result {handle}")), kept);
     assert_eq!(h.admin(C, "result f img-7"), kept);
     assert_eq!(h.admin(C, "result f other"), "OK unknown 0\r\n");
+    // GET_STATUS answers as gearmand does for a finished job: unknown.
+    let sent = h.send(C, T::GetStatus, &[handle.as_bytes()]);
+    let status = packets_to(&sent, C);
+    assert_eq!(status[0].0, T::StatusRes);
+    assert_eq!(status[0].1[1], b"0", "known");
     assert_eq!(h.admin(C, "result H:test:999"), "OK unknown 0\r\n");
     assert_eq!(disk.count(RESULT), 1);
 
