@@ -69,7 +69,8 @@ pub enum AdminCommand {
     /// Waiting jobs per priority (`prioritystatus`).
     #[command(alias = "prioritystatus")]
     PriorityStatus,
-    /// Epoch jobs not yet due, soonest first (`show scheduled`; gearboxd only).
+    /// Epoch jobs not yet due and recurring schedules, soonest first (`show scheduled`;
+    /// gearboxd only).
     #[command(alias = "show-scheduled")]
     Scheduled,
     /// Limit a function's queue: no number resets it, one sets all priorities, three set
@@ -415,6 +416,35 @@ impl Cell {
     }
 }
 
+/// Bytes for a terminal, on one line: UTF-8 text as it is, except control characters and
+/// `\`, which are escaped (`\n`, `\0`, `\u{1b}`, `\\`), and bytes that are not UTF-8, shown
+/// as `\xNN`.
+pub fn shown(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() || c == '\\' {
+                out.extend(c.escape_debug());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Bytes as a JSON string: the text when they are UTF-8, else as [`shown`] escapes them (the
+/// exact bytes then need a `*_base64` field next to it).
+pub fn json_text(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Value::from(text),
+        Err(_) => Value::from(shown(bytes)),
+    }
+}
+
 /// Rows of every server's table as JSON objects; a `server` key is added when several
 /// servers were asked.
 pub fn table_json(tables: &[(String, Table)]) -> Value {
@@ -546,7 +576,8 @@ pub fn run(args: &AdminArgs, servers: &[String], reach: &Reach) -> Result<()> {
     }
 }
 
-fn print_flush(text: &str) -> Result<()> {
+/// Write `text` to stdout and flush it.
+pub fn print_flush(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -674,6 +705,15 @@ mod tests {
             said("ERR function not found\r\n"),
             "server error: function not found"
         );
+    }
+
+    #[test]
+    fn bytes_are_shown_on_one_line() {
+        assert_eq!(shown("plain text é".as_bytes()), "plain text é");
+        assert_eq!(shown(b"a\0b\n\tc\\"), "a\\0b\\n\\tc\\\\");
+        assert_eq!(shown(b"\xff\x1b["), "\\xff\\u{1b}[");
+        assert_eq!(json_text(b"a\nb"), Value::from("a\nb"));
+        assert_eq!(json_text(b"a\xff"), Value::from("a\\xff"));
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! `gearbox`: the Gearman command-line tool — submit jobs, run shell commands as workers, and
-//! query any Gearman server's admin protocol (gearmand or gearboxd).
+//! `gearbox`: the Gearman command-line tool — submit jobs, run shell commands as workers,
+//! query any Gearman server's admin protocol (gearmand or gearboxd), and use gearboxd's own
+//! features: schedules, dead letters and kept results.
 //!
 //! This file owns the command line (global options, subcommands), the exit status and the
 //! one current-thread runtime the client library needs; the subcommands live in their own
 //! modules. Nothing here talks to a server or prints results.
 
 mod admin;
+mod dead;
 mod progress;
+mod result;
+mod schedule;
 mod servers;
 mod submit;
 mod work;
@@ -36,7 +40,8 @@ struct Cli {
     /// Config file (default $GEARBOX_CONFIG, else ~/.config/gearbox/config).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Deadline in seconds: for submit the whole command, for admin each reply.
+    /// Deadline in seconds: for submit the whole command; for admin, dead, result and
+    /// schedule each reply (default 5).
     #[arg(short, long, global = true, value_name = "SECS", value_parser = servers::parse_secs)]
     timeout: Option<Duration>,
     #[command(flatten)]
@@ -89,13 +94,6 @@ impl TlsArgs {
 }
 
 #[derive(Debug, Subcommand)]
-enum ScheduleCommand {
-    /// Epoch jobs not yet due, soonest first: handle, function, unique, due time (UTC),
-    /// priority.
-    List,
-}
-
-#[derive(Debug, Subcommand)]
 enum Command {
     /// Run a job and print its result (or submit it in the background).
     Submit(submit::SubmitArgs),
@@ -103,21 +101,21 @@ enum Command {
     Work(work::WorkArgs),
     /// Query or change a server through the text admin protocol (like gearadmin).
     Admin(admin::AdminArgs),
-    /// Scheduled jobs: `list` shows the epoch jobs not yet due (gearboxd); cancel one with
-    /// `gearbox admin cancel HANDLE`.
-    Schedule {
-        #[command(subcommand)]
-        command: ScheduleCommand,
-        /// Print JSON instead of a table.
-        #[arg(long, global = true)]
-        json: bool,
-    },
+    /// Work that runs later (gearboxd): list epoch jobs and schedules, add or remove a
+    /// recurring job (cron).
+    Schedule(schedule::ScheduleArgs),
+    /// Dead letters (gearboxd): background jobs that failed for good — list, show, retry,
+    /// purge.
+    Dead(dead::DeadArgs),
+    /// The kept outcome of a background job (gearboxd), by handle or function and unique id;
+    /// the exit status tells the state.
+    Result(result::ResultArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("gearbox: {e:#}");
             ExitCode::FAILURE
@@ -125,7 +123,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<()> {
+fn run(cli: &Cli) -> Result<ExitCode> {
     let settings = servers::resolve(&servers::Sources::from_env(
         &cli.servers,
         cli.config.as_deref(),
@@ -138,34 +136,28 @@ fn run(cli: &Cli) -> Result<()> {
             .build()
             .context("cannot start the async runtime")
     };
+    // Admin replies, kept results and schedules are quick: a silent server is reported.
+    let quick = timeout.unwrap_or(DEFAULT_ADMIN_TIMEOUT);
+    let reach = || admin::Reach {
+        timeout: quick,
+        tls: tls.clone(),
+    };
+    let quick_client = || servers::client(&settings.servers, Some(quick), tls.clone());
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match &cli.command {
         Command::Submit(args) => {
-            runtime()?.block_on(submit::run(args, &settings.servers, timeout, tls))
+            done(runtime()?.block_on(submit::run(args, &settings.servers, timeout, tls)))
         }
-        Command::Work(args) => runtime()?.block_on(work::run(args, &settings.servers, tls)),
-        Command::Admin(args) => admin::run(
+        Command::Work(args) => done(runtime()?.block_on(work::run(args, &settings.servers, tls))),
+        Command::Admin(args) => done(admin::run(args, &settings.servers, &reach())),
+        Command::Schedule(args) => done(schedule::run(
             args,
+            &quick_client()?,
+            &runtime()?,
             &settings.servers,
-            &admin::Reach {
-                timeout: timeout.unwrap_or(DEFAULT_ADMIN_TIMEOUT),
-                tls,
-            },
-        ),
-        Command::Schedule {
-            command: ScheduleCommand::List,
-            json,
-        } => admin::run(
-            &admin::AdminArgs {
-                command: admin::AdminCommand::Scheduled,
-                json: *json,
-                watch: None,
-                iterations: None,
-            },
-            &settings.servers,
-            &admin::Reach {
-                timeout: timeout.unwrap_or(DEFAULT_ADMIN_TIMEOUT),
-                tls,
-            },
-        ),
+            &reach(),
+        )),
+        Command::Dead(args) => done(runtime()?.block_on(dead::run(args, &quick_client()?))),
+        Command::Result(args) => runtime()?.block_on(result::run(args, &quick_client()?)),
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! This module owns address resolution: `--server` flags first, then the `GEARMAN_SERVERS`
 //! environment variable, then the config file, then `127.0.0.1:4730`; and the config file
-//! format (`key = value` lines, see [`CONFIG_HELP`]). It does no network I/O: addresses are
-//! only checked for shape here, and connecting is the client library's or `admin.rs`'s job.
+//! format (`key = value` lines, see [`CONFIG_HELP`]); and the one place a library [`Client`]
+//! is set up for them ([`client`]). It does no network I/O: addresses are only checked for
+//! shape here, and connecting is the client library's or `admin.rs`'s job.
+//!
+//! [`Client`]: gearbox_client::Client
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -178,6 +181,22 @@ fn parse_config(text: &str) -> Result<(Vec<String>, Option<Duration>)> {
         }
     }
     Ok((servers, timeout))
+}
+
+/// A client of the library for `servers`, with the call deadline `timeout` (`None`: none) and
+/// TLS if asked for. Nothing is connected yet.
+pub fn client(
+    servers: &[String],
+    timeout: Option<Duration>,
+    tls: Option<gearbox_client::Tls>,
+) -> Result<gearbox_client::Client> {
+    let client = gearbox_client::Client::new();
+    client.set_tls(tls);
+    for s in servers {
+        client.add_server(s)?;
+    }
+    client.set_timeout(timeout);
+    Ok(client)
 }
 
 /// Seconds as a decimal number (`10`, `0.5`) → a duration.

@@ -117,12 +117,7 @@ pub async fn run(
     timeout: Option<Duration>,
     tls: Option<Tls>,
 ) -> Result<()> {
-    let client = Client::new();
-    client.set_tls(tls);
-    for s in servers {
-        client.add_server(s)?;
-    }
-    client.set_timeout(timeout);
+    let client = crate::servers::client(servers, timeout, tls)?;
     // Exceptions carry the worker's message; without the option they arrive as a bare fail.
     client.set_exceptions(true);
     let input: Bytes = match &args.workload {

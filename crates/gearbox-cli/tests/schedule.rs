@@ -1,15 +1,18 @@
 //! `gearbox schedule list` (the admin `show scheduled`): epoch jobs not yet due, soonest
 //! first, with their due time in UTC; still there, with the same due time, after a `kill -9`
-//! and restart of the durable server; gone once cancelled.
+//! and restart of the durable server; gone once cancelled. `gearbox schedule add` creates a
+//! recurring job (SUBMIT_JOB_SCHED) that the listing shows with its next firing, replaced by
+//! the same unique id, removed by `gearbox schedule rm`; a bad cron expression is a clear
+//! error, and gearmand refuses schedules.
 
 mod cli;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cli::{bare, json};
+use cli::{bare, gearbox, json};
 use gearbox_proto::PacketType as T;
 use gearbox_testkit::wire::Conn;
-use gearbox_testkit::{run, Kind, Server, TempDir, PROC_TIMEOUT};
+use gearbox_testkit::{require, run, Kind, Server, TempDir, PROC_TIMEOUT};
 
 fn list(server: &Server) -> serde_json::Value {
     let mut cmd = bare(&cli::no_home(), &["schedule"]);
@@ -145,4 +148,128 @@ fn configured_schedules_are_listed_with_their_next_firing() {
     // 2026-12-04T19:50:00Z: minutes a multiple of ten, seconds zero.
     assert!(due.ends_with("0:00Z"), "{due}");
     assert_eq!(&due[15..16], "0", "{due}");
+}
+
+/// `schedule add` prints the handle `schedule list` shows with the next firing; adding again
+/// with the same unique id replaces the schedule under the same handle; `schedule rm` removes
+/// it, and a second `rm` finds nothing.
+#[test]
+fn schedules_are_added_listed_replaced_and_removed() {
+    let server = Server::start(Kind::Gearboxd, &[]);
+    let out = gearbox(
+        &server,
+        &[
+            "schedule",
+            "add",
+            "--cron",
+            "*/5 * * * *",
+            "--unique",
+            "poll",
+            "tick",
+            "feeds",
+        ],
+    );
+    out.assert_success();
+    let handle = out.stdout.trim().to_owned();
+    assert!(handle.starts_with("H:"), "{out}");
+
+    let rows = list(&server);
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    let row = &rows[0];
+    assert_eq!(row["handle"], handle.as_str(), "{rows}");
+    assert_eq!(row["function"], "tick");
+    assert_eq!(row["unique"], "poll");
+    assert_eq!(row["priority"], "normal");
+    // The next firing is on a minute that is a multiple of five, on the minute.
+    let due = row["due"].as_str().unwrap();
+    assert!(due.ends_with(":00Z"), "{due}");
+    let minute: u32 = due[14..16].parse().unwrap();
+    assert_eq!(minute % 5, 0, "{due}");
+
+    // The same function and unique: replaced, same handle, the new firing time.
+    let out = gearbox(
+        &server,
+        &[
+            "schedule",
+            "add",
+            "--json",
+            "--cron",
+            "0 0 1 1 *",
+            "-u",
+            "poll",
+            "tick",
+        ],
+    );
+    out.assert_success();
+    assert_eq!(json(&out)["handle"], handle.as_str(), "{out}");
+    let rows = list(&server);
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert!(
+        rows[0]["due"]
+            .as_str()
+            .unwrap()
+            .ends_with("-01-01T00:00:00Z"),
+        "{rows}"
+    );
+    // Another unique id is another schedule; without one the server names it.
+    let out = gearbox(&server, &["schedule", "add", "--cron", "@daily", "tock"]);
+    out.assert_success();
+    let other = out.stdout.trim().to_owned();
+    assert_ne!(other, handle);
+    let rows = list(&server);
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+
+    let out = gearbox(&server, &["schedule", "rm", &handle]);
+    out.assert_success();
+    assert_eq!(out.stdout, "OK\n");
+    let rows = list(&server);
+    let left = rows.as_array().unwrap();
+    assert_eq!(left.len(), 1, "{rows}");
+    assert_eq!(left[0]["handle"], other.as_str());
+    let out = gearbox(&server, &["schedule", "rm", &handle]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("UNKNOWN_JOB"), "{out}");
+}
+
+/// Not five fields: refused before anything is sent. Five the server cannot read: its
+/// INVALID_SCHEDULE and reason. Nothing is created either way.
+#[test]
+fn a_bad_cron_expression_is_a_clear_error() {
+    let server = Server::start(Kind::Gearboxd, &[]);
+    let out = gearbox(&server, &["schedule", "add", "--cron", "*/5 * * *", "tick"]);
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(
+        out.stderr
+            .contains("has 4 field(s); expected 5: minute hour"),
+        "{out}"
+    );
+    for bad in ["61 * * * *", "* * * * funday", "*/0 * * * *"] {
+        let out = gearbox(&server, &["schedule", "add", "--cron", bad, "tick"]);
+        assert_eq!(out.code(), Some(1), "{bad}: {out}");
+        assert!(out.stderr.contains("INVALID_SCHEDULE"), "{bad}: {out}");
+        assert!(out.stderr.contains("not valid"), "{bad}: {out}");
+    }
+    let long = "u".repeat(54);
+    let out = gearbox(
+        &server,
+        &["schedule", "add", "--cron", "@hourly", "-u", &long, "tick"],
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("53 bytes"), "{out}");
+    assert_eq!(list(&server), serde_json::json!([]));
+}
+
+/// gearmand has no SUBMIT_JOB_SCHED: it answers ERROR INVALID_COMMAND, which gearbox reports.
+#[test]
+fn gearmand_refuses_schedules() {
+    if !require("gearmand") {
+        return;
+    }
+    let server = Server::start(Kind::Gearmand, &[]);
+    let out = gearbox(
+        &server,
+        &["schedule", "add", "--cron", "@hourly", "-u", "h", "tick"],
+    );
+    assert_eq!(out.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("schedules need gearboxd"), "{out}");
 }

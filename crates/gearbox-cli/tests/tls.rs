@@ -153,7 +153,8 @@ fn library_round_trip_over_tls() {
     });
 }
 
-/// `gearbox submit`, `work` and `admin` with gearman's `--ssl` flags.
+/// `gearbox submit`, `work` and `admin`, and gearboxd's `result`, `dead` and `schedule add`
+/// (the library's admin calls and SUBMIT_JOB_SCHED), with gearman's `--ssl` flags.
 #[test]
 fn gearbox_command_over_tls() {
     let pki = Pki::new("cmd");
@@ -185,6 +186,20 @@ fn gearbox_command_over_tls() {
     let out = run(admin, PROC_TIMEOUT);
     out.assert_success();
     assert!(!out.stdout.trim().is_empty(), "{out}");
+
+    let gearbox_tls = |args: &[&str]| {
+        let mut c = bare(&cli::no_home(), &args[..1]);
+        c.args(tls_args).args(&args[1..]);
+        run(c, PROC_TIMEOUT)
+    };
+    let out = gearbox_tls(&["result", "H:nowhere:1"]);
+    assert_eq!(out.code(), Some(4), "unknown, asked over TLS: {out}");
+    let out = gearbox_tls(&["dead", "list", "--json"]);
+    out.assert_success();
+    assert_eq!(out.stdout, "[]\n");
+    let out = gearbox_tls(&["schedule", "add", "--cron", "@daily", "-u", "d", "tls-rev"]);
+    out.assert_success();
+    assert!(out.stdout.starts_with("H:"), "{out}");
 
     // Without --ssl the command fails on the TLS port, and says so quickly.
     let started = Instant::now();
