@@ -215,8 +215,8 @@ pub async fn run(args: &DeadArgs, client: &Client) -> Result<()> {
             print_flush(&count(args.json, "retried", n))?;
             if let (DeadSelector::Id(id), 0) = (selector, n) {
                 bail!(
-                    "{server}: dead letter {id} was not retried (no such dead letter, or a job \
-                     with its unique id is still queued)"
+                    "{server}: dead letter {id} was not retried (a job with its unique id is \
+                     still there, or its queue is full)"
                 );
             }
             Ok(())

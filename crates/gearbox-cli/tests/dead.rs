@@ -139,7 +139,8 @@ fn dead_letters_are_listed_shown_retried_and_purged() {
     row(&rows, "u2");
     // It is no dead letter any more: retrying it again is an error.
     let out = gearbox(&server, &["dead", "retry", &id]);
-    assert_eq!((out.code(), out.stdout.as_str()), (Some(1), "0\n"), "{out}");
+    assert_eq!((out.code(), out.stdout.as_str()), (Some(1), ""), "{out}");
+    assert!(out.stderr.contains("NOT_FOUND"), "{out}");
     server.wait_for("the retried job's result", |_| {
         gearbox(&server, &["result", "f", "u1"]).stdout == "done"
     });

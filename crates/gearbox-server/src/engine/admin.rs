@@ -107,6 +107,7 @@ impl Engine {
                             .jobs
                             .get(r.job)
                             .filter(|j| j.handle_no == r.handle_no && j.state == JobState::Pending)
+                            .filter(|j| self.may_see(id, j.function))
                             .map(|_| (t.deadline, r.job)),
                         _ => None,
                     })

@@ -22,6 +22,9 @@ use super::records::{key_number, number_key, Reader, Undecodable, Writer, DEAD_L
 use super::retry::Failure;
 use super::{ConnId, Engine, Outbox};
 
+/// The answer for an id that names no dead letter (or one the connection may not see).
+const NOT_FOUND: &[u8] = b"ERR NOT_FOUND No+such+dead+letter\r\n";
+
 /// One dead letter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct DeadLetter {
@@ -186,7 +189,7 @@ impl Engine {
             .get(&id)
             .filter(|d| self.may_see_name(conn, &d.function))
         else {
-            text.extend_from_slice(b"ERR NOT_FOUND No+such+dead+letter\r\n");
+            text.extend_from_slice(NOT_FOUND);
             return;
         };
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
@@ -209,7 +212,8 @@ impl Engine {
 
     /// `dead retry ...`: submit each selected dead letter again as a background job with its
     /// unique, workload and priority; one that cannot be submitted (a job with its unique is
-    /// still there, its queue is full) stays. Answers `OK <number submitted>`.
+    /// still there, its queue is full) stays. Answers `OK <number submitted>`, or
+    /// `ERR NOT_FOUND` for an id that names no dead letter.
     pub(super) fn dead_retry(
         &mut self,
         conn: ConnId,
@@ -217,8 +221,12 @@ impl Engine {
         now: u64,
         out: &mut impl Outbox,
     ) -> Vec<u8> {
+        let selected = self.dead_selected(conn, selector);
+        if selected.is_empty() && matches!(selector, DeadSelector::Id(_)) {
+            return NOT_FOUND.to_vec();
+        }
         let mut submitted = 0;
-        for n in self.dead_selected(conn, selector) {
+        for n in selected {
             let d = self.dead.by_id[&n].clone();
             match self.submit_own(&d.function, &d.unique, &d.workload, d.priority, now, out) {
                 Ok(_) => {
@@ -231,7 +239,8 @@ impl Engine {
         format!("OK {submitted}\r\n").into_bytes()
     }
 
-    /// `dead purge ...`: forget the selected dead letters. Answers `OK <number purged>`.
+    /// `dead purge ...`: forget the selected dead letters. Answers `OK <number purged>`, or
+    /// `ERR NOT_FOUND` for an id that names no dead letter.
     pub(super) fn dead_purge(
         &mut self,
         conn: ConnId,
@@ -239,6 +248,9 @@ impl Engine {
         out: &mut impl Outbox,
     ) -> Vec<u8> {
         let ids = self.dead_selected(conn, selector);
+        if ids.is_empty() && matches!(selector, DeadSelector::Id(_)) {
+            return NOT_FOUND.to_vec();
+        }
         for &n in &ids {
             self.unbury(n, out);
         }

@@ -190,6 +190,8 @@ fn dead_letters_are_retried_and_purged_by_id_function_or_all() {
     assert_eq!(h.admin(C, "dead retry all"), "OK 0\r\n");
     assert_eq!(ids(&mut h, "dead list"), ["3"]);
     assert_eq!(h.admin(C, "dead purge 3"), "OK 1\r\n");
+    assert!(h.admin(C, "dead purge 3").starts_with("ERR NOT_FOUND"));
+    assert!(h.admin(C, "dead retry 3").starts_with("ERR NOT_FOUND"));
     assert_eq!(h.admin(C, "dead purge all"), "OK 0\r\n");
     assert_eq!(h.admin(C, "dead list"), ".\n");
 }
