@@ -5,7 +5,8 @@
 //! a second test restarts the database under load: submissions get ERROR while it is down and
 //! succeed again after, and every acknowledged job completes. A third kills the server holding
 //! one of each durable object besides queued jobs (a dead letter, a kept result, a pending
-//! epoch job and a submitted schedule) and finds each of them after the restart.
+//! epoch job and a submitted schedule) and finds each of them after the restart, with the
+//! `gearbox` command as well as the admin protocol.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -333,6 +334,28 @@ fn objects_survive_kill_9(store_args: &[String]) {
     drop(server);
 
     let server = start(&args);
+    // The `gearbox` command lists and reads them, as an operator would.
+    let gearbox = |args: &[&str]| -> String {
+        let mut cmd = std::process::Command::new(gearbox_testkit::gearbox_bin());
+        cmd.args(["-s", &server.addr.to_string()]).args(args);
+        let out = gearbox_testkit::run(cmd, gearbox_testkit::PROC_TIMEOUT);
+        assert!(out.success(), "gearbox {args:?}: {out}");
+        out.stdout
+    };
+    let shown = gearbox(&["dead", "show", "1"]);
+    assert!(
+        shown.contains("dead-1") && shown.contains("crash-worker"),
+        "{shown}"
+    );
+    let kept_handle = String::from_utf8_lossy(&kept).into_owned();
+    assert_eq!(gearbox(&["result", &kept_handle]), "result\0bytes");
+    let listed = gearbox(&["schedule", "list"]);
+    for handle in [&later, &schedule] {
+        assert!(
+            listed.contains(&*String::from_utf8_lossy(handle)),
+            "{listed}"
+        );
+    }
     let mut admin = Conn::connect(server.addr);
     let dead = admin.admin_list("dead list");
     let dead: Vec<String> = dead

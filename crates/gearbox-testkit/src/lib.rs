@@ -46,8 +46,8 @@ pub use procs::{
     PROC_TIMEOUT,
 };
 pub use server::{
-    free_port, gearboxd_bin, server_available, with_slow_store, Kind, Server, SLOW_STORE_MS,
-    START_TIMEOUT, STATE_TIMEOUT,
+    free_port, gearbox_bin, gearboxd_bin, server_available, with_slow_store, Kind, Server,
+    SLOW_STORE_MS, START_TIMEOUT, STATE_TIMEOUT,
 };
 pub use tempdir::TempDir;
 

@@ -68,30 +68,43 @@ pub(crate) fn slow_store_active() -> bool {
 pub fn gearboxd_bin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let profile_dir = profile_dir();
-            let bin = profile_dir.join("gearboxd");
-            if !bin.exists() {
-                let mut cargo = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-                cargo.args(["build", "-p", "gearbox-server", "--bin", "gearboxd"]);
-                // `target/debug` is the `dev` profile; every other directory is named after
-                // its profile.
-                match profile_dir.file_name().and_then(|n| n.to_str()) {
-                    Some("debug") | None => {}
-                    Some(profile) => {
-                        cargo.args(["--profile", profile]);
-                    }
-                }
-                let status = cargo
-                    .current_dir(env!("CARGO_MANIFEST_DIR"))
-                    .status()
-                    .expect("run cargo build for gearboxd");
-                assert!(status.success(), "cargo build of gearboxd failed");
-                assert!(bin.exists(), "cargo did not build {}", bin.display());
-            }
-            bin
-        })
+        .get_or_init(|| built_bin("gearbox-server", "gearboxd"))
         .clone()
+}
+
+/// The `gearbox` command under test, found or built by the rule of [`gearboxd_bin`] (from
+/// `gearbox-cli`), for the server crate's tests that drive it.
+pub fn gearbox_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| built_bin("gearbox-cli", "gearbox"))
+        .clone()
+}
+
+/// `target/<profile>/<bin>`, built with `cargo build -p <package> --bin <bin>` (same profile)
+/// when it is not there yet.
+fn built_bin(package: &str, bin: &str) -> PathBuf {
+    let profile_dir = profile_dir();
+    let path = profile_dir.join(bin);
+    if !path.exists() {
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+        cargo.args(["build", "-p", package, "--bin", bin]);
+        // `target/debug` is the `dev` profile; every other directory is named after its
+        // profile.
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some(profile) => {
+                cargo.args(["--profile", profile]);
+            }
+        }
+        let status = cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap_or_else(|e| panic!("run cargo build for {bin}: {e}"));
+        assert!(status.success(), "cargo build of {bin} failed");
+        assert!(path.exists(), "cargo did not build {}", path.display());
+    }
+    path
 }
 
 /// Whether a server of this kind can be started (gearboxd is always built by cargo).
