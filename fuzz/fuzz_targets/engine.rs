@@ -212,6 +212,8 @@ impl World {
                         StoreOp::Done { id } => {
                             self.stored.remove(&id);
                         }
+                        // Records are never read back by the engine while it runs.
+                        StoreOp::PutRecord(_) | StoreOp::DropRecord { .. } => {}
                     }
                 }
                 let failure = fail.then_some("disk full");
