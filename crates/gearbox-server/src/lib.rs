@@ -12,6 +12,7 @@ pub mod config_file;
 pub mod cron;
 pub mod engine;
 pub mod file_error;
+pub mod http;
 pub mod net;
 pub mod tls;
 pub mod zone;

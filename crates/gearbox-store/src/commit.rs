@@ -30,6 +30,10 @@ pub struct Commit {
     pub last: u64,
     /// Whether the batch is durable.
     pub result: Result<(), StoreError>,
+    /// Operations in the batch.
+    pub ops: usize,
+    /// How long the transaction took.
+    pub elapsed: std::time::Duration,
 }
 
 /// The outcome of one [`Committer::load`].
@@ -145,7 +149,10 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
             }
         }
         if let Some(first) = first {
+            let started = std::time::Instant::now();
             let result = store.append(&batch);
+            let elapsed = started.elapsed();
+            let ops = batch.len();
             if let Err(e) = &result {
                 error!(error = %e, ops = batch.len(), "store commit failed");
             }
@@ -154,6 +161,8 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
                 first,
                 last,
                 result,
+                ops,
+                elapsed,
             }));
         }
         if let Some((token, ids)) = load.take() {

@@ -19,7 +19,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use gearbox_server::config::ServerConfig;
-use gearbox_server::net::{serve, ServerError, Stop};
+use gearbox_server::net::{serve, Listeners, ServerError, Stop};
 use gearbox_store::{DelayedStore, JobStore, SqliteStore, DEFAULT_TABLE};
 
 use crate::server::{slow_store_active, SLOW_STORE_MS, START_TIMEOUT};
@@ -125,7 +125,8 @@ pub fn start_server(options: ServerOptions) -> InProcessServer {
                 };
                 // A dropped handle (no message) stops the server too.
                 let stop = async move { stop_rx.await.unwrap_or(Stop::Immediate) };
-                serve(vec![listener.into()], config, store, ready, stop).await
+                let listeners = Listeners::from(vec![listener.into()]);
+                serve(listeners, config, store, ready, stop).await
             })
         })
         .expect("spawn the server thread");

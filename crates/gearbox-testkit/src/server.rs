@@ -142,6 +142,8 @@ impl fmt::Display for Kind {
 pub struct Server {
     /// Where the server listens.
     pub addr: SocketAddr,
+    /// Its HTTP listeners (gearboxd `--http-listen`), in the order given.
+    pub http: Vec<SocketAddr>,
     /// Which implementation it is.
     pub kind: Kind,
     child: Child,
@@ -183,14 +185,25 @@ impl Server {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(text) = fs::read_to_string(&ready) {
-                if let Some(line) = text.strip_suffix('\n') {
-                    let addr: SocketAddr = line.trim().parse().unwrap_or_else(|e| {
+                if text.ends_with('\n') {
+                    // The job listener's address, then `http ADDR` per HTTP listener.
+                    let mut lines = text.lines();
+                    let parsed = lines.next().and_then(|l| l.trim().parse().ok()).and_then(
+                        |addr: SocketAddr| {
+                            let http: Option<Vec<SocketAddr>> = lines
+                                .map(|l| l.strip_prefix("http ")?.trim().parse().ok())
+                                .collect();
+                            Some((addr, http?))
+                        },
+                    );
+                    let Some((addr, http)) = parsed else {
                         let _ = child.kill();
                         let _ = child.wait();
-                        panic!("gearboxd wrote an unparsable ready file {text:?}: {e}")
-                    });
+                        panic!("gearboxd wrote an unparsable ready file {text:?}")
+                    };
                     return Server {
                         addr,
+                        http,
                         kind: Kind::Gearboxd,
                         child,
                         log,
@@ -262,6 +275,7 @@ impl Server {
                 Ok(()) => {
                     return Server {
                         addr,
+                        http: Vec::new(),
                         kind: Kind::Gearmand,
                         child,
                         log,

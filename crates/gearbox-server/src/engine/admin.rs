@@ -11,6 +11,7 @@ use gearbox_proto::{AdminCommand, PacketType};
 
 use super::job::{JobState, Priority};
 use super::schedule::ScheduleKey;
+use super::stats::Event;
 use super::timer::TimerKind;
 use super::{Action, ConnId, Engine, Outbox};
 
@@ -219,7 +220,7 @@ impl Engine {
         if let Some(worker) = job.worker {
             self.take_from_worker(worker, job_id);
         }
-        self.counters.cancelled += 1;
+        self.count(job_id, Event::Cancelled);
         self.remove_job(job_id, out);
         OK
     }

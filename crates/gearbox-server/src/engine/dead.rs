@@ -50,6 +50,13 @@ pub(super) struct DeadLetters {
     next_id: u64,
 }
 
+impl DeadLetters {
+    /// Dead letters kept.
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
 impl Failure {
     fn code(self) -> u64 {
         match self {

@@ -77,6 +77,8 @@ pub struct Function {
     pub workers: u32,
     /// Queue limits per priority; 0 is unlimited.
     pub limits: [u32; 3],
+    /// Totals and time histograms for `/metrics` (`stats.rs`).
+    pub stats: super::stats::FunctionStats,
     /// Workers asleep waiting for this function's work, longest asleep first.
     pub sleepers: VecDeque<Sleeper>,
 }

@@ -88,6 +88,9 @@ pub struct Job {
     pub payload: Payload,
     /// Times the job went back to the queue after losing its worker.
     pub retries: u16,
+    /// Low 32 bits of the engine time (ms) the job started waiting in its queue, or, while it
+    /// runs, was handed to its worker (`stats.rs`).
+    pub stamp: u32,
     /// Last WORK_STATUS numerator and denominator.
     pub progress: (u32, u32),
     /// Foreground connections that receive the job's WORK_* packets.

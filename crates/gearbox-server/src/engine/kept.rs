@@ -72,6 +72,11 @@ pub(super) struct KeptResults {
 }
 
 impl KeptResults {
+    /// Results kept.
+    pub(super) fn len(&self) -> usize {
+        self.by_handle.len()
+    }
+
     fn insert(&mut self, handle_no: u64, kept: Kept) {
         if !kept.unique.is_empty() {
             let key = (kept.function.clone(), kept.unique.clone());

@@ -54,6 +54,7 @@ impl Engine {
             store_id: new.store_id,
             committing: false,
             retries: 0,
+            stamp: self.now as u32,
             progress: (0, 0),
             listeners: SmallVec::new(),
             worker: None,

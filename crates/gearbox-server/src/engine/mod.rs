@@ -38,6 +38,7 @@ mod result;
 mod retry;
 mod schedule;
 mod spill;
+mod stats;
 mod status;
 mod store;
 mod submit;
@@ -59,6 +60,7 @@ pub use outbox::Outbox;
 pub use policy::{KeepPolicy, PerFunction};
 pub use retry::{Failure, RetryOn, RetryPolicies, RetryPolicy};
 pub use schedule::{Missed, ScheduleKey, ScheduleSpec, MAX_SCHEDULE_UNIQUE};
+pub use stats::{FunctionSnapshot, FunctionStats, Histogram, Snapshot, TimeHistogram, BUCKETS_MS};
 
 use access::Asked;
 use conn::Conn;
@@ -571,6 +573,7 @@ impl Engine {
                     if let Some((id, job)) = live(job).filter(|(_, j)| j.state == JobState::Pending)
                     {
                         self.functions[job.function].pending[job.priority.index()] -= 1;
+                        self.restamp(id);
                         self.enqueue_back(id, out);
                     }
                 }
@@ -579,8 +582,8 @@ impl Engine {
                         j.state == JobState::Running && j.assignment == assignment
                     });
                     if let Some((id, job)) = running {
-                        self.counters.timed_out += 1;
                         let worker = job.worker;
+                        self.count(id, stats::Event::TimedOut);
                         let label = self.worker_label(worker);
                         if let Some(worker) = worker {
                             self.take_from_worker(worker, id);

@@ -11,6 +11,7 @@ use super::job::JobState;
 use super::outcome::End;
 use super::parse::{atoi_u32, ident};
 use super::retry::Failure;
+use super::stats::Event;
 use super::{ConnId, Engine, Outbox};
 
 impl Engine {
@@ -75,7 +76,8 @@ impl Engine {
             T::WorkData | T::WorkWarning => relay(&mut self.conns, out, &job.listeners, packet),
             T::WorkComplete => {
                 relay(&mut self.conns, out, &job.listeners, packet);
-                self.counters.completed += 1;
+                self.count(job_id, Event::Completed);
+                self.observe_ran(job_id);
                 self.take_from_worker(id, job_id);
                 let worker = self.worker_label(Some(id));
                 self.job_over(job_id, End::Complete(args.get(1)), &worker, out);
@@ -85,7 +87,8 @@ impl Engine {
                 for &listener in &job.listeners {
                     self.conns.packet(out, listener, T::WorkFail, &[], handle);
                 }
-                self.counters.failed += 1;
+                self.count(job_id, Event::Failed);
+                self.observe_ran(job_id);
                 self.take_from_worker(id, job_id);
                 let worker = self.worker_label(Some(id));
                 self.job_over(job_id, End::Failed(Failure::Fail, b""), &worker, out);
@@ -107,7 +110,8 @@ impl Engine {
                     }
                 }
                 let handle_no = job.handle_no;
-                self.counters.failed += 1;
+                self.count(job_id, Event::Exception);
+                self.observe_ran(job_id);
                 self.take_from_worker(id, job_id);
                 let worker = self.worker_label(Some(id));
                 let text = args.get(1);

@@ -17,6 +17,7 @@ use super::ids::JobId;
 use super::job::JobState;
 use super::policy::PerFunction;
 use super::records::{key_number, number_key, Reader, Undecodable, Writer, ATTEMPTS};
+use super::stats::Event;
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{Engine, FnId, Outbox};
 
@@ -130,8 +131,8 @@ impl Engine {
         job.state = JobState::Pending;
         self.functions[f].running -= 1;
         self.functions[f].pending[job.priority.index()] += 1;
-        self.counters.retried += 1;
         let store_id = job.store_id;
+        self.count(job_id, Event::Retried);
         if store_id != 0 {
             // Whole seconds, rounded up: a restart never runs it before its wait is over.
             let due_secs = (self.now + wait).div_ceil(1000);

@@ -22,6 +22,7 @@ use rustc_hash::FxHashMap;
 
 use super::ids::JobId;
 use super::job::{JobState, Payload};
+use super::stats::Event;
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{Engine, FnId, Outbox};
 
@@ -269,7 +270,7 @@ impl Engine {
                         store_id = job.store_id,
                         "a queued job is no longer in the store; dropping it"
                     );
-                    self.counters.failed += 1;
+                    self.count(entry.0, Event::Failed);
                     self.fail_job(entry.0, out);
                 }
             }

@@ -12,6 +12,7 @@ use super::ids::JobId;
 use super::job::{JobState, Priority};
 use super::lifecycle::NewJob;
 use super::parse::{offset_in, parse_decimal};
+use super::stats::Event;
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox, COMPACT_LIMIT, MAX_REDUCER, MAX_UNIQUE};
 
@@ -102,7 +103,7 @@ impl Engine {
             store_id: 0,
             handle_no: 0,
         });
-        self.counters.submitted += 1;
+        self.count_submitted(job_id);
         if !background {
             self.attach(id, job_id);
         }
@@ -157,7 +158,7 @@ impl Engine {
             store_id: 0,
             handle_no: 0,
         });
-        self.counters.submitted += 1;
+        self.count_submitted(job_id);
         self.settle_new_job(job_id, true, 0, now, out, |_, _| {});
         Ok(job_id)
     }
@@ -205,7 +206,7 @@ impl Engine {
     /// is pending, and is that write's outcome; a foreground one's does not (the job need not
     /// be durable for it).
     fn join(&mut self, id: ConnId, job_id: JobId, background: bool, out: &mut impl Outbox) {
-        self.counters.coalesced += 1;
+        self.count(job_id, Event::Coalesced);
         let job = &mut self.jobs[job_id];
         job.background |= background;
         let stored = job.store_id != 0;

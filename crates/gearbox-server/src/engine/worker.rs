@@ -15,6 +15,7 @@ use super::ids::{Functions, JobId, Jobs};
 use super::job::{JobState, Priority};
 use super::outcome::End;
 use super::retry::Failure;
+use super::stats::Event;
 use super::timer::{JobRef, Timer, TimerKind};
 use super::{ConnId, Engine, FnId, Outbox};
 
@@ -265,15 +266,18 @@ impl Engine {
         job.worker = Some(id);
         job.assignment = job.assignment.wrapping_add(1);
         self.counters.assigned += 1;
+        let job_ref = JobRef {
+            job: job_id,
+            handle_no: job.handle_no,
+        };
+        let assignment = job.assignment;
+        self.observe_assigned(job_id);
         if timeout_ms > 0 {
             self.timers.arm(Timer {
                 deadline: now + timeout_ms,
                 kind: TimerKind::RunTimeout {
-                    job: JobRef {
-                        job: job_id,
-                        handle_no: job.handle_no,
-                    },
-                    assignment: job.assignment,
+                    job: job_ref,
+                    assignment,
                 },
             });
         }
@@ -356,7 +360,7 @@ impl Engine {
             }
         };
         if !retried {
-            self.counters.failed += 1;
+            self.count(job_id, Event::Failed);
             self.job_over(job_id, End::Failed(failure, b""), worker, out);
             self.fail_job(job_id, out);
         }
@@ -365,7 +369,8 @@ impl Engine {
     /// gearmand's requeue: back in the queue at once (see [`Engine::requeue`]).
     fn requeue_at_once(&mut self, job_id: JobId, out: &mut impl Outbox) {
         let f = self.jobs[job_id].function;
-        self.counters.retried += 1;
+        self.count(job_id, Event::Retried);
+        self.restamp(job_id);
         let job = &mut self.jobs[job_id];
         job.state = JobState::Queued;
         let first_loss = job.retries == 0;

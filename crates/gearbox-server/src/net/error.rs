@@ -12,6 +12,9 @@ pub enum ServerError {
     /// The durable store could not be read at start.
     #[error("replaying the job store failed: {0}")]
     Replay(#[source] StoreError),
+    /// The HTTP listener could not be started.
+    #[error("the HTTP listener could not start: {0}")]
+    Http(#[source] std::io::Error),
 }
 
 /// How the server was asked to stop.

@@ -35,6 +35,7 @@ use tracing::{debug, info, warn};
 use crate::acl::AclFile;
 use crate::config::ServerConfig;
 use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
+use crate::http::{Http, Metrics, Query, StoreStats, BATCH_BOUNDS, COMMIT_BOUNDS_US};
 use crate::tls::Tls;
 use clock::Clock;
 use connection::ConnIo;
@@ -85,6 +86,8 @@ struct Shared {
     unsent: Rc<Unsent>,
     /// `unsent` passed the server-wide budget: cut the slowest readers after this batch.
     over_budget: Cell<bool>,
+    /// The store's transactions, for `/metrics`.
+    store_stats: RefCell<StoreStats>,
 }
 
 /// The engine's [`Outbox`] over connection buffers.
@@ -275,7 +278,7 @@ impl Shared {
 /// `ready` is called once, with the listening addresses, when connections are being accepted
 /// (after the replay).
 pub async fn serve(
-    listeners: Vec<Listener>,
+    listeners: Listeners,
     config: ServerConfig,
     store: Option<Box<dyn JobStore>>,
     ready: impl FnOnce(&[SocketAddr]),
@@ -285,6 +288,24 @@ pub async fn serve(
     local
         .run_until(run(listeners, config, store, ready, stop))
         .await
+}
+
+/// Every socket a server accepts on.
+#[derive(Default)]
+pub struct Listeners {
+    /// The Gearman protocol's (binary and text admin).
+    pub gearman: Vec<Listener>,
+    /// The HTTP listener's (`--http-listen`), bound and not yet accepting.
+    pub http: Vec<std::net::TcpListener>,
+}
+
+impl From<Vec<Listener>> for Listeners {
+    fn from(gearman: Vec<Listener>) -> Listeners {
+        Listeners {
+            gearman,
+            http: Vec::new(),
+        }
+    }
 }
 
 /// Build the engine, filled from the store if there is one.
@@ -312,12 +333,18 @@ fn restored_engine(
 }
 
 async fn run(
-    listeners: Vec<Listener>,
+    listeners: Listeners,
     config: ServerConfig,
     mut store: Option<Box<dyn JobStore>>,
     ready: impl FnOnce(&[SocketAddr]),
     stop: impl Future<Output = Stop>,
 ) -> Result<(), ServerError> {
+    // Up before the replay, so that /healthz answers and /readyz says "not yet" meanwhile.
+    let http = match listeners.http {
+        http if http.is_empty() => None,
+        http => Some(Http::start(http).map_err(ServerError::Http)?),
+    };
+    let listeners = listeners.gearman;
     let clock = Clock::new();
     let engine = restored_engine(&config, store.as_mut(), clock)?;
     let (commit_tx, commit_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -343,6 +370,7 @@ async fn run(
         loads_lost: RefCell::new(Vec::new()),
         unsent: Rc::new(Unsent::default()),
         over_budget: Cell::new(false),
+        store_stats: RefCell::new(StoreStats::default()),
     });
     shared.with_engine(|engine, out, now| {
         engine.resume_loads(out);
@@ -367,6 +395,14 @@ async fn run(
         )));
     }
     ready(&addrs);
+    let (http, queries) = match http {
+        Some((http, received)) => {
+            http.set_ready();
+            let answering = tokio::task::spawn_local(query_loop(shared.clone(), received));
+            (Some(http), Some(answering))
+        }
+        None => (None, None),
+    };
     let how = tokio::select! {
         how = stop => how,
         () = admin_stop(&shared) => shared.stop_request.get().unwrap_or(Stop::Immediate),
@@ -379,6 +415,10 @@ async fn run(
     }
     timer.abort();
     commits.abort();
+    if let Some(queries) = queries {
+        queries.abort();
+    }
+    drop(http);
     if let Some(acl) = acl {
         acl.abort();
     }
@@ -440,6 +480,7 @@ async fn commit_loop(
             for event in batch.drain(..) {
                 match event {
                     StoreEvent::Committed(commit) => {
+                        shared.count_commit(&commit);
                         let failure = commit.result.err().map(|e| e.to_string());
                         engine.committed(commit.last, failure.as_deref(), now, out);
                     }
@@ -450,6 +491,37 @@ async fn commit_loop(
                 }
             }
         });
+    }
+}
+
+/// Answer the HTTP listener's queries from the engine, one at a time between batches.
+async fn query_loop(shared: Rc<Shared>, mut queries: tokio::sync::mpsc::Receiver<Query>) {
+    while let Some(query) = queries.recv().await {
+        match query {
+            Query::Metrics(answer) => {
+                let metrics = Metrics {
+                    engine: shared.engine.borrow().snapshot(),
+                    store: shared
+                        .store
+                        .as_ref()
+                        .map(|_| shared.store_stats.borrow().clone()),
+                };
+                let _ = answer.send(metrics);
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Count a store transaction for `/metrics`.
+    fn count_commit(&self, commit: &gearbox_store::Commit) {
+        let mut stats = self.store_stats.borrow_mut();
+        let micros = u64::try_from(commit.elapsed.as_micros()).unwrap_or(u64::MAX);
+        stats.commit_us.observe(&COMMIT_BOUNDS_US, micros);
+        stats.batch_ops.observe(&BATCH_BOUNDS, commit.ops as u64);
+        if commit.result.is_err() {
+            stats.failures += 1;
+        }
     }
 }
 

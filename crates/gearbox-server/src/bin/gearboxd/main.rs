@@ -21,7 +21,7 @@ use gearbox_server::acl::AclFile;
 use gearbox_server::config::{Keepalive, ServerConfig};
 use gearbox_server::config_file::ConfigFile;
 use gearbox_server::engine::EngineConfig;
-use gearbox_server::net::{serve, Listener};
+use gearbox_server::net::{serve, Listener, Listeners};
 use gearbox_server::tls::{ClientAuth, Tls, TlsFiles};
 use tokio::net::TcpListener;
 use tracing::warn;
@@ -92,6 +92,13 @@ fn main() -> Result<()> {
             std_listeners.push((listener, None));
         }
     }
+    let mut http_listeners = Vec::new();
+    for addr in &args.http_listen {
+        if let Some(listener) = listen::bind(*addr, args.backlog, false)? {
+            http_listeners.push(listener);
+        }
+    }
+    let http_addrs = gearbox_server::http::addresses(&http_listeners);
     // The pid and ready files are created before dropping privileges, like the listeners:
     // they usually live in directories only the starting user may write.
     if let Some(path) = &args.pid_file {
@@ -184,14 +191,23 @@ fn main() -> Result<()> {
         }
         tokio::spawn(os::reload_on_hangup(tls, acl));
         // Written once the store is replayed and connections are accepted, so a script that
-        // waits for it finds a server with its whole queue.
+        // waits for it finds a server with its whole queue: the first job listener's
+        // address, then `http ADDR` for each HTTP listener.
         let ready = |addrs: &[SocketAddr]| {
             if let (Some(mut file), Some(addr)) = (ready_file, addrs.first()) {
+                let mut text = format!("{addr}\n");
+                for http in &http_addrs {
+                    text.push_str(&format!("http {http}\n"));
+                }
                 // One write, so a reader never sees half an address.
-                if let Err(e) = file.write_all(format!("{addr}\n").as_bytes()) {
+                if let Err(e) = file.write_all(text.as_bytes()) {
                     warn!(error = %e, "could not write the ready file");
                 }
             }
+        };
+        let listeners = Listeners {
+            gearman: listeners,
+            http: http_listeners,
         };
         serve(listeners, config, store, ready, os::stop_signal()).await?;
         Ok::<(), anyhow::Error>(())

@@ -1,0 +1,196 @@
+//! The HTTP listener end to end with the real binary: `/healthz` and `/readyz` answer,
+//! `/metrics` counts a known workload exactly (jobs submitted, completed, failed, coalesced,
+//! the time histograms' counts, the gauges) and passes Prometheus's own `promtool check
+//! metrics` (format and naming conventions). Without `--http-listen` nothing listens.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use gearbox_proto::PacketType as T;
+use gearbox_testkit::wire::Conn;
+use gearbox_testkit::{require, Kind, Server, TempDir};
+
+/// `GET path` over HTTP/1.1; the status code and the body.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: gearbox\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a header and a body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, body.to_owned())
+}
+
+/// The value of the sample written exactly as `series` (name and labels).
+fn sample(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in\n{page}"))
+}
+
+#[test]
+fn health_and_readiness_answer() {
+    let server = Server::start(Kind::Gearboxd, &["--http-listen", "127.0.0.1:0"]);
+    let http = server.http[0];
+    assert_eq!(get(http, "/healthz"), (200, "ok\n".to_owned()));
+    assert_eq!(get(http, "/readyz"), (200, "ready\n".to_owned()));
+    assert_eq!(get(http, "/nothing").0, 404);
+}
+
+#[test]
+fn no_http_listener_unless_asked() {
+    let server = Server::start(Kind::Gearboxd, &[]);
+    assert!(server.http.is_empty());
+}
+
+#[test]
+fn metrics_count_a_known_workload_and_pass_promtool() {
+    let dir = TempDir::new("metrics");
+    let config = dir.path().join("gearbox.toml");
+    std::fs::write(&config, "[functions.\"flaky\"]\nretries = 0\n").unwrap();
+    let server = Server::start(
+        Kind::Gearboxd,
+        &[
+            "--http-listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let http = server.http[0];
+    let mut client = Conn::connect(server.addr);
+    // 20 background jobs to `work`, one of them submitted three times (2 coalesced), 3 high
+    // foreground jobs to `work`, and 4 background jobs to `flaky` that fail.
+    for n in 0..20 {
+        let unique = format!("u{n}");
+        let r = client.request_req(T::SubmitJobBg, &[b"work", unique.as_bytes(), b"x"]);
+        assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    }
+    for _ in 0..2 {
+        let r = client.request_req(T::SubmitJobBg, &[b"work", b"u7", b"x"]);
+        assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    }
+    for n in 0..4 {
+        let unique = format!("f{n}");
+        client.request_req(T::SubmitJobBg, &[b"flaky", unique.as_bytes(), b"x"]);
+    }
+    let mut foreground = Conn::connect(server.addr);
+    for n in 0..3 {
+        let unique = format!("fg{n}");
+        foreground.send_req(T::SubmitJobHigh, &[b"work", unique.as_bytes(), b"x"]);
+    }
+    let created = foreground.recv_n(3);
+    assert!(created.iter().all(|r| r.is(T::JobCreated)));
+
+    let page = get(http, "/metrics").1;
+    assert_eq!(
+        sample(
+            &page,
+            r#"gearbox_jobs_queued{function="work",priority="normal"}"#
+        ),
+        20.0
+    );
+    assert_eq!(
+        sample(
+            &page,
+            r#"gearbox_jobs_queued{function="work",priority="high"}"#
+        ),
+        3.0
+    );
+
+    let mut worker = Conn::connect(server.addr);
+    worker.send_req(T::CanDo, &[b"work"]);
+    worker.send_req(T::CanDo, &[b"flaky"]);
+    let mut ran = 0;
+    loop {
+        let r = worker.request_req(T::GrabJob, &[]);
+        if r[0].is(T::NoJob) {
+            break;
+        }
+        let args = r[0].args();
+        let kind = if args[1] == b"flaky" {
+            T::WorkFail
+        } else {
+            T::WorkComplete
+        };
+        if kind == T::WorkFail {
+            worker.send_req(kind, &[&args[0]]);
+        } else {
+            worker.send_req(kind, &[&args[0], b"done"]);
+        }
+        ran += 1;
+        assert!(ran <= 27, "more jobs than submitted");
+    }
+    worker.sync();
+    assert_eq!(ran, 27);
+    let _ = foreground.recv_n(3);
+
+    let (status, page) = get(http, "/metrics");
+    assert_eq!(status, 200);
+    let work = |name: &str| sample(&page, &format!("{name}{{function=\"work\"}}"));
+    let flaky = |name: &str| sample(&page, &format!("{name}{{function=\"flaky\"}}"));
+    assert_eq!(
+        sample(
+            &page,
+            r#"gearbox_jobs_submitted_total{function="work",priority="normal",kind="background"}"#
+        ),
+        20.0
+    );
+    assert_eq!(
+        sample(
+            &page,
+            r#"gearbox_jobs_submitted_total{function="work",priority="high",kind="foreground"}"#
+        ),
+        3.0
+    );
+    assert_eq!(work("gearbox_jobs_coalesced_total"), 2.0);
+    assert_eq!(work("gearbox_jobs_completed_total"), 23.0);
+    assert_eq!(flaky("gearbox_jobs_failed_total"), 4.0);
+    assert_eq!(flaky("gearbox_jobs_completed_total"), 0.0);
+    assert_eq!(work("gearbox_job_queue_wait_seconds_count"), 23.0);
+    assert_eq!(work("gearbox_job_run_seconds_count"), 23.0);
+    // Every wait was shorter than the test.
+    let waited = work("gearbox_job_queue_wait_seconds_sum");
+    assert!((0.0..120.0).contains(&(waited / 23.0)), "{waited}");
+    assert_eq!(work("gearbox_jobs_running"), 0.0);
+    assert_eq!(work("gearbox_function_workers"), 1.0);
+    assert_eq!(sample(&page, "gearbox_workers"), 1.0);
+    assert_eq!(sample(&page, "gearbox_clients"), 2.0);
+    assert_eq!(sample(&page, "gearbox_jobs_in_memory"), 0.0);
+    assert!(sample(&page, "process_resident_memory_bytes") > 1e6);
+    // The default store is durable: its commits are counted.
+    assert!(sample(&page, "gearbox_store_commit_seconds_count") >= 1.0);
+    assert!(sample(&page, "gearbox_store_commit_batch_size_sum") >= 24.0);
+
+    if require("promtool") {
+        let path = dir.path().join("metrics.txt");
+        std::fs::write(&path, &page).unwrap();
+        let out = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&path).unwrap())
+            .output()
+            .expect("run promtool");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "promtool: {said}"
+        );
+    }
+}
