@@ -194,3 +194,177 @@ fn metrics_count_a_known_workload_and_pass_promtool() {
         );
     }
 }
+
+/// `method path` over HTTP/1.1, parsed as JSON.
+fn json(addr: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: gearbox\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a header and a body");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    let value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    (status, value)
+}
+
+/// The JSON API lists what the admin protocol lists for the same state, and its actions do
+/// what the admin commands do.
+#[test]
+fn the_json_api_agrees_with_the_admin_protocol() {
+    let dir = TempDir::new("api");
+    let config = dir.path().join("gearbox.toml");
+    std::fs::write(
+        &config,
+        "[functions.\"f\"]\nretries = 0\nkeep_results = \"1h\"\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        Kind::Gearboxd,
+        &[
+            "--http-listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let http = server.http[0];
+    let mut client = Conn::connect(server.addr);
+    let mut handles = Vec::new();
+    for unique in ["a", "b", "c"] {
+        let r = client.request_req(T::SubmitJobBg, &[b"f", unique.as_bytes(), b"w"]);
+        handles.push(String::from_utf8(r[0].args()[0].clone()).unwrap());
+    }
+    client.request_req(T::SubmitJobEpoch, &[b"f", b"later", b"4102444800", b"w"]);
+    client.request_req(
+        T::SubmitJobSched,
+        &[b"f", b"nightly", b"0", b"3", b"", b"", b"", b""],
+    );
+    let mut worker = Conn::connect(server.addr);
+    worker.send_req(T::SetClientId, &[b"api-worker"]);
+    worker.send_req(T::CanDo, &[b"f"]);
+    // a completes, b fails (a dead letter), c stays queued.
+    for (kind, handle) in [(T::WorkComplete, &handles[0]), (T::WorkFail, &handles[1])] {
+        let r = worker.request_req(T::GrabJob, &[]);
+        assert_eq!(r[0].args()[0], handle.as_bytes());
+        let args: &[&[u8]] = if kind == T::WorkFail {
+            &[handle.as_bytes()]
+        } else {
+            &[handle.as_bytes(), b"done"]
+        };
+        worker.send_req(kind, args);
+    }
+    worker.sync();
+
+    let (status, functions) = json(http, "GET", "/api/functions");
+    assert_eq!(status, 200);
+    let f = functions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "f")
+        .unwrap();
+    // `status`: f, jobs in memory (c and the epoch job), running, workers.
+    assert_eq!(server.function_status("f"), Some((2, 0, 1)));
+    assert_eq!(f["queued"]["normal"], 2);
+    assert_eq!(
+        (f["running"].as_u64(), f["workers"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        (f["completed"].as_u64(), f["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+
+    let (_, connections) = json(http, "GET", "/api/connections");
+    // `workers` is asked on a connection of its own, which it lists too.
+    let workers = server.admin("workers");
+    assert_eq!(connections.as_array().unwrap().len() + 1, workers.len());
+    let w = connections
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == "api-worker")
+        .unwrap();
+    assert_eq!(w["functions"], serde_json::json!(["f"]));
+
+    let (_, jobs) = json(http, "GET", "/api/jobs?limit=1");
+    assert_eq!(jobs["total"], 2);
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1);
+    let (_, jobs) = json(http, "GET", "/api/jobs");
+    let listed: Vec<String> = server
+        .admin("show jobs")
+        .iter()
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect();
+    let api: Vec<String> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["handle"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(api, listed);
+
+    let (_, scheduled) = json(http, "GET", "/api/scheduled");
+    let text = server.admin("show scheduled");
+    assert_eq!(scheduled.as_array().unwrap().len(), text.len());
+    for (row, line) in scheduled.as_array().unwrap().iter().zip(&text) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(row["handle"], fields[0]);
+        assert_eq!(row["due"], fields[3]);
+    }
+    assert_eq!(scheduled[0]["unique"], "nightly");
+    assert_eq!(scheduled[0]["cron"], "0 3 * * *");
+
+    let (_, dead) = json(http, "GET", "/api/dead");
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0]["unique"].as_str(), dead[0]["worker"].as_str()),
+        (Some("b"), Some("api-worker"))
+    );
+    let (_, result) = json(http, "GET", &format!("/api/results/{}", handles[0]));
+    assert_eq!(
+        result,
+        serde_json::json!({"state": "complete", "size": 4, "data_base64": "ZG9uZQ=="})
+    );
+    let (_, result) = json(http, "GET", "/api/results/f/c");
+    assert_eq!(result["state"], "pending");
+
+    // Actions: retry the dead letter (b runs again), cancel c, a queue limit.
+    assert_eq!(
+        json(http, "POST", "/api/dead/1/retry"),
+        (200, serde_json::json!({"count": 1}))
+    );
+    assert_eq!(json(http, "POST", "/api/dead/1/retry").0, 404);
+    let (status, _) = json(http, "POST", &format!("/api/jobs/{}/cancel", handles[2]));
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(http, "POST", &format!("/api/jobs/{}/cancel", handles[2])).0,
+        404
+    );
+    let (status, _) = json(http, "POST", "/api/functions/g/maxqueue?normal=1");
+    assert_eq!(status, 200);
+    let r = client.request_req(T::SubmitJobBg, &[b"g", b"", b"1"]);
+    assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    let r = client.request_req(T::SubmitJobBg, &[b"g", b"", b"2"]);
+    assert!(r[0].is(T::Error), "over the limit: {}", r[0].describe());
+    let r = worker.request_req(T::GrabJobUniq, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut r = r;
+    while !r[0].is(T::JobAssignUniq) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        r = worker.request_req(T::GrabJobUniq, &[]);
+    }
+    assert_eq!(r[0].args()[2], b"b", "{}", r[0].describe());
+}

@@ -96,6 +96,12 @@ impl Engine {
         self.acl.is_none() || self.may_see_name(id, &self.functions[function].name)
     }
 
+    /// Whether `asker` (a connection, or `None` for the operator, who sees everything) may
+    /// see jobs, dead letters and results of the function `name`.
+    pub(super) fn visible(&self, asker: Option<ConnId>, name: &[u8]) -> bool {
+        asker.is_none_or(|id| self.may_see_name(id, name))
+    }
+
     /// Whether `id` may see jobs, dead letters and results of the function `name`.
     pub(super) fn may_see_name(&self, id: ConnId, name: &[u8]) -> bool {
         if self.acl.is_none() {

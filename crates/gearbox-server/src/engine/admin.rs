@@ -9,10 +9,8 @@ use std::io::Write as _;
 
 use gearbox_proto::{AdminCommand, PacketType};
 
-use super::job::{JobState, Priority};
-use super::schedule::ScheduleKey;
+use super::job::Priority;
 use super::stats::Event;
-use super::timer::TimerKind;
 use super::{Action, ConnId, Engine, Outbox};
 
 const OK: &[u8] = b"OK\r\n";
@@ -47,9 +45,32 @@ impl Engine {
         command: AdminCommand,
         out: &mut impl Outbox,
     ) {
-        if let Some(refusal) = self.admin_refusal(id, &command) {
-            return self.conns.text(out, id, &refusal);
-        }
+        let text = match self.admin_refusal(id, &command) {
+            Some(refusal) => refusal,
+            None => self.admin_reply(Some(id), command, out),
+        };
+        self.conns.text(out, id, &text);
+    }
+
+    /// Run an admin command for the operator (the HTTP API), who has every right but
+    /// `shutdown`; the answer as the text protocol would send it.
+    pub fn admin_as_operator(
+        &mut self,
+        command: AdminCommand,
+        now: u64,
+        out: &mut impl Outbox,
+    ) -> Vec<u8> {
+        self.now = now;
+        self.admin_reply(None, command, out)
+    }
+
+    /// The answer to `command` asked by `asker` (`None`: the operator), whose rights allow it.
+    fn admin_reply(
+        &mut self,
+        asker: Option<ConnId>,
+        command: AdminCommand,
+        out: &mut impl Outbox,
+    ) -> Vec<u8> {
         let mut text = Vec::new();
         match command {
             AdminCommand::Status => {
@@ -98,54 +119,14 @@ impl Engine {
                 text.extend_from_slice(b".\n");
             }
             AdminCommand::ShowScheduled => {
-                // Pending epoch jobs by their timers; a stale timer (job gone, or already
-                // due and queued) is skipped.
-                let due: Vec<(u64, super::ids::JobId)> = self
-                    .timers
-                    .iter()
-                    .filter_map(|t| match t.kind {
-                        TimerKind::EpochDue(r) => self
-                            .jobs
-                            .get(r.job)
-                            .filter(|j| j.handle_no == r.handle_no && j.state == JobState::Pending)
-                            .filter(|j| self.may_see(id, j.function))
-                            .map(|_| (t.deadline, r.job)),
-                        _ => None,
-                    })
-                    .collect();
-                let mut lines: Vec<(u64, Vec<u8>)> = Vec::new();
-                for (deadline, job_id) in due {
-                    let job = &self.jobs[job_id];
-                    let mut line = self.handle_of(job.handle_no).as_bytes().to_vec();
-                    line.push(b'\t');
-                    printable(&self.functions[job.function].name, &mut line);
-                    line.push(b'\t');
-                    printable(job.unique(), &mut line);
-                    let secs = i64::try_from(deadline / 1000).unwrap_or(i64::MAX);
-                    let _ = writeln!(line, "\t{}\t{}", utc(secs), job.priority.name());
-                    lines.push((deadline, line));
-                }
-                // Schedules by their next firing: configured ones as `cron:N` (1-based),
-                // submitted ones by their handle.
-                for (deadline, key, spec) in self.next_firings() {
-                    if !self.may_see_name(id, &spec.function) {
-                        continue;
-                    }
-                    let mut line = match key {
-                        ScheduleKey::Config(index) => format!("cron:{}", index + 1).into_bytes(),
-                        ScheduleKey::Submitted(n) => self.handle_of(n).as_bytes().to_vec(),
-                    };
-                    line.push(b'\t');
-                    printable(&spec.function, &mut line);
-                    line.push(b'\t');
-                    printable(&spec.unique, &mut line);
-                    let secs = i64::try_from(deadline / 1000).unwrap_or(i64::MAX);
-                    let _ = writeln!(line, "\t{}\t{}", utc(secs), spec.priority.name());
-                    lines.push((deadline, line));
-                }
-                lines.sort();
-                for (_, line) in lines {
-                    text.extend_from_slice(&line);
+                for row in self.scheduled_view(asker) {
+                    text.extend_from_slice(row.handle.as_bytes());
+                    text.push(b'\t');
+                    printable(&row.function, &mut text);
+                    text.push(b'\t');
+                    printable(&row.unique, &mut text);
+                    let due = i64::try_from(row.due).unwrap_or(i64::MAX);
+                    let _ = writeln!(text, "\t{}\t{}", utc(due), row.priority.name());
                 }
                 text.extend_from_slice(b".\n");
             }
@@ -179,16 +160,16 @@ impl Engine {
                 Err(_) => text.extend_from_slice(TOO_MANY),
             },
             AdminCommand::DropFunction(name) => text.extend_from_slice(self.drop_function(&name)),
-            AdminCommand::DeadList(function) => self.dead_list(id, function.as_ref(), &mut text),
-            AdminCommand::DeadShow(n) => self.dead_show(id, n, &mut text),
+            AdminCommand::DeadList(function) => self.dead_list(asker, function.as_ref(), &mut text),
+            AdminCommand::DeadShow(n) => self.dead_show(asker, n, &mut text),
             AdminCommand::DeadRetry(selector) => {
                 let now = self.now;
-                text = self.dead_retry(id, &selector, now, out);
+                text = self.dead_retry(asker, &selector, now, out);
             }
-            AdminCommand::DeadPurge(selector) => text = self.dead_purge(id, &selector, out),
-            AdminCommand::Result(key) => text = self.result_line(id, &key),
+            AdminCommand::DeadPurge(selector) => text = self.dead_purge(asker, &selector, out),
+            AdminCommand::Result(key) => text = self.result_line(asker, &key),
             AdminCommand::Shutdown { graceful } => {
-                if self.permitted(id, Action::Shutdown) {
+                if asker.is_some_and(|id| self.permitted(id, Action::Shutdown)) {
                     text.extend_from_slice(OK);
                     out.shutdown(graceful);
                 } else {
@@ -198,7 +179,7 @@ impl Engine {
                 }
             }
         }
-        self.conns.text(out, id, &text);
+        text
     }
 
     /// `cancel job`: clients get WORK_FAIL and are detached, and the job is gone at once, so a

@@ -51,6 +51,11 @@ pub(super) struct DeadLetters {
 }
 
 impl DeadLetters {
+    /// Every dead letter, oldest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&u64, &DeadLetter)> {
+        self.by_id.iter()
+    }
+
     /// Dead letters kept.
     pub(super) fn len(&self) -> usize {
         self.by_id.len()
@@ -150,7 +155,7 @@ impl Engine {
     }
 
     /// The ids a selector names, in id order, limited to the functions `id` may see.
-    fn dead_selected(&self, conn: ConnId, selector: &DeadSelector) -> Vec<u64> {
+    fn dead_selected(&self, conn: Option<ConnId>, selector: &DeadSelector) -> Vec<u64> {
         self.dead
             .by_id
             .iter()
@@ -159,17 +164,23 @@ impl Engine {
                 DeadSelector::Function(f) => d.function == *f,
                 DeadSelector::All => true,
             })
-            .filter(|(_, d)| self.may_see_name(conn, &d.function))
+            .filter(|(_, d)| self.visible(conn, &d.function))
             .map(|(&n, _)| n)
             .collect()
     }
 
     /// `dead list [FUNCTION]`: one line per dead letter, oldest first.
-    pub(super) fn dead_list(&self, conn: ConnId, function: Option<&Bytes>, text: &mut Vec<u8>) {
-        let selector = function.map_or(DeadSelector::All, |f| DeadSelector::Function(f.clone()));
-        for n in self.dead_selected(conn, &selector) {
-            let d = &self.dead.by_id[&n];
-            let _ = write!(text, "{n}\t");
+    pub(super) fn dead_list(
+        &self,
+        conn: Option<ConnId>,
+        function: Option<&Bytes>,
+        text: &mut Vec<u8>,
+    ) {
+        for d in self.dead_letters_view(function.map(|f| &f[..])) {
+            if !self.visible(conn, &d.function) {
+                continue;
+            }
+            let _ = write!(text, "{}\t", d.id);
             printable(&d.function, text);
             text.push(b'\t');
             printable(&d.unique, text);
@@ -179,7 +190,7 @@ impl Engine {
                 "\t{}\t{}\t{}\t{}\t",
                 d.priority.name(),
                 d.attempts,
-                d.failure.name(),
+                d.failure,
                 utc(failed_at)
             );
             printable(&d.worker, text);
@@ -189,12 +200,12 @@ impl Engine {
     }
 
     /// `dead show ID`: every field on a line of its own, bytes in base64.
-    pub(super) fn dead_show(&self, conn: ConnId, id: u64, text: &mut Vec<u8>) {
+    pub(super) fn dead_show(&self, conn: Option<ConnId>, id: u64, text: &mut Vec<u8>) {
         let Some(d) = self
             .dead
             .by_id
             .get(&id)
-            .filter(|d| self.may_see_name(conn, &d.function))
+            .filter(|d| self.visible(conn, &d.function))
         else {
             text.extend_from_slice(NOT_FOUND);
             return;
@@ -223,7 +234,7 @@ impl Engine {
     /// `ERR NOT_FOUND` for an id that names no dead letter.
     pub(super) fn dead_retry(
         &mut self,
-        conn: ConnId,
+        conn: Option<ConnId>,
         selector: &DeadSelector,
         now: u64,
         out: &mut impl Outbox,
@@ -250,7 +261,7 @@ impl Engine {
     /// `ERR NOT_FOUND` for an id that names no dead letter.
     pub(super) fn dead_purge(
         &mut self,
-        conn: ConnId,
+        conn: Option<ConnId>,
         selector: &DeadSelector,
         out: &mut impl Outbox,
     ) -> Vec<u8> {

@@ -190,7 +190,7 @@ impl Engine {
     }
 
     /// `result HANDLE` / `result FUNCTION UNIQUE`.
-    pub(super) fn result_line(&self, conn: ConnId, key: &ResultKey) -> Vec<u8> {
+    pub(super) fn result_line(&self, conn: Option<ConnId>, key: &ResultKey) -> Vec<u8> {
         let (live, kept) = match key {
             ResultKey::Handle(handle) => {
                 let handle_no = self.handle_no(handle);
@@ -210,8 +210,8 @@ impl Engine {
             }
         };
         match (live, kept) {
-            (Some(f), _) if self.may_see_name(conn, &f) => b"OK pending 0\r\n".to_vec(),
-            (None, Some(k)) if self.may_see_name(conn, &k.function) => {
+            (Some(f), _) if self.visible(conn, &f) => b"OK pending 0\r\n".to_vec(),
+            (None, Some(k)) if self.visible(conn, &k.function) => {
                 let mut line = format!("OK {} {}", k.ended.name(), k.size).into_bytes();
                 if !k.data.is_empty() {
                     line.push(b' ');

@@ -45,6 +45,7 @@ mod submit;
 #[cfg(test)]
 mod tests;
 mod timer;
+mod views;
 mod worker;
 
 use bytes::Bytes;
@@ -60,7 +61,13 @@ pub use outbox::Outbox;
 pub use policy::{KeepPolicy, PerFunction};
 pub use retry::{Failure, RetryOn, RetryPolicies, RetryPolicy};
 pub use schedule::{Missed, ScheduleKey, ScheduleSpec, MAX_SCHEDULE_UNIQUE};
+/// A Unix time as `2026-12-04T19:50:00Z`.
+pub fn utc_text(secs: i64) -> String {
+    admin::utc(secs)
+}
+
 pub use stats::{FunctionSnapshot, FunctionStats, Histogram, Snapshot, TimeHistogram, BUCKETS_MS};
+pub use views::{ConnectionView, DeadView, JobPage, JobView, ScheduledView};
 
 use access::Asked;
 use conn::Conn;

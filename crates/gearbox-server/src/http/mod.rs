@@ -1,6 +1,6 @@
 //! The HTTP listener (`--http-listen ADDR:PORT`): `/metrics` in the Prometheus text format,
-//! `/healthz` (the process answers) and `/readyz` (the store is replayed and the job
-//! listeners are bound).
+//! `/healthz` (the process answers), `/readyz` (the store is replayed and the job listeners
+//! are bound) and the JSON API under `/api/` (`api.rs`).
 //!
 //! It runs on a thread of its own with its own small runtime, so it answers `/healthz` and
 //! `/readyz` even while the engine replays the store or is busy. It never touches the engine:
@@ -8,6 +8,7 @@
 //! which answers from the engine between two batches of packets. Nothing here may block that
 //! thread or hold engine state across a request.
 
+mod api;
 mod metrics;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+pub use api::{answer, ApiAnswer, ApiRequest};
 pub use metrics::{render, StoreStats, BATCH_BOUNDS, COMMIT_BOUNDS_US};
 
 use crate::engine::Snapshot;
@@ -34,6 +36,8 @@ const QUERY_QUEUE: usize = 64;
 pub enum Query {
     /// Everything `/metrics` shows.
     Metrics(oneshot::Sender<Metrics>),
+    /// An API request, answered by [`answer`] on the engine's thread.
+    Api(ApiRequest, oneshot::Sender<ApiAnswer>),
 }
 
 /// The state `/metrics` renders.
@@ -117,6 +121,7 @@ fn serve(listeners: Vec<std::net::TcpListener>, state: AppState, stopped: onesho
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
+            .merge(api::routes())
             .with_state(state);
         let (stop_all, _) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();
@@ -137,7 +142,8 @@ fn serve(listeners: Vec<std::net::TcpListener>, state: AppState, stopped: onesho
                 let shutdown = async move {
                     let _ = stop.wait_for(|stop| *stop).await;
                 };
-                if let Err(e) = axum::serve(listener, app)
+                let service = app.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(e) = axum::serve(listener, service)
                     .with_graceful_shutdown(shutdown)
                     .await
                 {

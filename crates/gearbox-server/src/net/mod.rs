@@ -498,6 +498,11 @@ async fn commit_loop(
 async fn query_loop(shared: Rc<Shared>, mut queries: tokio::sync::mpsc::Receiver<Query>) {
     while let Some(query) = queries.recv().await {
         match query {
+            Query::Api(request, reply) => {
+                let answer = shared
+                    .with_engine(|engine, out, now| crate::http::answer(engine, request, now, out));
+                let _ = reply.send(answer);
+            }
             Query::Metrics(answer) => {
                 let metrics = Metrics {
                     engine: shared.engine.borrow().snapshot(),

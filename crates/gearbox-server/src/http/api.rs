@@ -1,0 +1,423 @@
+//! The JSON API under `/api/`: functions, connections, jobs (paged), what is scheduled, dead
+//! letters and kept results, and the operator's actions (cancel a job or a schedule, retry or
+//! purge dead letters, set a queue limit).
+//!
+//! A request becomes an [`ApiRequest`], sent to the network layer's thread, which calls
+//! [`answer`] with the engine: the answer is built there, from the engine's views, and only
+//! the finished JSON crosses back. Actions run as the admin commands of the same name, so
+//! their rules (and their answers) are the text protocol's. Until the HTTP listener has TLS
+//! and the access list, actions are accepted only from loopback peers.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query as UrlQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use bytes::Bytes;
+use gearbox_proto::{AdminCommand, DeadSelector, ResultKey};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::{AppState, Query};
+use crate::engine::{Engine, Outbox};
+
+/// Most jobs one page of `/api/jobs` lists.
+const MAX_PAGE: usize = 1_000;
+
+/// What an API request asks of the engine.
+#[derive(Debug)]
+pub enum ApiRequest {
+    /// Every function with its counts.
+    Functions,
+    /// Every connection.
+    Connections,
+    /// A page of the jobs in memory.
+    Jobs {
+        /// The first job's position.
+        offset: usize,
+        /// Jobs at most.
+        limit: usize,
+    },
+    /// Epoch jobs, retries and schedules due later.
+    Scheduled,
+    /// The dead letters, of one function or all.
+    Dead(Option<Bytes>),
+    /// An admin command, run with the operator's rights.
+    Admin(AdminCommand),
+}
+
+/// An HTTP status and a JSON body.
+pub type ApiAnswer = (u16, Value);
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn utc(secs: u64) -> String {
+    crate::engine::utc_text(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+fn priorities<T: serde::Serialize + Copy>(values: [T; 3]) -> Value {
+    json!({"high": values[0], "normal": values[1], "low": values[2]})
+}
+
+/// Answer `request` from the engine; called on the engine's thread.
+pub fn answer(
+    engine: &mut Engine,
+    request: ApiRequest,
+    now: u64,
+    out: &mut impl Outbox,
+) -> ApiAnswer {
+    let body = match request {
+        ApiRequest::Functions => Value::from_iter(engine.snapshot().functions.iter().map(|f| {
+            let s = &f.stats;
+            let submitted: u64 = s.submitted.iter().flatten().sum();
+            json!({
+                "name": text(&f.name),
+                "queued": priorities(f.waiting),
+                "running": f.running,
+                "workers": f.workers,
+                "submitted": submitted,
+                "completed": s.completed,
+                "failed": s.failed,
+                "exceptions": s.exceptions,
+                "retried": s.retried,
+                "coalesced": s.coalesced,
+            })
+        })),
+        ApiRequest::Connections => {
+            Value::from_iter(engine.connections_view().into_iter().map(|c| {
+                json!({
+                    "id": c.label,
+                    "ip": c.ip.to_string(),
+                    "client_id": text(&c.client_id),
+                    "functions": c.functions.iter().map(|f| text(f)).collect::<Vec<_>>(),
+                    "identity": c.identity,
+                    "waiting": c.waiting,
+                    "running": c.running,
+                })
+            }))
+        }
+        ApiRequest::Jobs { offset, limit } => {
+            let page = engine.jobs_view(offset, limit.min(MAX_PAGE));
+            let jobs = Value::from_iter(page.jobs.iter().map(|j| {
+                json!({
+                    "handle": j.handle,
+                    "function": text(&j.function),
+                    "unique": text(&j.unique),
+                    "priority": j.priority.name(),
+                    "state": j.state,
+                    "background": j.background,
+                    "retries": j.retries,
+                    "size": j.size,
+                    "clients": j.clients,
+                })
+            }));
+            json!({"total": page.total, "offset": offset, "jobs": jobs})
+        }
+        ApiRequest::Scheduled => Value::from_iter(engine.scheduled().into_iter().map(|s| {
+            json!({
+                "handle": s.handle,
+                "function": text(&s.function),
+                "unique": text(&s.unique),
+                "due": utc(s.due),
+                "priority": s.priority.name(),
+                "cron": s.cron,
+            })
+        })),
+        ApiRequest::Dead(function) => Value::from_iter(
+            engine
+                .dead_letters_view(function.as_deref())
+                .into_iter()
+                .map(|d| {
+                    json!({
+                        "id": d.id,
+                        "function": text(&d.function),
+                        "unique": text(&d.unique),
+                        "priority": d.priority.name(),
+                        "attempts": d.attempts,
+                        "failure": d.failure,
+                        "detail": text(&d.detail),
+                        "worker": text(&d.worker),
+                        "failed_at": utc(d.failed_at),
+                        "size": d.workload.len(),
+                        "workload_base64": b64(&d.workload),
+                    })
+                }),
+        ),
+        ApiRequest::Admin(command) => {
+            let result = matches!(command, AdminCommand::Result(_));
+            let reply = engine.admin_as_operator(command, now, out);
+            return admin_answer(&String::from_utf8_lossy(&reply), result);
+        }
+    };
+    (200, body)
+}
+
+/// An admin command's one-line answer as JSON: `OK N` is `{"count": N}`, `OK` is
+/// `{"ok": true}`, a `result` line is `{"state", "size", "data_base64"}`, and `ERR CODE text`
+/// is an error with the matching HTTP status.
+fn admin_answer(line: &str, result: bool) -> ApiAnswer {
+    let line = line.trim_end();
+    if let Some(rest) = line.strip_prefix("ERR ") {
+        let (code, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+        let status = match code {
+            "UNKNOWN_JOB" | "NOT_FOUND" => 404,
+            "PERMISSION_DENIED" => 403,
+            _ => 400,
+        };
+        return (
+            status,
+            json!({"error": code, "detail": detail.replace('+', " ")}),
+        );
+    }
+    let rest = line.strip_prefix("OK").unwrap_or(line).trim();
+    if result {
+        let mut fields = rest.split(' ');
+        let state = fields.next().unwrap_or("unknown");
+        let size: u64 = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let data = fields.next().unwrap_or("");
+        return (
+            200,
+            json!({"state": state, "size": size, "data_base64": data}),
+        );
+    }
+    match rest.parse::<u64>() {
+        Ok(count) => (200, json!({"count": count})),
+        Err(_) => (200, json!({"ok": true})),
+    }
+}
+
+/// The `/api/` routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/functions", get(functions))
+        .route("/api/functions/{name}/maxqueue", post(maxqueue))
+        .route("/api/connections", get(connections))
+        .route("/api/jobs", get(jobs))
+        .route("/api/jobs/{handle}/cancel", post(cancel))
+        .route("/api/scheduled", get(scheduled))
+        .route("/api/dead", get(dead))
+        .route("/api/dead/{which}/retry", post(dead_retry))
+        .route("/api/dead/{which}/purge", post(dead_purge))
+        .route("/api/results/{handle}", get(result_by_handle))
+        .route("/api/results/{function}/{unique}", get(result_by_unique))
+}
+
+/// Send `request` to the engine and turn its answer into a response.
+async fn ask(state: &AppState, request: ApiRequest) -> Response {
+    let (reply, replied) = oneshot::channel();
+    if state
+        .queries
+        .send(Query::Api(request, reply))
+        .await
+        .is_err()
+    {
+        return unavailable();
+    }
+    match replied.await {
+        Ok((status, body)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Json(body),
+        )
+            .into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"error": "UNAVAILABLE", "detail": "the server is not serving"})),
+    )
+        .into_response()
+}
+
+/// Actions only from loopback peers, until the HTTP listener has TLS and the access list.
+fn refused(peer: SocketAddr) -> Option<Response> {
+    (!peer.ip().is_loopback()).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            Json(json!({
+                "error": "PERMISSION_DENIED",
+                "detail": "actions are accepted only from loopback addresses",
+            })),
+        )
+            .into_response()
+    })
+}
+
+async fn functions(State(state): State<AppState>) -> Response {
+    ask(&state, ApiRequest::Functions).await
+}
+
+async fn connections(State(state): State<AppState>) -> Response {
+    ask(&state, ApiRequest::Connections).await
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn jobs(State(state): State<AppState>, UrlQuery(page): UrlQuery<Page>) -> Response {
+    let request = ApiRequest::Jobs {
+        offset: page.offset.unwrap_or(0),
+        limit: page.limit.unwrap_or(100),
+    };
+    ask(&state, request).await
+}
+
+async fn scheduled(State(state): State<AppState>) -> Response {
+    ask(&state, ApiRequest::Scheduled).await
+}
+
+#[derive(Debug, Deserialize)]
+struct DeadFilter {
+    function: Option<String>,
+}
+
+async fn dead(State(state): State<AppState>, UrlQuery(filter): UrlQuery<DeadFilter>) -> Response {
+    ask(&state, ApiRequest::Dead(filter.function.map(Bytes::from))).await
+}
+
+async fn result_by_handle(State(state): State<AppState>, Path(handle): Path<String>) -> Response {
+    let key = ResultKey::Handle(Bytes::from(handle));
+    ask(&state, ApiRequest::Admin(AdminCommand::Result(key))).await
+}
+
+async fn result_by_unique(
+    State(state): State<AppState>,
+    Path((function, unique)): Path<(String, String)>,
+) -> Response {
+    let key = ResultKey::Unique {
+        function: Bytes::from(function),
+        unique: Bytes::from(unique),
+    };
+    ask(&state, ApiRequest::Admin(AdminCommand::Result(key))).await
+}
+
+/// The selector of a dead-letter action: an id, `all`, or a function name.
+fn selector(which: String) -> DeadSelector {
+    match which.parse::<u64>() {
+        Ok(id) if which.bytes().all(|b| b.is_ascii_digit()) => DeadSelector::Id(id),
+        _ if which.eq_ignore_ascii_case("all") => DeadSelector::All,
+        _ => DeadSelector::Function(Bytes::from(which)),
+    }
+}
+
+async fn dead_retry(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(which): Path<String>,
+) -> Response {
+    if let Some(refusal) = refused(peer) {
+        return refusal;
+    }
+    let command = AdminCommand::DeadRetry(selector(which));
+    ask(&state, ApiRequest::Admin(command)).await
+}
+
+async fn dead_purge(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(which): Path<String>,
+) -> Response {
+    if let Some(refusal) = refused(peer) {
+        return refusal;
+    }
+    let command = AdminCommand::DeadPurge(selector(which));
+    ask(&state, ApiRequest::Admin(command)).await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(handle): Path<String>,
+) -> Response {
+    if let Some(refusal) = refused(peer) {
+        return refusal;
+    }
+    let command = AdminCommand::Cancel {
+        handle: Bytes::from(handle),
+    };
+    ask(&state, ApiRequest::Admin(command)).await
+}
+
+#[derive(Debug, Deserialize)]
+struct Limits {
+    high: Option<u32>,
+    normal: Option<u32>,
+    low: Option<u32>,
+}
+
+async fn maxqueue(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+    UrlQuery(limits): UrlQuery<Limits>,
+) -> Response {
+    if let Some(refusal) = refused(peer) {
+        return refusal;
+    }
+    let command = AdminCommand::MaxQueue {
+        function: Bytes::from(name),
+        limits: [limits.high, limits.normal, limits.low].map(|l| l.unwrap_or(0)),
+    };
+    ask(&state, ApiRequest::Admin(command)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_lines_become_json() {
+        assert_eq!(admin_answer("OK 3\r\n", false), (200, json!({"count": 3})));
+        assert_eq!(admin_answer("OK\r\n", false), (200, json!({"ok": true})));
+        assert_eq!(
+            admin_answer("ERR NOT_FOUND No+such+dead+letter\r\n", false),
+            (
+                404,
+                json!({"error": "NOT_FOUND", "detail": "No such dead letter"})
+            )
+        );
+        assert_eq!(
+            admin_answer("OK complete 3 YWJj\r\n", true),
+            (
+                200,
+                json!({"state": "complete", "size": 3, "data_base64": "YWJj"})
+            )
+        );
+        assert_eq!(
+            admin_answer("OK unknown 0\r\n", true),
+            (
+                200,
+                json!({"state": "unknown", "size": 0, "data_base64": ""})
+            )
+        );
+        assert_eq!(selector("12".into()), DeadSelector::Id(12));
+        assert_eq!(selector("ALL".into()), DeadSelector::All);
+        assert_eq!(
+            selector("f".into()),
+            DeadSelector::Function(Bytes::from("f"))
+        );
+    }
+
+    #[test]
+    fn actions_only_from_loopback() {
+        assert!(refused("127.0.0.1:1".parse().unwrap()).is_none());
+        assert!(refused("[::1]:1".parse().unwrap()).is_none());
+        let refusal = refused("10.0.0.1:1".parse().unwrap()).expect("refused");
+        assert_eq!(refusal.status(), StatusCode::FORBIDDEN);
+    }
+}
