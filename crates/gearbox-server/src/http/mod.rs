@@ -1,6 +1,8 @@
 //! The HTTP listener (`--http-listen ADDR:PORT`): `/metrics` in the Prometheus text format,
 //! `/healthz` (the process answers), `/readyz` (the store is replayed and the job listeners
-//! are bound) and the JSON API under `/api/` (`api.rs`).
+//! are bound), the JSON API under `/api/` (`api.rs`) and the dashboard at `/` (one page,
+//! `dashboard.html`, compiled into the binary, drawing from the API and from the recent
+//! history the HTTP thread keeps, `history.rs`).
 //!
 //! It runs on a thread of its own with its own small runtime, so it answers `/healthz` and
 //! `/readyz` even while the engine replays the store or is busy. It never touches the engine:
@@ -9,17 +11,18 @@
 //! thread or hold engine state across a request.
 
 mod api;
+mod history;
 mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
@@ -27,6 +30,7 @@ pub use api::{answer, ApiAnswer, ApiRequest};
 pub use metrics::{render, StoreStats, BATCH_BOUNDS, COMMIT_BOUNDS_US};
 
 use crate::engine::Snapshot;
+use history::History;
 
 /// Queries waiting for the engine; more wait for room (the scrapers are few).
 const QUERY_QUEUE: usize = 64;
@@ -61,7 +65,11 @@ pub struct Http {
 struct AppState {
     ready: Arc<AtomicBool>,
     queries: mpsc::Sender<Query>,
+    history: Arc<Mutex<History>>,
 }
+
+/// The dashboard page.
+const DASHBOARD: &str = include_str!("dashboard.html");
 
 impl Http {
     /// Serve on `listeners` (bound, not yet accepting) from a thread of its own; the queries
@@ -78,6 +86,7 @@ impl Http {
         let state = AppState {
             ready: ready.clone(),
             queries,
+            history: Arc::default(),
         };
         std::thread::Builder::new()
             .name("gearboxd-http".into())
@@ -117,7 +126,11 @@ fn serve(listeners: Vec<std::net::TcpListener>, state: AppState, stopped: onesho
         }
     };
     runtime.block_on(async move {
+        tokio::spawn(sample(state.clone()));
         let app = Router::new()
+            .route("/", get(dashboard))
+            .route("/api/history", get(history))
+            .route("/api/summary", get(summary))
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
@@ -179,18 +192,69 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// The engine's metrics, if the server is serving.
+async fn fetch_metrics(state: &AppState) -> Option<Metrics> {
     let (answer, answered) = oneshot::channel();
-    let asked = state.queries.send(Query::Metrics(answer)).await;
-    let Ok(metrics) = (match asked {
-        Ok(()) => answered.await.map_err(|_| ()),
-        Err(_) => Err(()),
-    }) else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is not serving\n",
-        )
-            .into_response();
+    state.queries.send(Query::Metrics(answer)).await.ok()?;
+    answered.await.ok()
+}
+
+/// Take a history sample every [`history::SAMPLE_EVERY`], for the dashboard's charts.
+async fn sample(state: AppState) {
+    let mut every = tokio::time::interval(history::SAMPLE_EVERY);
+    loop {
+        every.tick().await;
+        if let Some(metrics) = fetch_metrics(&state).await {
+            if let Ok(mut history) = state.history.lock() {
+                history.record(&metrics);
+            }
+        }
+    }
+}
+
+fn not_serving() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is not serving\n",
+    )
+        .into_response()
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
+
+async fn history(State(state): State<AppState>) -> Response {
+    match state.history.lock() {
+        Ok(history) => Json(history.series()).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The server-wide gauges, for the dashboard's header.
+async fn summary(State(state): State<AppState>) -> Response {
+    let Some(m) = fetch_metrics(&state).await else {
+        return not_serving();
+    };
+    let s = &m.engine;
+    Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "connections": s.connections,
+        "workers": s.workers,
+        "clients": s.clients,
+        "jobs": s.jobs,
+        "queued_bytes": s.held_bytes,
+        "dead_letters": s.dead_letters,
+        "kept_results": s.kept_results,
+        "schedules": s.schedules,
+        "resident_bytes": metrics::resident_bytes(),
+    }))
+    .into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(metrics) = fetch_metrics(&state).await else {
+        return not_serving();
     };
     (
         [(
