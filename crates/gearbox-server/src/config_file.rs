@@ -54,6 +54,21 @@ pub struct ConfigFile {
     pub keep_policies: PerFunction<KeepPolicy>,
     /// Missed firings of the schedules clients create.
     pub schedule_missed: Missed,
+    /// The `[server]` table: settings of command-line options, by option name, in file order
+    /// (what they mean is the command line's business).
+    pub server: Vec<ServerSetting>,
+}
+
+/// One `[server]` key: an option's long name with `_` for `-` (`max_queue`), its value(s)
+/// as the command line would spell them, and where it is in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSetting {
+    /// The option, as `max_queue` or `http_listen`.
+    pub key: String,
+    /// One value, or several for a repeatable option (a TOML array).
+    pub values: Vec<String>,
+    /// Its line in the file (from 1).
+    pub line: usize,
 }
 
 /// A configuration file that cannot be used.
@@ -63,6 +78,8 @@ pub type ConfigError = FileError;
 #[serde(deny_unknown_fields)]
 struct FileFormat {
     schedule_missed: Option<String>,
+    #[serde(default)]
+    server: BTreeMap<String, toml::Spanned<toml::Value>>,
     #[serde(default)]
     functions: BTreeMap<String, FunctionFormat>,
     #[serde(default)]
@@ -130,11 +147,30 @@ impl ConfigFile {
                 schedule(i + 1, s).map_err(|e| invalid(format!("[[schedule]] {}: {e}", i + 1)))
             })
             .collect::<Result<_, _>>()?;
+        let mut server = file
+            .server
+            .iter()
+            .map(|(key, value)| {
+                let line = text[..value.span().start.min(text.len())]
+                    .matches('\n')
+                    .count()
+                    + 1;
+                let values = option_values(value.get_ref())
+                    .map_err(|e| invalid(format!("line {line}: [server] {key}: {e}")))?;
+                Ok(ServerSetting {
+                    key: key.clone(),
+                    values,
+                    line,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        server.sort_by_key(|s| s.line);
         Ok(ConfigFile {
             retry_policies: policies,
             schedules,
             keep_policies,
             schedule_missed,
+            server,
         })
     }
 }
@@ -179,6 +215,22 @@ fn schedule(number: usize, s: &ScheduleFormat) -> Result<ScheduleSpec, String> {
         missed,
         zone,
     })
+}
+
+/// A `[server]` value as command-line arguments: a string, number or boolean is one, an array
+/// of them several.
+fn option_values(value: &toml::Value) -> Result<Vec<String>, String> {
+    let one = |v: &toml::Value| match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(n) => Ok(n.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        other => Err(format!("a {} is not an option value", other.type_str())),
+    };
+    match value {
+        toml::Value::Array(items) => items.iter().map(one).collect(),
+        other => Ok(vec![one(other)?]),
+    }
 }
 
 fn missed(text: &str) -> Result<Missed, String> {
@@ -488,6 +540,35 @@ mod tests {
         assert_eq!(size("65536"), Ok(65_536));
         assert_eq!(size("64KiB"), Ok(65_536));
         assert!(size("5GiB").is_err() && size("5MiB").is_ok() && size("x").is_err());
+    }
+
+    #[test]
+    fn server_settings_keep_their_lines_and_values() {
+        let file = parse(
+            "schedule_missed = \"skip\"\n[server]\nport = 4731\nhttp_listen = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\nssl = true\n",
+        )
+        .unwrap();
+        let got: Vec<(&str, Vec<&str>, usize)> = file
+            .server
+            .iter()
+            .map(|s| {
+                (
+                    s.key.as_str(),
+                    s.values.iter().map(String::as_str).collect(),
+                    s.line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("port", vec!["4731"], 3),
+                ("http_listen", vec!["127.0.0.1:1", "127.0.0.1:2"], 4),
+                ("ssl", vec!["true"], 5),
+            ]
+        );
+        let err = parse("[server]\n\nlisten = { a = 1 }\n").unwrap_err();
+        assert!(err.contains("line 3") && err.contains("listen"), "{err}");
     }
 
     #[test]

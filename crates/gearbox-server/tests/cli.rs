@@ -175,3 +175,67 @@ fn user_flag_drops_privileges_after_binding() {
     wire::assert_serving(server.addr);
     assert!(data.join("gearbox.db").exists());
 }
+
+/// The layers of the configuration with the real binary: a flag beats `GEARBOX_*`, which
+/// beats the file's `[server]` table, which beats the default; `--print-config` says which
+/// gave each value, and `--check-config` names the line and key of a mistake.
+#[test]
+fn settings_come_from_flags_environment_file_and_defaults_in_that_order() {
+    let dir = TempDir::new("layers");
+    let config = dir.join("gearbox.toml");
+    fs::write(
+        &config,
+        "[server]\nmax_queue = 7\nshutdown_timeout = 9\nbacklog = 64\nhttp_listen = [\"127.0.0.1:9730\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(GEARBOXD)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--shutdown-timeout",
+            "3",
+            "--print-config",
+        ])
+        .env("GEARBOX_MAX_QUEUE", "50")
+        .env("GEARBOX_BACKLOG", "128")
+        .output()
+        .expect("run gearboxd");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "max_queue = 50  # environment",
+        "backlog = 128  # environment",
+        "shutdown_timeout = 3  # flag",
+        "http_listen = [\"127.0.0.1:9730\"]  # file",
+        "port = 4730  # default",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+    }
+
+    fs::write(&config, "[server]\nport = 4730\n\nmax_queue = \"lots\"\n").unwrap();
+    let (ok, text) = output(&["--check-config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        text.contains("gearbox.toml:4: [server] max_queue:"),
+        "{text}"
+    );
+    assert!(text.contains("lots"), "{text}");
+    fs::write(
+        &config,
+        "[server]\nport = 4731\n[functions.\"f\"]\nretries = 2\n",
+    )
+    .unwrap();
+    let (ok, text) = output(&["--check-config", config.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert!(text.contains("good"), "{text}");
+    // The file's settings are in force when the server runs.
+    let server = Server::start(
+        Kind::Gearboxd,
+        &["--config", config.to_str().unwrap(), "-p", "0"],
+    );
+    wire::assert_serving(server.addr);
+}

@@ -22,10 +22,21 @@ pub struct Args {
     #[arg(short = 'L', long = "listen", value_name = "ADDR")]
     pub listen: Vec<String>,
 
-    /// Configuration file (TOML) for what has no flag: per-function retry policies under
-    /// `[functions."NAME"]` and `[functions."*"]` (docs/failures.md).
+    /// Configuration file (TOML): any option under `[server]` (its long name with _ for -,
+    /// `max_queue = 100`; a flag or a GEARBOX_* variable overrides it), per-function policies
+    /// under `[functions."NAME"]` and schedules (docs/configuration.md). Also GEARBOX_CONFIG.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+
+    /// Print the effective settings (flags, GEARBOX_* environment, file, defaults), each with
+    /// where it came from, and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// Check a configuration file (every key, value, policy and schedule) and exit: 0 when
+    /// it is good, else 1 with the file, line and key at fault.
+    #[arg(long, value_name = "PATH")]
+    pub check_config: Option<PathBuf>,
 
     /// Serve TLS on the -L/-p listeners (gearmand --ssl); needs --ssl-certificate and
     /// --ssl-key. Certificates are re-read on SIGHUP.

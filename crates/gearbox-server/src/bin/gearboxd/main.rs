@@ -4,6 +4,7 @@
 //! configuration; the other modules each own one concern of starting up.
 
 mod args;
+mod layers;
 mod listen;
 mod logging;
 mod os;
@@ -16,10 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
-use clap::Parser;
 use gearbox_server::acl::AclFile;
 use gearbox_server::config::{Keepalive, ServerConfig};
-use gearbox_server::config_file::ConfigFile;
 use gearbox_server::engine::EngineConfig;
 use gearbox_server::net::{serve, Listener, Listeners};
 use gearbox_server::tls::{ClientAuth, Tls, TlsFiles};
@@ -65,17 +64,24 @@ fn tls_settings(args: &Args) -> Result<Option<Arc<Tls>>> {
 
 fn main() -> Result<()> {
     os::allocator_settings();
-    let args = Args::parse();
+    let settings = layers::Settings::read()?;
+    if let Some(path) = &settings.args.check_config {
+        layers::check(path)?;
+        println!("{}: good", path.display());
+        return Ok(());
+    }
+    if settings.args.print_config {
+        print!("{}", settings.print());
+        return Ok(());
+    }
+    let file = settings.file;
+    let args = settings.args;
     let level = logging::level(&args)?;
     logging::init(&args, level)?;
     os::raise_fd_limit(args.file_descriptors);
 
     // Read before binding, so a bad certificate stops the server before it takes a port.
     let tls = tls_settings(&args)?;
-    let file = match &args.config {
-        Some(path) => ConfigFile::load(path).context("--config")?,
-        None => ConfigFile::default(),
-    };
     let acl = match &args.acl {
         Some(path) => Some(Arc::new(AclFile::load(path).context("--acl")?)),
         None => None,
