@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,25 +32,27 @@ struct Browser {
 
 /// One HTTP/1.1 request to chromedriver; the JSON body of the answer.
 fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to chromedriver");
-    stream.set_read_timeout(Some(WAIT)).unwrap();
+    try_call(port, method, path, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// [`call`], with failures as errors.
+fn try_call(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Value> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(WAIT))?;
     let body = body.map(Value::to_string).unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     // chromedriver may keep the connection open: read by Content-Length or chunks.
     let mut reader = std::io::BufReader::new(stream);
     let mut length = None;
     let mut chunked = false;
     loop {
         let mut line = String::new();
-        reader
-            .read_line(&mut line)
-            .expect("read chromedriver's answer");
+        reader.read_line(&mut line)?;
         let line = line.trim_end().to_ascii_lowercase();
         if line.is_empty() {
             break;
@@ -63,10 +66,10 @@ fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
     if chunked {
         loop {
             let mut size = String::new();
-            reader.read_line(&mut size).expect("a chunk size");
-            let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
             let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).expect("a chunk");
+            reader.read_exact(&mut chunk)?;
             if size == 0 {
                 break;
             }
@@ -74,19 +77,20 @@ fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
         }
     } else if let Some(n) = length {
         body.resize(n, 0);
-        reader.read_exact(&mut body).expect("the body");
+        reader.read_exact(&mut body)?;
     } else {
-        reader.read_to_end(&mut body).expect("the body");
+        reader.read_to_end(&mut body)?;
     }
-    let body = String::from_utf8_lossy(&body);
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    serde_json::from_slice(&body).map_err(std::io::Error::other)
 }
 
 impl Browser {
     /// Start chromedriver and a headless Chromium window `width` x `height`.
     fn start(width: u32, height: u32) -> Browser {
         let port = free_port();
+        // In a process group of its own, so that the browser it starts goes with it.
         let driver = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -184,14 +188,18 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Close the browser, then make sure nothing of it is left: chromedriver's whole process
+    /// group is killed, even when the session could not be closed (a failed test). A browser
+    /// left running would slow down every later test on the machine.
     fn drop(&mut self) {
-        let _ = call(
+        let _ = try_call(
             self.port,
             "DELETE",
             &format!("/session/{}", self.session),
             None,
         );
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
