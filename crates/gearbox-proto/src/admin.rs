@@ -223,6 +223,21 @@ fn is(token: &[u8], word: &str) -> bool {
 }
 
 impl AdminCommand {
+    /// Whether the command changes the server's state (what an access log records at a
+    /// higher level than the read-only listings).
+    pub fn changes_state(&self) -> bool {
+        matches!(
+            self,
+            AdminCommand::MaxQueue { .. }
+                | AdminCommand::Cancel { .. }
+                | AdminCommand::CreateFunction(_)
+                | AdminCommand::DropFunction(_)
+                | AdminCommand::Shutdown { .. }
+                | AdminCommand::DeadRetry(_)
+                | AdminCommand::DeadPurge(_)
+        )
+    }
+
     /// The command's words, as typed without arguments (`cancel job`, `status`).
     pub fn name(&self) -> &'static str {
         match self {

@@ -239,3 +239,50 @@ fn settings_come_from_flags_environment_file_and_defaults_in_that_order() {
     );
     wire::assert_serving(server.addr);
 }
+
+/// `--log-format json`: one JSON object a line; a connection's lines carry its span (id,
+/// address and, once set, client id); the admin commands that change something are in the
+/// access log at INFO.
+#[test]
+fn json_logs_carry_the_connection_and_the_access_log() {
+    let files = TempDir::new("cli-json-log");
+    let log_file = files.join("gearboxd.log");
+    let server = Server::start(
+        Kind::Gearboxd,
+        &[
+            "-l",
+            log_file.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "-q",
+            "memory",
+        ],
+    );
+    let mut admin = wire::Conn::connect(server.addr);
+    admin.send_req(gearbox_proto::PacketType::SetClientId, &[b"ops-console"]);
+    assert_eq!(admin.admin_line("maxqueue resize 5"), b"OK\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let text = fs::read_to_string(&log_file).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("maxqueue resize 5")) {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no access log line in\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(entry["target"], "gearboxd::access", "{line}");
+    assert_eq!(entry["level"], "INFO", "{line}");
+    assert_eq!(entry["span"]["client_id"], "ops-console", "{line}");
+    assert!(
+        entry["span"]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{line}"
+    );
+    // Every line is JSON.
+    for line in fs::read_to_string(&log_file).unwrap().lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+}

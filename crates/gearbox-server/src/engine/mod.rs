@@ -61,6 +61,18 @@ pub use outbox::Outbox;
 pub use policy::{KeepPolicy, PerFunction};
 pub use retry::{Failure, RetryOn, RetryPolicies, RetryPolicy};
 pub use schedule::{Missed, ScheduleKey, ScheduleSpec, MAX_SCHEDULE_UNIQUE};
+/// The access log of admin commands (target `gearboxd::access`; the connection's span names
+/// the peer): commands that change something at INFO, the others, which monitoring sends
+/// all day, at DEBUG.
+fn access_log(command: &AdminCommand, line: &[u8]) {
+    let line = String::from_utf8_lossy(line);
+    if command.changes_state() {
+        tracing::info!(target: "gearboxd::access", command = %line, "admin");
+    } else {
+        tracing::debug!(target: "gearboxd::access", command = %line, "admin");
+    }
+}
+
 /// A Unix time as `2026-12-04T19:50:00Z`.
 pub fn utc_text(secs: i64) -> String {
     admin::utc(secs)
@@ -534,6 +546,9 @@ impl Engine {
                 let label = ident(args.last());
                 // Copied, so that a huge label does not keep its whole packet alive.
                 let label = Bytes::copy_from_slice(&label[..label.len().min(MAX_CLIENT_ID)]);
+                // The network layer runs each connection in a span of its own: from now on
+                // its log lines carry the client id too.
+                tracing::Span::current().record("client_id", &*String::from_utf8_lossy(&label));
                 if let Some(conn) = self.conn_mut(id) {
                     conn.client_id = if label.is_empty() {
                         Bytes::from_static(b"-")
@@ -623,7 +638,10 @@ impl Engine {
             return;
         }
         match AdminCommand::parse(line) {
-            Ok(command) => self.admin_command(id, command, out),
+            Ok(command) => {
+                access_log(&command, line);
+                self.admin_command(id, command, out)
+            }
             Err(e) => self.conns.text(out, id, &e.reply()),
         }
     }

@@ -212,8 +212,14 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/results/{function}/{unique}", get(result_by_unique))
 }
 
-/// Send `request` to the engine and turn its answer into a response.
+/// Send `request` to the engine and turn its answer into a response. Actions are written to
+/// the access log, as the admin commands are.
 async fn ask(state: &AppState, request: ApiRequest) -> Response {
+    if let ApiRequest::Admin(command) = &request {
+        if command.changes_state() {
+            tracing::info!(target: "gearboxd::access", command = ?command, "HTTP API");
+        }
+    }
     let (reply, replied) = oneshot::channel();
     if state
         .queries

@@ -30,7 +30,7 @@ use slab::Slab;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::LocalSet;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::acl::AclFile;
 use crate::config::ServerConfig;
@@ -669,5 +669,9 @@ fn start_connection(
         },
     );
     debug!(conn = id.0, %peer, "connection accepted");
-    tokio::task::spawn_local(connection::read_loop(shared.clone(), id, io));
+    // Every log line about the connection carries its id, address and (once it sets one)
+    // client id.
+    let span =
+        tracing::info_span!("conn", id = id.0, peer = %peer, client_id = tracing::field::Empty);
+    tokio::task::spawn_local(connection::read_loop(shared.clone(), id, io).instrument(span));
 }

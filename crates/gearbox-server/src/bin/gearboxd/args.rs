@@ -222,6 +222,11 @@ pub struct Args {
     #[arg(short = 'l', long, default_value = "stderr")]
     pub log_file: String,
 
+    /// Log line format: `text` (for people) or `json` (one object a line, for log
+    /// collectors), each with the connection's id, address and client id where there is one.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
     /// Write the process id to this file.
     #[arg(short = 'P', long)]
     pub pid_file: Option<PathBuf>,

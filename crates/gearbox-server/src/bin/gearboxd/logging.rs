@@ -1,10 +1,12 @@
-//! Log levels by gearmand's names and where the log goes (`-l`, `--verbose`, `-v`,
-//! `GEARBOX_LOG`).
+//! Log levels by gearmand's names, where the log goes and in what form (`-l`, `--verbose`,
+//! `-v`, `--log-format`, `GEARBOX_LOG`).
 
 use std::fs::File;
+use std::io::IsTerminal as _;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context as _, Result};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::args::Args;
 
@@ -33,21 +35,27 @@ pub fn init(args: &Args, level: &str) -> Result<()> {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GEARBOX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match args.log_file.as_str() {
-        "stderr" => builder.with_writer(std::io::stderr).init(),
-        "none" => builder.with_writer(std::io::sink).init(),
+    let writer = match args.log_file.as_str() {
+        "stderr" => BoxMakeWriter::new(std::io::stderr),
+        "none" => BoxMakeWriter::new(std::io::sink),
         path => {
             let file = File::options()
                 .create(true)
                 .append(true)
                 .open(path)
                 .with_context(|| format!("opening log file {path}"))?;
-            builder
-                .with_ansi(false)
-                .with_writer(Mutex::new(file))
-                .init();
+            BoxMakeWriter::new(Mutex::new(file))
         }
+    };
+    let colour = args.log_file == "stderr" && std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(colour);
+    if args.log_format == "json" {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
     }
     Ok(())
 }
