@@ -368,3 +368,104 @@ fn the_json_api_agrees_with_the_admin_protocol() {
     }
     assert_eq!(r[0].args()[2], b"b", "{}", r[0].describe());
 }
+
+/// `curl -i -X POST --data-binary BODY [-H header]… URL`: the status, the headers (lower-case
+/// names) and the body.
+fn curl(url: &str, body: &str, headers: &[&str]) -> (u16, Vec<(String, String)>, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args([
+        "-s",
+        "-i",
+        "--max-time",
+        "20",
+        "-X",
+        "POST",
+        "--data-binary",
+        body,
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1)?.parse().ok())
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// gearmand's HTTP front-end (PROTOCOL.md Appendix B), with curl: `POST /FUNCTION` runs a job
+/// and answers its result with the job's handle and final packet; the headers choose a
+/// background submission, its priority and unique id.
+#[test]
+fn gearmands_http_submission_works_with_curl() {
+    if !require("curl") {
+        return;
+    }
+    let server = Server::start(Kind::Gearboxd, &["--http-listen", "127.0.0.1:0"]);
+    let base = format!("http://{}", server.http[0]);
+    // A worker: reverses `reverse` jobs, fails `fails` jobs.
+    let addr = server.addr;
+    let worker = std::thread::spawn(move || {
+        let mut w = Conn::connect(addr);
+        w.send_req(T::CanDo, &[b"reverse"]);
+        w.send_req(T::CanDo, &[b"fails"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut done = 0;
+        while done < 3 && std::time::Instant::now() < deadline {
+            let r = w.request_req(T::GrabJob, &[]);
+            if !r[0].is(T::JobAssign) {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let args = r[0].args();
+            if args[1] == b"fails" {
+                w.send_req(T::WorkFail, &[&args[0]]);
+            } else {
+                let reversed: Vec<u8> = args[2].iter().rev().copied().collect();
+                w.send_req(T::WorkComplete, &[&args[0], &reversed]);
+            }
+            done += 1;
+        }
+        w.sync();
+    });
+    let (status, headers, body) = curl(&format!("{base}/reverse"), "hello", &[]);
+    assert_eq!((status, body.as_str()), (200, "olleh"));
+    assert_eq!(header(&headers, "x-gearman-command"), "WORK_COMPLETE");
+    assert!(
+        header(&headers, "x-gearman-job-handle").starts_with("H:"),
+        "{headers:?}"
+    );
+    let (status, headers, _) = curl(&format!("{base}/fails"), "x", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-gearman-command"), "WORK_FAIL");
+    let (status, headers, body) = curl(
+        &format!("{base}/reverse"),
+        "later",
+        &[
+            "X-Gearman-Background: true",
+            "X-Gearman-Priority: high",
+            "X-Gearman-Unique: u1",
+        ],
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(header(&headers, "x-gearman-command"), "JOB_CREATED");
+    let handle = header(&headers, "x-gearman-job-handle").to_owned();
+    assert!(handle.starts_with("H:"), "{headers:?}");
+    worker.join().unwrap();
+    assert_eq!(server.admin("show unique jobs"), Vec::<String>::new());
+}

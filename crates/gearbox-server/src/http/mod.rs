@@ -13,6 +13,7 @@
 mod api;
 mod history;
 mod metrics;
+mod submit;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +67,8 @@ struct AppState {
     ready: Arc<AtomicBool>,
     queries: mpsc::Sender<Query>,
     history: Arc<Mutex<History>>,
+    /// gearmand's HTTP submissions go through this client (`submit.rs`).
+    submitter: Option<gearbox_client::Client>,
 }
 
 /// The dashboard page.
@@ -74,8 +77,11 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 impl Http {
     /// Serve on `listeners` (bound, not yet accepting) from a thread of its own; the queries
     /// its requests make arrive on the returned receiver.
+    ///
+    /// `jobs` is a plaintext job listener of this server, for gearmand's HTTP submissions.
     pub fn start(
         listeners: Vec<std::net::TcpListener>,
+        jobs: Option<SocketAddr>,
     ) -> std::io::Result<(Http, mpsc::Receiver<Query>)> {
         let (queries, received) = mpsc::channel(QUERY_QUEUE);
         let ready = Arc::new(AtomicBool::new(false));
@@ -87,10 +93,11 @@ impl Http {
             ready: ready.clone(),
             queries,
             history: Arc::default(),
+            submitter: None,
         };
         std::thread::Builder::new()
             .name("gearboxd-http".into())
-            .spawn(move || serve(listeners, state, stopped))?;
+            .spawn(move || serve(listeners, state, jobs, stopped))?;
         Ok((
             Http {
                 ready,
@@ -114,7 +121,12 @@ impl Drop for Http {
     }
 }
 
-fn serve(listeners: Vec<std::net::TcpListener>, state: AppState, stopped: oneshot::Receiver<()>) {
+fn serve(
+    listeners: Vec<std::net::TcpListener>,
+    mut state: AppState,
+    jobs: Option<SocketAddr>,
+    stopped: oneshot::Receiver<()>,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -126,6 +138,8 @@ fn serve(listeners: Vec<std::net::TcpListener>, state: AppState, stopped: onesho
         }
     };
     runtime.block_on(async move {
+        // The client lives in this runtime: it is made here.
+        state.submitter = jobs.and_then(submit::client);
         tokio::spawn(sample(state.clone()));
         let app = Router::new()
             .route("/", get(dashboard))
@@ -135,6 +149,7 @@ fn serve(listeners: Vec<std::net::TcpListener>, state: AppState, stopped: onesho
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .merge(api::routes())
+            .route("/{function}", axum::routing::post(submit::submit))
             .with_state(state);
         let (stop_all, _) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();

@@ -342,7 +342,10 @@ async fn run(
     // Up before the replay, so that /healthz answers and /readyz says "not yet" meanwhile.
     let http = match listeners.http {
         http if http.is_empty() => None,
-        http => Some(Http::start(http).map_err(ServerError::Http)?),
+        http => {
+            let jobs = plaintext_job_address(&listeners.gearman);
+            Some(Http::start(http, jobs).map_err(ServerError::Http)?)
+        }
     };
     let listeners = listeners.gearman;
     let clock = Clock::new();
@@ -492,6 +495,22 @@ async fn commit_loop(
             }
         });
     }
+}
+
+/// A plaintext job listener's address to connect to (a wildcard address as loopback), for
+/// gearmand's HTTP submissions.
+fn plaintext_job_address(listeners: &[Listener]) -> Option<SocketAddr> {
+    let listener = listeners.iter().find(|l| l.tls.is_none())?;
+    let mut addr = listener.socket.local_addr().ok()?;
+    if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if addr.is_ipv6() {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        };
+        addr.set_ip(loopback);
+    }
+    Some(addr)
 }
 
 /// Answer the HTTP listener's queries from the engine, one at a time between batches.
