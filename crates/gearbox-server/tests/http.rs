@@ -50,7 +50,9 @@ fn health_and_readiness_answer() {
     let http = server.http[0];
     assert_eq!(get(http, "/healthz"), (200, "ok\n".to_owned()));
     assert_eq!(get(http, "/readyz"), (200, "ready\n".to_owned()));
-    assert_eq!(get(http, "/nothing").0, 404);
+    assert_eq!(get(http, "/no/such/page").0, 404);
+    // `/NAME` takes gearmand's HTTP submissions, by POST only.
+    assert_eq!(get(http, "/nothing").0, 405);
 }
 
 #[test]
