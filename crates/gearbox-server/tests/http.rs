@@ -11,15 +11,15 @@ use gearbox_proto::PacketType as T;
 use gearbox_testkit::wire::Conn;
 use gearbox_testkit::{require, Kind, Server, TempDir};
 
-/// `GET path` over HTTP/1.1; the status code and the body.
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+/// `method path` over HTTP/1.1 with an empty body; the status code and the body.
+fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to the HTTP listener");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: gearbox\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: gearbox\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -35,6 +35,11 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .expect("a status line");
     (status, body.to_owned())
+}
+
+/// `GET path`.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    request(addr, "GET", path)
 }
 
 /// The value of the sample written exactly as `series` (name and labels).
@@ -199,24 +204,8 @@ fn metrics_count_a_known_workload_and_pass_promtool() {
 
 /// `method path` over HTTP/1.1, parsed as JSON.
 fn json(addr: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP listener");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: gearbox\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the response");
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .expect("a header and a body");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-    let value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    let (status, body) = request(addr, method, path);
+    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
     (status, value)
 }
 

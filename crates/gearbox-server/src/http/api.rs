@@ -321,16 +321,20 @@ fn selector(which: String) -> DeadSelector {
     }
 }
 
+/// Run an action for a loopback peer; refuse anyone else.
+async fn act(state: &AppState, peer: SocketAddr, command: AdminCommand) -> Response {
+    match refused(peer) {
+        Some(refusal) => refusal,
+        None => ask(state, ApiRequest::Admin(command)).await,
+    }
+}
+
 async fn dead_retry(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(which): Path<String>,
 ) -> Response {
-    if let Some(refusal) = refused(peer) {
-        return refusal;
-    }
-    let command = AdminCommand::DeadRetry(selector(which));
-    ask(&state, ApiRequest::Admin(command)).await
+    act(&state, peer, AdminCommand::DeadRetry(selector(which))).await
 }
 
 async fn dead_purge(
@@ -338,11 +342,7 @@ async fn dead_purge(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(which): Path<String>,
 ) -> Response {
-    if let Some(refusal) = refused(peer) {
-        return refusal;
-    }
-    let command = AdminCommand::DeadPurge(selector(which));
-    ask(&state, ApiRequest::Admin(command)).await
+    act(&state, peer, AdminCommand::DeadPurge(selector(which))).await
 }
 
 async fn cancel(
@@ -350,13 +350,8 @@ async fn cancel(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(handle): Path<String>,
 ) -> Response {
-    if let Some(refusal) = refused(peer) {
-        return refusal;
-    }
-    let command = AdminCommand::Cancel {
-        handle: Bytes::from(handle),
-    };
-    ask(&state, ApiRequest::Admin(command)).await
+    let handle = Bytes::from(handle);
+    act(&state, peer, AdminCommand::Cancel { handle }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,14 +367,11 @@ async fn maxqueue(
     Path(name): Path<String>,
     UrlQuery(limits): UrlQuery<Limits>,
 ) -> Response {
-    if let Some(refusal) = refused(peer) {
-        return refusal;
-    }
     let command = AdminCommand::MaxQueue {
         function: Bytes::from(name),
         limits: [limits.high, limits.normal, limits.low].map(|l| l.unwrap_or(0)),
     };
-    ask(&state, ApiRequest::Admin(command)).await
+    act(&state, peer, command).await
 }
 
 #[cfg(test)]
