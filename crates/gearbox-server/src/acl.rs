@@ -223,6 +223,11 @@ impl Access {
         self.may_work(function) || self.may_submit(function)
     }
 
+    /// Its admin right.
+    pub fn admin(&self) -> AdminRight {
+        self.admin
+    }
+
     /// May run the admin `command`.
     pub fn may_admin(&self, command: &AdminCommand) -> bool {
         self.admin >= AdminRight::needed_for(command)

@@ -12,8 +12,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gearbox_proto::AdminCommand;
 
+use super::conn::Conn;
 use super::{ConnId, Engine, FnId, Outbox};
-use crate::acl::Acl;
+use crate::acl::{Access, Acl};
+
+/// What `conn` may do under `acl`: everything without one, and for the HTTP front-end.
+fn access_of(acl: Option<&Acl>, conn: &Conn) -> Option<Access> {
+    if conn.internal {
+        return None;
+    }
+    acl.map(|acl| acl.access(conn.peer.identity.as_deref()))
+}
 
 /// Distinct refusals logged per connection; beyond this a connection's refusals are answered
 /// but no longer logged, so a client retrying in a loop cannot flood the log.
@@ -32,19 +41,35 @@ impl Engine {
     /// Put an access list in force (`None`: none), for open connections too.
     pub fn set_acl(&mut self, acl: Option<Arc<Acl>>) {
         for conn in self.conns.iter_mut() {
-            conn.access = acl
-                .as_ref()
-                .map(|acl| acl.access(conn.peer.identity.as_deref()));
+            conn.access = access_of(acl.as_deref(), conn);
         }
         self.acl = acl;
     }
 
     /// What a new connection may do.
-    pub(super) fn access_for(&self, conn: &mut super::conn::Conn) {
-        conn.access = self
-            .acl
-            .as_ref()
-            .map(|acl| acl.access(conn.peer.identity.as_deref()));
+    pub(super) fn access_for(&self, conn: &mut Conn) {
+        conn.access = access_of(self.acl.as_deref(), conn);
+    }
+
+    /// If `label` is the HTTP front-end's secret and the peer is on this machine, mark the
+    /// connection as that front-end and return true (the secret itself is never shown).
+    pub(super) fn is_internal(&mut self, id: ConnId, label: &[u8]) -> bool {
+        let Some(secret) = self.config.internal_client_id.as_deref() else {
+            return false;
+        };
+        // Compared in full whatever the first difference, so timing reveals nothing.
+        let same = secret.len() == label.len()
+            && secret.iter().zip(label).fold(0, |d, (a, b)| d | (a ^ b)) == 0;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return false;
+        };
+        if !same || !conn.peer.ip.is_loopback() {
+            return false;
+        }
+        conn.internal = true;
+        conn.access = None;
+        conn.client_id = Bytes::from_static(super::INTERNAL_CLIENT_ID.as_bytes());
+        true
     }
 
     /// Refuse `asked` if the access list does not allow it: ERROR PERMISSION_DENIED is sent

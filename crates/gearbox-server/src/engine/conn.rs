@@ -80,6 +80,8 @@ pub struct Conn {
     pub held_inputs: u32,
     /// What it may do under the access list; `None`: there is none, everything is allowed.
     pub access: Option<Access>,
+    /// The server's own HTTP front-end (see `EngineConfig::internal_client_id`).
+    pub internal: bool,
     /// Denials already logged for this connection (each is logged once), bounded.
     pub denials_logged: Vec<Bytes>,
 }
@@ -103,6 +105,7 @@ impl Conn {
             deferred: VecDeque::new(),
             held_inputs: 0,
             access: None,
+            internal: false,
             denials_logged: Vec::new(),
         }
     }

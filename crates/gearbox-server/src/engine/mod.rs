@@ -161,7 +161,15 @@ pub struct EngineConfig {
     /// What schedules created with SUBMIT_JOB_SCHED do with firings missed while the server
     /// was down.
     pub schedule_missed: Missed,
+    /// A SET_CLIENT_ID of exactly these bytes from a loopback peer marks the connection as
+    /// the server's own HTTP front-end (`http/submit.rs`): the access list does not apply to
+    /// it, because the HTTP side has already checked its caller's rights, and it shows as
+    /// [`INTERNAL_CLIENT_ID`]. A random secret made at start; `None`: no such connection.
+    pub internal_client_id: Option<Bytes>,
 }
+
+/// The client id the HTTP front-end's connection shows.
+pub const INTERNAL_CLIENT_ID: &str = "gearboxd-http";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -188,6 +196,7 @@ impl Default for EngineConfig {
             schedules: Vec::new(),
             keep_policies: PerFunction::default(),
             schedule_missed: Missed::Skip,
+            internal_client_id: None,
         }
     }
 }
@@ -544,6 +553,9 @@ impl Engine {
             T::OptionReq => self.option(id, args.last(), out),
             T::SetClientId => {
                 let label = ident(args.last());
+                if self.is_internal(id, label) {
+                    return;
+                }
                 // Copied, so that a huge label does not keep its whole packet alive.
                 let label = Bytes::copy_from_slice(&label[..label.len().min(MAX_CLIENT_ID)]);
                 // The network layer runs each connection in a span of its own: from now on

@@ -5,10 +5,8 @@
 //! A request becomes an [`ApiRequest`], sent to the network layer's thread, which calls
 //! [`answer`] with the engine: the answer is built there, from the engine's views, and only
 //! the finished JSON crosses back. Actions run as the admin commands of the same name, so
-//! their rules (and their answers) are the text protocol's. Until the HTTP listener has TLS
-//! and the access list, actions are accepted only from loopback peers.
-
-use std::net::SocketAddr;
+//! their rules (and their answers) are the text protocol's; who may run them is
+//! `guard.rs`'s decision.
 
 use axum::extract::{ConnectInfo, Path, Query as UrlQuery, State};
 use axum::http::StatusCode;
@@ -22,6 +20,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+use super::guard::Rights;
+use super::listen::Caller;
 use super::{AppState, Query};
 use crate::engine::{Engine, Outbox};
 
@@ -247,20 +247,6 @@ fn unavailable() -> Response {
         .into_response()
 }
 
-/// Actions only from loopback peers, until the HTTP listener has TLS and the access list.
-fn refused(peer: SocketAddr) -> Option<Response> {
-    (!peer.ip().is_loopback()).then(|| {
-        (
-            StatusCode::FORBIDDEN,
-            Json(json!({
-                "error": "PERMISSION_DENIED",
-                "detail": "actions are accepted only from loopback addresses",
-            })),
-        )
-            .into_response()
-    })
-}
-
 async fn functions(State(state): State<AppState>) -> Response {
     ask(&state, ApiRequest::Functions).await
 }
@@ -321,37 +307,37 @@ fn selector(which: String) -> DeadSelector {
     }
 }
 
-/// Run an action for a loopback peer; refuse anyone else.
-async fn act(state: &AppState, peer: SocketAddr, command: AdminCommand) -> Response {
-    match refused(peer) {
-        Some(refusal) => refusal,
-        None => ask(state, ApiRequest::Admin(command)).await,
+/// Run an action if the caller may.
+async fn act(state: &AppState, caller: &Caller, command: AdminCommand) -> Response {
+    match Rights::of(state, caller).act(&command) {
+        Err(refusal) => refusal.into_response(),
+        Ok(()) => ask(state, ApiRequest::Admin(command)).await,
     }
 }
 
 async fn dead_retry(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
     Path(which): Path<String>,
 ) -> Response {
-    act(&state, peer, AdminCommand::DeadRetry(selector(which))).await
+    act(&state, &caller, AdminCommand::DeadRetry(selector(which))).await
 }
 
 async fn dead_purge(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
     Path(which): Path<String>,
 ) -> Response {
-    act(&state, peer, AdminCommand::DeadPurge(selector(which))).await
+    act(&state, &caller, AdminCommand::DeadPurge(selector(which))).await
 }
 
 async fn cancel(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
     Path(handle): Path<String>,
 ) -> Response {
     let handle = Bytes::from(handle);
-    act(&state, peer, AdminCommand::Cancel { handle }).await
+    act(&state, &caller, AdminCommand::Cancel { handle }).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -363,7 +349,7 @@ struct Limits {
 
 async fn maxqueue(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
     Path(name): Path<String>,
     UrlQuery(limits): UrlQuery<Limits>,
 ) -> Response {
@@ -371,7 +357,7 @@ async fn maxqueue(
         function: Bytes::from(name),
         limits: [limits.high, limits.normal, limits.low].map(|l| l.unwrap_or(0)),
     };
-    act(&state, peer, command).await
+    act(&state, &caller, command).await
 }
 
 #[cfg(test)]
@@ -409,13 +395,5 @@ mod tests {
             selector("f".into()),
             DeadSelector::Function(Bytes::from("f"))
         );
-    }
-
-    #[test]
-    fn actions_only_from_loopback() {
-        assert!(refused("127.0.0.1:1".parse().unwrap()).is_none());
-        assert!(refused("[::1]:1".parse().unwrap()).is_none());
-        let refusal = refused("10.0.0.1:1".parse().unwrap()).expect("refused");
-        assert_eq!(refusal.status(), StatusCode::FORBIDDEN);
     }
 }

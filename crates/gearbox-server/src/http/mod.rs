@@ -2,7 +2,8 @@
 //! `/healthz` (the process answers), `/readyz` (the store is replayed and the job listeners
 //! are bound), the JSON API under `/api/` (`api.rs`) and the dashboard at `/` (one page,
 //! `dashboard.html`, compiled into the binary, drawing from the API and from the recent
-//! history the HTTP thread keeps, `history.rs`).
+//! history the HTTP thread keeps, `history.rs`). Its sockets speak TLS when the server has
+//! it (`listen.rs`), and the access list decides who may read and act (`guard.rs`).
 //!
 //! It runs on a thread of its own with its own small runtime, so it answers `/healthz` and
 //! `/readyz` even while the engine replays the store or is busy. It never touches the engine:
@@ -11,13 +12,16 @@
 //! thread or hold engine state across a request.
 
 mod api;
+mod guard;
 mod history;
+mod listen;
 mod metrics;
 mod submit;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -28,10 +32,13 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 pub use api::{answer, ApiAnswer, ApiRequest};
+pub use listen::HttpSocket;
 pub use metrics::{render, StoreStats, BATCH_BOUNDS, COMMIT_BOUNDS_US};
 
+use crate::acl::AclFile;
 use crate::engine::Snapshot;
 use history::History;
+use listen::{Caller, HttpListener};
 
 /// Queries waiting for the engine; more wait for room (the scrapers are few).
 const QUERY_QUEUE: usize = 64;
@@ -69,6 +76,23 @@ struct AppState {
     history: Arc<Mutex<History>>,
     /// gearmand's HTTP submissions go through this client (`submit.rs`).
     submitter: Option<gearbox_client::Client>,
+    /// The access list, when there is one (`guard.rs`).
+    acl: Option<Arc<AclFile>>,
+}
+
+/// How the HTTP listener is reached and guarded.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// A plaintext job listener of this server, for gearmand's HTTP submissions.
+    pub jobs: Option<SocketAddr>,
+    /// The client id that makes the submissions' connection the server's own
+    /// (`EngineConfig::internal_client_id`), so the access list checked here is not applied
+    /// twice.
+    pub internal_client_id: Option<bytes::Bytes>,
+    /// The access list.
+    pub acl: Option<Arc<AclFile>>,
+    /// How long a TLS handshake may take.
+    pub handshake_timeout: Duration,
 }
 
 /// The dashboard page.
@@ -78,26 +102,26 @@ impl Http {
     /// Serve on `listeners` (bound, not yet accepting) from a thread of its own; the queries
     /// its requests make arrive on the returned receiver.
     ///
-    /// `jobs` is a plaintext job listener of this server, for gearmand's HTTP submissions.
     pub fn start(
-        listeners: Vec<std::net::TcpListener>,
-        jobs: Option<SocketAddr>,
+        listeners: Vec<HttpSocket>,
+        options: HttpOptions,
     ) -> std::io::Result<(Http, mpsc::Receiver<Query>)> {
         let (queries, received) = mpsc::channel(QUERY_QUEUE);
         let ready = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = oneshot::channel::<()>();
         for listener in &listeners {
-            listener.set_nonblocking(true)?;
+            listener.socket.set_nonblocking(true)?;
         }
         let state = AppState {
             ready: ready.clone(),
             queries,
             history: Arc::default(),
             submitter: None,
+            acl: options.acl.clone(),
         };
         std::thread::Builder::new()
             .name("gearboxd-http".into())
-            .spawn(move || serve(listeners, state, jobs, stopped))?;
+            .spawn(move || serve(listeners, state, options, stopped))?;
         Ok((
             Http {
                 ready,
@@ -122,9 +146,9 @@ impl Drop for Http {
 }
 
 fn serve(
-    listeners: Vec<std::net::TcpListener>,
+    listeners: Vec<HttpSocket>,
     mut state: AppState,
-    jobs: Option<SocketAddr>,
+    options: HttpOptions,
     stopped: oneshot::Receiver<()>,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -139,7 +163,9 @@ fn serve(
     };
     runtime.block_on(async move {
         // The client lives in this runtime: it is made here.
-        state.submitter = jobs.and_then(submit::client);
+        state.submitter = options
+            .jobs
+            .and_then(|jobs| submit::client(jobs, options.internal_client_id.clone()));
         tokio::spawn(sample(state.clone()));
         let app = Router::new()
             .route("/", get(dashboard))
@@ -150,19 +176,26 @@ fn serve(
             .route("/readyz", get(readyz))
             .merge(api::routes())
             .route("/{function}", axum::routing::post(submit::submit))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                guard::reads,
+            ))
             .with_state(state);
         let (stop_all, _) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();
-        for listener in listeners {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
+        for HttpSocket { socket, tls } in listeners {
+            let https = tls.is_some();
+            let listener = match tokio::net::TcpListener::from_std(socket)
+                .and_then(|socket| HttpListener::start(socket, tls, options.handshake_timeout))
+            {
                 Ok(listener) => listener,
                 Err(e) => {
                     warn!(error = %e, "an HTTP listener could not be used");
                     continue;
                 }
             };
-            if let Ok(addr) = listener.local_addr() {
-                info!(%addr, "HTTP listening");
+            if let Ok(caller) = axum::serve::Listener::local_addr(&listener) {
+                info!(addr = %caller.addr, tls = https, "HTTP listening");
             }
             let mut stop = stop_all.subscribe();
             let app = app.clone();
@@ -170,7 +203,7 @@ fn serve(
                 let shutdown = async move {
                     let _ = stop.wait_for(|stop| *stop).await;
                 };
-                let service = app.into_make_service_with_connect_info::<SocketAddr>();
+                let service = app.into_make_service_with_connect_info::<Caller>();
                 if let Err(e) = axum::serve(listener, service)
                     .with_graceful_shutdown(shutdown)
                     .await
@@ -188,10 +221,10 @@ fn serve(
 }
 
 /// The addresses of bound HTTP listeners, for the ready file and the log.
-pub fn addresses(listeners: &[std::net::TcpListener]) -> Vec<SocketAddr> {
+pub fn addresses(listeners: &[HttpSocket]) -> Vec<SocketAddr> {
     listeners
         .iter()
-        .filter_map(|l| l.local_addr().ok())
+        .filter_map(|l| l.socket.local_addr().ok())
         .collect()
 }
 

@@ -7,26 +7,35 @@
 //!
 //! The HTTP thread submits as an ordinary Gearman client of this server, over one of its own
 //! plaintext job listeners, so the job follows every rule a client's job does. Without a
-//! plaintext job listener (a TLS-only server) the front-end answers 503.
+//! plaintext job listener (a TLS-only server) the front-end answers 503. The caller's right
+//! to submit is checked here (`guard.rs`); the connection identifies itself as the server's
+//! own with a secret client id, so the engine does not check the access list again for a
+//! connection that has no certificate.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gearbox_client::{Client, Error, JobRequest, Priority};
 
+use super::guard::Rights;
+use super::listen::Caller;
 use super::AppState;
 
 /// How long a job submitted over HTTP may take before the request gives up (the job goes on).
 const JOB_DEADLINE: Duration = Duration::from_secs(3600);
 
-/// The client the front-end submits with, connected to `target` (a plaintext job listener).
-pub(super) fn client(target: SocketAddr) -> Option<Client> {
+/// The client the front-end submits with, connected to `target` (a plaintext job listener),
+/// identified by the server's secret client id when there is one.
+pub(super) fn client(target: SocketAddr, internal_id: Option<bytes::Bytes>) -> Option<Client> {
     let client = Client::new();
     client.add_server(&target.to_string()).ok()?;
+    if let Some(id) = internal_id {
+        client.set_client_id(id);
+    }
     client.set_exceptions(true);
     client.set_timeout(Some(JOB_DEADLINE));
     Some(client)
@@ -54,10 +63,14 @@ fn answer(status: StatusCode, handle: &[u8], command: &str, body: Bytes) -> Resp
 /// `POST /FUNCTION`.
 pub(super) async fn submit(
     State(state): State<AppState>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
     Path(function): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(refusal) = Rights::of(&state, &caller).submit(&function) {
+        return refusal.into_response();
+    }
     let Some(client) = state.submitter.clone() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

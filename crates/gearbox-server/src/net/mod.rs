@@ -35,7 +35,9 @@ use tracing::{debug, info, warn, Instrument};
 use crate::acl::AclFile;
 use crate::config::ServerConfig;
 use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
-use crate::http::{Http, Metrics, Query, StoreStats, BATCH_BOUNDS, COMMIT_BOUNDS_US};
+use crate::http::{
+    Http, HttpOptions, HttpSocket, Metrics, Query, StoreStats, BATCH_BOUNDS, COMMIT_BOUNDS_US,
+};
 use crate::tls::Tls;
 use clock::Clock;
 use connection::ConnIo;
@@ -296,7 +298,7 @@ pub struct Listeners {
     /// The Gearman protocol's (binary and text admin).
     pub gearman: Vec<Listener>,
     /// The HTTP listener's (`--http-listen`), bound and not yet accepting.
-    pub http: Vec<std::net::TcpListener>,
+    pub http: Vec<HttpSocket>,
 }
 
 impl From<Vec<Listener>> for Listeners {
@@ -334,7 +336,7 @@ fn restored_engine(
 
 async fn run(
     listeners: Listeners,
-    config: ServerConfig,
+    mut config: ServerConfig,
     mut store: Option<Box<dyn JobStore>>,
     ready: impl FnOnce(&[SocketAddr]),
     stop: impl Future<Output = Stop>,
@@ -343,8 +345,15 @@ async fn run(
     let http = match listeners.http {
         http if http.is_empty() => None,
         http => {
-            let jobs = plaintext_job_address(&listeners.gearman);
-            Some(Http::start(http, jobs).map_err(ServerError::Http)?)
+            let internal_client_id = Some(secret().map_err(ServerError::Http)?);
+            config.engine.internal_client_id = internal_client_id.clone();
+            let options = HttpOptions {
+                jobs: plaintext_job_address(&listeners.gearman),
+                internal_client_id,
+                acl: config.acl.clone(),
+                handshake_timeout: config.tls_handshake_timeout,
+            };
+            Some(Http::start(http, options).map_err(ServerError::Http)?)
         }
     };
     let listeners = listeners.gearman;
@@ -495,6 +504,15 @@ async fn commit_loop(
             }
         });
     }
+}
+
+/// A random secret (32 bytes from the kernel, as hex): the HTTP front-end's client id.
+fn secret() -> std::io::Result<bytes::Bytes> {
+    use std::io::Read as _;
+    let mut random = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut random)?;
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(bytes::Bytes::from(hex))
 }
 
 /// A plaintext job listener's address to connect to (a wildcard address as loopback), for

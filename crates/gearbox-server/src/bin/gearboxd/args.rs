@@ -73,11 +73,18 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub ssl_handshake_timeout: u64,
 
-    /// An HTTP listener for `/metrics`, `/healthz` and `/readyz` (`127.0.0.1:9730`); repeat
-    /// for several. Off unless given. Plaintext and without an access list: bind it to an
-    /// address only trusted peers reach (docs/observability.md).
+    /// An HTTP listener for the dashboard, `/metrics`, `/healthz`, `/readyz` and the JSON API
+    /// (`127.0.0.1:9730`); repeat for several. Off unless given. HTTPS with `--ssl` (the same
+    /// certificates and client verification); `--acl` decides who may read and act
+    /// (docs/observability.md).
     #[arg(long, value_name = "ADDR:PORT")]
     pub http_listen: Vec<std::net::SocketAddr>,
+
+    /// A plaintext HTTP listener next to the HTTPS ones (`127.0.0.1:9731`), for a local
+    /// scraper without TLS; repeat for several. The access list still applies (callers are
+    /// anonymous).
+    #[arg(long, value_name = "ADDR:PORT", requires = "ssl")]
+    pub http_plain_listen: Vec<std::net::SocketAddr>,
 
     /// A plaintext listener next to the TLS ones (`127.0.0.1:4731`); repeat for several. For
     /// local tools such as gearadmin, which cannot speak TLS.

@@ -20,6 +20,7 @@ use anyhow::{bail, Context as _, Result};
 use gearbox_server::acl::AclFile;
 use gearbox_server::config::{Keepalive, ServerConfig};
 use gearbox_server::engine::EngineConfig;
+use gearbox_server::http::HttpSocket;
 use gearbox_server::net::{serve, Listener, Listeners};
 use gearbox_server::tls::{ClientAuth, Tls, TlsFiles};
 use tokio::net::TcpListener;
@@ -99,9 +100,11 @@ fn main() -> Result<()> {
         }
     }
     let mut http_listeners = Vec::new();
-    for addr in &args.http_listen {
-        if let Some(listener) = listen::bind(*addr, args.backlog, false)? {
-            http_listeners.push(listener);
+    let secure = args.http_listen.iter().map(|a| (a, tls.clone()));
+    let plain = args.http_plain_listen.iter().map(|a| (a, None));
+    for (addr, tls) in secure.chain(plain) {
+        if let Some(socket) = listen::bind(*addr, args.backlog, false)? {
+            http_listeners.push(HttpSocket { socket, tls });
         }
     }
     let http_addrs = gearbox_server::http::addresses(&http_listeners);

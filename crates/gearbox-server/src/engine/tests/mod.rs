@@ -1409,6 +1409,7 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
     assert!(h.engine.functions[f].sleepers.len() <= 32);
 }
 
+mod access;
 mod durable;
 mod ordering;
 mod outcomes;
