@@ -206,7 +206,7 @@ impl World {
                 let (seq, op) = self.out.writes.pop_front()?;
                 if !fail {
                     match op {
-                        StoreOp::Put(job) => {
+                        StoreOp::Put(job) | StoreOp::Offer(job) => {
                             self.stored.insert(job.id, job.data.clone());
                         }
                         StoreOp::Done { id } => {

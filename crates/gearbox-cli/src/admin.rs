@@ -73,6 +73,10 @@ pub enum AdminCommand {
     /// gearboxd only).
     #[command(alias = "show-scheduled")]
     Scheduled,
+    /// The nodes of a gearboxd cluster, with the age of their heartbeats, their uptimes in
+    /// seconds, and `leader` for the node asked if it fires the schedules (`nodes`; gearboxd
+    /// --cluster only).
+    Nodes,
     /// Limit a function's queue: no number resets it, one sets all priorities, three set
     /// high, normal, low (`maxqueue`).
     Maxqueue {
@@ -150,6 +154,7 @@ impl AdminCommand {
             AdminCommand::UniqueJobs => ("show unique jobs".into(), true),
             AdminCommand::PriorityStatus => ("prioritystatus".into(), true),
             AdminCommand::Scheduled => ("show scheduled".into(), true),
+            AdminCommand::Nodes => ("nodes".into(), true),
             AdminCommand::Maxqueue { function, limits } => {
                 let mut line = format!("maxqueue {function}");
                 for l in limits {
@@ -364,22 +369,28 @@ fn parse_list(cmd: &AdminCommand, lines: &[String]) -> Result<Table> {
         AdminCommand::UniqueJobs => (vec!["unique"], |l| Ok(vec![Cell::Text(l.to_string())])),
         AdminCommand::Scheduled => (
             vec!["handle", "function", "unique", "due", "priority"],
-            |l| {
-                let fields: Vec<&str> = l.split('\t').collect();
-                if fields.len() != 5 {
-                    bail!("expected 5 tab-separated fields in {l:?}");
-                }
-                Ok(fields
-                    .into_iter()
-                    .map(|f| Cell::Text(f.to_owned()))
-                    .collect())
-            },
+            |l| text_row(l, 5),
         ),
+        AdminCommand::Nodes => (vec!["node", "heartbeat_age_s", "uptime_s", "role"], |l| {
+            text_row(l, 4)
+        }),
         AdminCommand::Workers => (vec!["fd", "ip", "client_id", "functions"], parse_worker),
         _ => bail!("not a list command"),
     };
     let rows = lines.iter().map(|l| parse(l)).collect::<Result<_>>()?;
     Ok(Table { columns, rows })
+}
+
+/// `n` tab-separated text fields.
+fn text_row(line: &str, n: usize) -> Result<Vec<Cell>> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    if fields.len() != n {
+        bail!("expected {n} tab-separated fields in {line:?}");
+    }
+    Ok(fields
+        .into_iter()
+        .map(|f| Cell::Text(f.to_owned()))
+        .collect())
 }
 
 /// `fd ip client-id : f1 f2…` (a pure client ends with `:`).

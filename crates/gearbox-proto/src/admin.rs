@@ -26,6 +26,8 @@ pub enum AdminCommand {
     ShowUniqueJobs,
     /// `show scheduled` (Gearbox's own): the epoch jobs not yet due, soonest first.
     ShowScheduled,
+    /// `nodes` (Gearbox's own): the nodes of a cluster with their heartbeats' ages.
+    Nodes,
     /// `version`.
     Version,
     /// `getpid`.
@@ -247,6 +249,7 @@ impl AdminCommand {
             AdminCommand::ShowJobs => "show jobs",
             AdminCommand::ShowUniqueJobs => "show unique jobs",
             AdminCommand::ShowScheduled => "show scheduled",
+            AdminCommand::Nodes => "nodes",
             AdminCommand::Version => "version",
             AdminCommand::Getpid => "getpid",
             AdminCommand::Verbose => "verbose",
@@ -277,6 +280,7 @@ impl AdminCommand {
             b"prioritystatus" => AdminCommand::PriorityStatus,
             b"version" => AdminCommand::Version,
             b"getpid" => AdminCommand::Getpid,
+            b"nodes" => AdminCommand::Nodes,
             b"verbose" => AdminCommand::Verbose,
             b"show" if n == 1 => return Err(AdminError::UnknownCommand(word.clone())),
             b"show" if n == 2 && is(&tokens[1], "jobs") => AdminCommand::ShowJobs,

@@ -41,6 +41,7 @@ impl AdminCommand {
             | AdminCommand::ShowJobs
             | AdminCommand::ShowUniqueJobs
             | AdminCommand::ShowScheduled
+            | AdminCommand::Nodes
             | AdminCommand::DeadList(_)
             | AdminCommand::DeadShow(_) => ReplyShape::List,
             _ => ReplyShape::Line,

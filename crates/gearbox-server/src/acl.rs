@@ -76,6 +76,7 @@ impl AdminRight {
             | AdminCommand::ShowJobs
             | AdminCommand::ShowUniqueJobs
             | AdminCommand::ShowScheduled
+            | AdminCommand::Nodes
             | AdminCommand::DeadList(_)
             | AdminCommand::DeadShow(_)
             | AdminCommand::Result(_)

@@ -16,6 +16,9 @@ use crate::{StoreOp, StoredJob, StoredRecord};
 pub(crate) struct NetBatch<'a> {
     /// Jobs to insert or replace, in batch order.
     pub puts: Vec<&'a StoredJob>,
+    /// For each of `puts`: it was offered to the cluster ([`StoreOp::Offer`]), not kept by
+    /// this node.
+    pub offered: Vec<bool>,
     /// Ids to delete, in batch order.
     pub dones: Vec<u64>,
     /// Records to insert or replace, in batch order.
@@ -34,7 +37,7 @@ enum Target<'a> {
 impl<'a> NetBatch<'a> {
     pub(crate) fn of(batch: &'a [StoreOp]) -> NetBatch<'a> {
         let target = |op: &'a StoreOp| match op {
-            StoreOp::Put(job) => Target::Job(job.id),
+            StoreOp::Put(job) | StoreOp::Offer(job) => Target::Job(job.id),
             StoreOp::Done { id } => Target::Job(*id),
             StoreOp::PutRecord(r) => Target::Record(r.kind, &r.key),
             StoreOp::DropRecord { kind, key } => Target::Record(*kind, key),
@@ -49,7 +52,14 @@ impl<'a> NetBatch<'a> {
                 continue;
             }
             match op {
-                StoreOp::Put(job) => net.puts.push(job),
+                StoreOp::Put(job) => {
+                    net.puts.push(job);
+                    net.offered.push(false);
+                }
+                StoreOp::Offer(job) => {
+                    net.puts.push(job);
+                    net.offered.push(true);
+                }
                 StoreOp::Done { id } => net.dones.push(*id),
                 StoreOp::PutRecord(record) => net.record_puts.push(record),
                 StoreOp::DropRecord { kind, key } => net.record_drops.push((*kind, key)),

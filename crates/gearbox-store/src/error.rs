@@ -20,6 +20,9 @@ pub enum StoreError {
     #[cfg(feature = "redis")]
     #[error("redis: {0}")]
     Redis(#[from] ::redis::RedisError),
+    /// A thread the store needs could not be started.
+    #[error("cannot start a store thread: {0}")]
+    Thread(std::io::Error),
     /// The store's settings cannot be used (a malformed URL, a missing database name).
     #[error("store settings: {0}")]
     Settings(String),

@@ -9,6 +9,8 @@
 
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 mod batch;
+#[cfg(feature = "postgres")]
+mod cluster;
 mod commit;
 mod delayed;
 mod error;
@@ -25,6 +27,8 @@ mod table;
 
 use bytes::Bytes;
 
+#[cfg(feature = "postgres")]
+pub use cluster::{Cluster, ClusterEvent, ClusterSettings, Heartbeat, NodeInfo, EPOCH_IDS};
 pub use commit::{Commit, Committer, Loaded, StoreEvent};
 pub use delayed::DelayedStore;
 pub use error::StoreError;
@@ -78,6 +82,10 @@ pub const MAX_RECORD_KEY: usize = 255;
 pub enum StoreOp {
     /// Keep a newly accepted job, or replace the stored job with the same id.
     Put(StoredJob),
+    /// Keep a newly accepted job for any node of a cluster to claim (`cluster.rs`): stored
+    /// unowned, so the node that accepted it does not run it unless it claims it. Outside a
+    /// cluster the same as [`StoreOp::Put`].
+    Offer(StoredJob),
     /// Forget a job: it completed, failed for good, or was cancelled.
     Done {
         /// The job's store id.

@@ -40,6 +40,8 @@ const _: () = assert!(MAX_TABLE + "_records".len() <= 63);
 pub struct PostgresStore {
     config: Config,
     table: String,
+    /// In cluster mode, this node's name: its jobs are the rows it owns (`cluster.rs`).
+    node: Option<String>,
     link: Link<Session>,
 }
 
@@ -60,6 +62,8 @@ struct Session {
     delete: Statement,
     page: Statement,
     load: Statement,
+    /// `NOTIFY` the cluster's nodes of offered jobs' functions.
+    notify: Statement,
     record_upsert: Statement,
     record_delete: Statement,
     record_page: Statement,
@@ -77,34 +81,31 @@ impl PostgresStore {
     /// (`postgres://postgres@127.0.0.1/test`), and prepare `table`, creating it if missing.
     /// With no host, the local Unix socket and then `localhost` are tried, as libpq does.
     pub fn open(conninfo: &str, table: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::open_as(conninfo, table, None)
+    }
+
+    /// [`PostgresStore::open`] for the node `node` of a cluster (`cluster.rs`): jobs it
+    /// [`StoreOp::Put`]s are its own, those it [`StoreOp::Offer`]s are anyone's to claim, and
+    /// it replays only its own.
+    pub fn open_node(conninfo: &str, table: &str, node: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::open_as(conninfo, table, Some(node.to_owned()))
+    }
+
+    fn open_as(
+        conninfo: &str,
+        table: &str,
+        node: Option<String>,
+    ) -> Result<PostgresStore, StoreError> {
         crate::check_table_name(table, MAX_TABLE)?;
-        let mut config: Config = conninfo.parse()?;
-        if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
-            config.host("/var/run/postgresql");
-            config.host("localhost");
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_tcp_user_timeout().is_none() {
-            config.tcp_user_timeout(IO_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("gearboxd");
-        }
-        config
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(5))
-            .keepalives_interval(Duration::from_secs(1))
-            .keepalives_retries(3);
         let mut store = PostgresStore {
-            config,
+            config: config(conninfo)?,
             // Unquoted identifiers are folded to lower case; the catalog holds that form.
             table: table.to_ascii_lowercase(),
+            node,
             link: Link::new("postgres"),
         };
         store.link.run(
-            || connect(&store.config, &store.table),
+            || connect(&store.config, &store.table, store.node.as_deref()),
             |_| Ok::<(), StoreError>(()),
         )?;
         Ok(store)
@@ -114,7 +115,7 @@ impl PostgresStore {
     pub fn len(&mut self) -> Result<u64, StoreError> {
         let sql = format!("SELECT COUNT(*) FROM {}", self.table);
         let n: i64 = self.link.run(
-            || connect(&self.config, &self.table),
+            || connect(&self.config, &self.table, self.node.as_deref()),
             |s| s.client.query_one(&sql, &[]).map(|row| row.get(0)),
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -125,34 +126,90 @@ impl PostgresStore {
         Ok(self.len()? == 0)
     }
 
-    /// Drop the table and its records table (for tests and for clearing a queue by hand).
+    /// Drop the table and its records table, with a cluster's node table and id sequence
+    /// (for tests and for clearing a queue by hand).
     pub fn drop_table(&mut self) -> Result<(), StoreError> {
-        let sql = format!("DROP TABLE IF EXISTS {t}, {t}_records", t = self.table);
+        let sql = format!(
+            "DROP TABLE IF EXISTS {t}, {t}_records, {t}_nodes; DROP SEQUENCE IF EXISTS {t}_epoch",
+            t = self.table
+        );
         self.link.run(
-            || connect(&self.config, &self.table),
+            || connect(&self.config, &self.table, self.node.as_deref()),
             |s| s.client.batch_execute(&sql),
         )
     }
 }
 
-/// Open a connection, make sure the table is there in our layout, and prepare statements.
-fn connect(config: &Config, table: &str) -> Result<Session, StoreError> {
+/// A libpq connection string (`key=value` pairs or a URL) with gearboxd's defaults: the local
+/// socket then `localhost` when no host is given, bounded connect and I/O times, keepalives.
+pub(crate) fn config(conninfo: &str) -> Result<Config, StoreError> {
+    let mut config: Config = conninfo.parse()?;
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+        config.host("/var/run/postgresql");
+        config.host("localhost");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(IO_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("gearboxd");
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(5))
+        .keepalives_interval(Duration::from_secs(1))
+        .keepalives_retries(3);
+    Ok(config)
+}
+
+/// Open a connection, make sure the table is there in our layout (with the cluster's columns
+/// and tables for a node), and prepare statements.
+fn connect(config: &Config, table: &str, node: Option<&str>) -> Result<Session, StoreError> {
     let mut client = config.connect(NoTls)?;
-    prepare_table(&mut client, table)?;
+    // Nodes of a cluster start together: one prepares the tables at a time.
+    client.execute("SELECT pg_advisory_lock(hashtext($1))", &[&table])?;
+    let prepared = prepare_table(&mut client, table).and_then(|()| match node {
+        Some(_) => crate::cluster::prepare(&mut client, table),
+        None => Ok(()),
+    });
+    client.execute("SELECT pg_advisory_unlock(hashtext($1))", &[&table])?;
+    prepared?;
     let t = table;
-    let upsert = client.prepare(&format!(
-        "INSERT INTO {t} (id, unique_key, function_name, priority, data, when_to_run, reducer) \
-         SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::bytea[], $4::int4[], $5::bytea[], \
-                              $6::int8[], $7::bytea[]) \
-         ON CONFLICT (id) DO UPDATE SET unique_key = EXCLUDED.unique_key, \
-           function_name = EXCLUDED.function_name, priority = EXCLUDED.priority, \
-           data = EXCLUDED.data, when_to_run = EXCLUDED.when_to_run, reducer = EXCLUDED.reducer"
-    ))?;
+    let columns = "id, unique_key, function_name, priority, data, when_to_run, reducer";
+    let unnest = "UNNEST($1::int8[], $2::bytea[], $3::bytea[], $4::int4[], $5::bytea[], \
+                  $6::int8[], $7::bytea[]";
+    let update = "unique_key = EXCLUDED.unique_key, function_name = EXCLUDED.function_name, \
+                  priority = EXCLUDED.priority, data = EXCLUDED.data, \
+                  when_to_run = EXCLUDED.when_to_run, reducer = EXCLUDED.reducer";
+    let (upsert, page) = match node {
+        None => (
+            format!(
+                "INSERT INTO {t} ({columns}) SELECT * FROM {unnest}) \
+                 ON CONFLICT (id) DO UPDATE SET {update}"
+            ),
+            format!("SELECT {columns} FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"),
+        ),
+        // A node owns what it puts ($9, its name) and leaves what it offers unowned ($8).
+        Some(_) => (
+            format!(
+                "INSERT INTO {t} ({columns}, owner) \
+                 SELECT u.id, u.unique_key, u.function_name, u.priority, u.data, \
+                        u.when_to_run, u.reducer, CASE WHEN u.offered THEN NULL ELSE $9 END \
+                 FROM {unnest}, $8::bool[]) \
+                   AS u(id, unique_key, function_name, priority, data, when_to_run, reducer, \
+                        offered) \
+                 ON CONFLICT (id) DO UPDATE SET {update}, owner = EXCLUDED.owner"
+            ),
+            format!("SELECT {columns} FROM {t} WHERE id > $1 AND owner = $3 ORDER BY id LIMIT $2"),
+        ),
+    };
+    let upsert = client.prepare(&upsert)?;
+    let page = client.prepare(&page)?;
     let delete = client.prepare(&format!("DELETE FROM {t} WHERE id = ANY($1::int8[])"))?;
-    let page = client.prepare(&format!(
-        "SELECT id, unique_key, function_name, priority, data, when_to_run, reducer \
-         FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"
-    ))?;
+    let notify = client.prepare(&crate::cluster::notify_sql(t))?;
     let load = client.prepare(&format!(
         "SELECT id, data FROM {t} WHERE id = ANY($1::int8[])"
     ))?;
@@ -175,6 +232,7 @@ fn connect(config: &Config, table: &str) -> Result<Session, StoreError> {
         delete,
         page,
         load,
+        notify,
         record_upsert,
         record_delete,
         record_page,
@@ -265,23 +323,36 @@ impl JobStore for PostgresStore {
             .map(|&(k, _)| i16::from(k))
             .collect();
         let drop_keys: Vec<&[u8]> = net.record_drops.iter().map(|(_, key)| &key[..]).collect();
+        // The functions of the jobs offered to the cluster, whose nodes are told (`NOTIFY`,
+        // sent by PostgreSQL when the transaction commits, once per distinct function).
+        let offered_functions = crate::cluster::offered_functions(&net);
+        let node = self.node.as_deref();
         self.link.run(
-            || connect(&self.config, &self.table),
+            || connect(&self.config, &self.table, self.node.as_deref()),
             |s| {
                 let mut tx = s.client.transaction()?;
                 if !ids.is_empty() {
-                    tx.execute(
-                        &s.upsert,
-                        &[
-                            &ids,
-                            &uniques,
-                            &functions,
-                            &priorities,
-                            &data,
-                            &whens,
-                            &reducers,
-                        ],
-                    )?;
+                    let jobs: [&(dyn postgres::types::ToSql + Sync); 7] = [
+                        &ids,
+                        &uniques,
+                        &functions,
+                        &priorities,
+                        &data,
+                        &whens,
+                        &reducers,
+                    ];
+                    match node {
+                        None => tx.execute(&s.upsert, &jobs)?,
+                        Some(node) => {
+                            let mut params = jobs.to_vec();
+                            params.push(&net.offered);
+                            params.push(&node);
+                            tx.execute(&s.upsert, &params)?
+                        }
+                    };
+                }
+                if !offered_functions.is_empty() {
+                    tx.execute(&s.notify, &[&offered_functions])?;
                 }
                 if !dones.is_empty() {
                     tx.execute(&s.delete, &[&dones])?;
@@ -351,7 +422,7 @@ impl JobStore for PostgresStore {
     fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let keys: Vec<i64> = ids.iter().map(|&id| int(id)).collect();
         let rows = self.link.run(
-            || connect(&self.config, &self.table),
+            || connect(&self.config, &self.table, self.node.as_deref()),
             |s| s.client.query(&s.load, &[&keys]),
         )?;
         let mut found = Vec::with_capacity(rows.len());
@@ -364,31 +435,44 @@ impl JobStore for PostgresStore {
     }
 }
 
+/// A job from a row of `id, unique_key, function_name, priority, data, when_to_run, reducer`.
+pub(crate) fn job_of_row(row: &postgres::Row) -> Result<StoredJob, postgres::Error> {
+    let bytes = |i: usize| -> Result<Bytes, postgres::Error> {
+        Ok(Bytes::from(row.try_get::<_, Vec<u8>>(i)?))
+    };
+    let priority: i32 = row.try_get(3)?;
+    Ok(StoredJob {
+        id: u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0),
+        unique: bytes(1)?,
+        function: bytes(2)?,
+        priority: u8::try_from(priority.clamp(0, 2)).unwrap_or(1),
+        data: bytes(4)?,
+        when_to_run: u64::try_from(row.try_get::<_, i64>(5)?).unwrap_or(0),
+        reducer: bytes(6)?,
+    })
+}
+
 impl PostgresStore {
     /// Up to [`REPLAY_PAGE`] jobs with ids above `after`, in id order.
     fn page(&mut self, after: i64) -> Result<Vec<StoredJob>, StoreError> {
         let limit = i64::try_from(REPLAY_PAGE).unwrap_or(i64::MAX);
         let rows = self.link.run(
-            || connect(&self.config, &self.table),
-            |s| s.client.query(&s.page, &[&after, &limit]),
+            || connect(&self.config, &self.table, self.node.as_deref()),
+            |s| match &self.node {
+                None => s.client.query(&s.page, &[&after, &limit]),
+                Some(node) => s.client.query(&s.page, &[&after, &limit, node]),
+            },
         )?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in rows {
-            let bytes = |i: usize| -> Result<Bytes, postgres::Error> {
-                Ok(Bytes::from(row.try_get::<_, Vec<u8>>(i)?))
-            };
-            let priority: i32 = row.try_get(3)?;
-            jobs.push(StoredJob {
-                id: u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0),
-                unique: bytes(1)?,
-                function: bytes(2)?,
-                priority: u8::try_from(priority.clamp(0, 2)).unwrap_or(1),
-                data: bytes(4)?,
-                when_to_run: u64::try_from(row.try_get::<_, i64>(5)?).unwrap_or(0),
-                reducer: bytes(6)?,
-            });
-        }
-        Ok(jobs)
+        Ok(rows.iter().map(job_of_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Take this node's first job id (`cluster.rs`): call once, at start, in cluster mode.
+    pub fn first_id(&mut self) -> Result<u64, StoreError> {
+        let table = &self.table;
+        self.link.run(
+            || connect(&self.config, &self.table, self.node.as_deref()),
+            |s| crate::cluster::first_id(&mut s.client, table),
+        )
     }
 
     /// Up to [`REPLAY_PAGE`] records, as (kind, key, body), after `after` in (kind, key)
@@ -400,7 +484,7 @@ impl PostgresStore {
         let limit = i64::try_from(REPLAY_PAGE).unwrap_or(i64::MAX);
         let (kind, key) = (after.0, &after.1[..]);
         let rows = self.link.run(
-            || connect(&self.config, &self.table),
+            || connect(&self.config, &self.table, self.node.as_deref()),
             |s| s.client.query(&s.record_page, &[&kind, &key, &limit]),
         )?;
         let mut records = Vec::with_capacity(rows.len());

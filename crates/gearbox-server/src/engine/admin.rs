@@ -130,6 +130,17 @@ impl Engine {
                 }
                 text.extend_from_slice(b".\n");
             }
+            AdminCommand::Nodes => {
+                for node in &self.cluster.nodes {
+                    let role = if node.leader { "leader" } else { "-" };
+                    let _ = writeln!(
+                        text,
+                        "{}\t{:.1}\t{:.0}\t{role}",
+                        node.node, node.heartbeat_age, node.uptime
+                    );
+                }
+                text.extend_from_slice(b".\n");
+            }
             AdminCommand::Version => {
                 let _ = writeln!(text, "OK {}", self.config.version);
             }

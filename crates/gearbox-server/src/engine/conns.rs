@@ -45,6 +45,16 @@ pub enum Deferred {
     },
     /// An admin answer.
     Text(Bytes),
+    /// A status reply that waits for a lookup in the cluster's store (`cluster.rs`): the
+    /// packet's body once the lookup `token` is answered.
+    Lookup {
+        /// The lookup.
+        token: u64,
+        /// The reply's type.
+        kind: PacketType,
+        /// Its body, once known.
+        body: Option<Bytes>,
+    },
     /// A request from the connection to run once everything before it has left.
     Input(Held),
 }
@@ -239,6 +249,33 @@ impl Conns {
         }
     }
 
+    /// Hold `id`'s output from here on until the lookup `token` is answered with
+    /// [`Conns::settle_lookup`]; then its `kind` reply goes out first.
+    pub fn hold_lookup(&mut self, id: ConnId, token: u64, kind: PacketType) {
+        if let Some(conn) = self.get_mut(id) {
+            conn.deferred.push_back(Deferred::Lookup {
+                token,
+                kind,
+                body: None,
+            });
+        }
+    }
+
+    /// The reply to `id`'s lookup `token`: fields NUL-terminated, then `last`.
+    pub fn settle_lookup(&mut self, id: ConnId, token: u64, fields: &[&[u8]], last: &[u8]) {
+        let Some(conn) = self.get_mut(id) else {
+            return;
+        };
+        for deferred in conn.deferred.iter_mut() {
+            if let Deferred::Lookup { token: t, body, .. } = deferred {
+                if *t == token {
+                    *body = Some(encode(fields, last));
+                    return;
+                }
+            }
+        }
+    }
+
     /// Record the outcome of the store write `seq` in `id`'s first JOB_CREATED waiting for it
     /// (`None`: committed, `Some(reason)`: failed).
     pub fn settle_created(&mut self, id: ConnId, seq: u64, failure: Option<&Bytes>) {
@@ -256,8 +293,8 @@ impl Conns {
         }
     }
 
-    /// Send what `id` held back, up to the first JOB_CREATED still waiting for its commit or
-    /// the first held request, which is taken out and returned for the engine to run (between
+    /// Send what `id` held back, up to the first JOB_CREATED still waiting for its commit (or
+    /// status reply waiting for its lookup) or the first held request, which is taken out and returned for the engine to run (between
     /// [`Conns::set_aside`] and [`Conns::restore`]) before it calls this again. Handles are
     /// `handle_prefix` followed by the number.
     pub fn release(
@@ -270,7 +307,14 @@ impl Conns {
         let deferred = &mut conn.deferred;
         while let Some(front) = deferred.front() {
             match front {
-                Deferred::Created { outcome: None, .. } => break,
+                Deferred::Created { outcome: None, .. } | Deferred::Lookup { body: None, .. } => {
+                    break
+                }
+                Deferred::Lookup {
+                    kind,
+                    body: Some(body),
+                    ..
+                } => out.packet_shared(id, *kind, &[], body),
                 Deferred::Created {
                     handle_no,
                     outcome: Some(None),

@@ -29,4 +29,8 @@ pub struct Counters {
     pub restored: u64,
     /// Background jobs kept as dead letters.
     pub dead_lettered: u64,
+    /// In a cluster: background jobs accepted here and offered to every node.
+    pub offered: u64,
+    /// In a cluster: jobs this node claimed from the shared table.
+    pub claimed: u64,
 }

@@ -118,7 +118,14 @@ fn record(id: u64, d: &DeadLetter) -> StoredRecord {
 impl Engine {
     /// Keep a dead letter (in memory and, with a durable store, in the store).
     pub(super) fn bury(&mut self, letter: DeadLetter, out: &mut impl Outbox) {
-        self.dead.next_id = self.dead.next_id.max(1);
+        // In a cluster the records table is shared: numbers from this start's range of ids,
+        // which no other node uses.
+        let floor = if self.config.cluster {
+            self.config.first_handle
+        } else {
+            1
+        };
+        self.dead.next_id = self.dead.next_id.max(floor);
         let id = self.dead.next_id;
         self.dead.next_id += 1;
         if self.config.durable {

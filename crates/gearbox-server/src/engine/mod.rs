@@ -18,6 +18,7 @@
 mod access;
 mod admin;
 mod audit;
+mod cluster;
 mod conn;
 mod conns;
 mod counters;
@@ -52,6 +53,7 @@ use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Magic, Packet, PacketType};
 use rustc_hash::FxHashMap;
 
+pub use cluster::NodeView;
 pub use conn::Peer;
 pub use counters::Counters;
 pub use gearbox_store::{StoreOp, StoredJob};
@@ -166,6 +168,9 @@ pub struct EngineConfig {
     /// it, because the HTTP side has already checked its caller's rights, and it shows as
     /// [`INTERNAL_CLIENT_ID`]. A random secret made at start; `None`: no such connection.
     pub internal_client_id: Option<Bytes>,
+    /// A node of a cluster (`cluster.rs`): background jobs no worker here waits for are
+    /// offered to every node rather than queued here. Needs `durable`.
+    pub cluster: bool,
 }
 
 /// The client id the HTTP front-end's connection shows.
@@ -197,6 +202,7 @@ impl Default for EngineConfig {
             keep_policies: PerFunction::default(),
             schedule_missed: Missed::Skip,
             internal_client_id: None,
+            cluster: false,
         }
     }
 }
@@ -272,6 +278,8 @@ pub struct Engine {
     /// Attempts used by stored jobs, read from the store at start until their jobs are
     /// restored (`retry.rs`).
     restored_attempts: FxHashMap<u64, u16>,
+    /// In a cluster: wanted functions and the nodes (`cluster.rs`).
+    cluster: cluster::ClusterState,
 }
 
 impl Engine {
@@ -279,6 +287,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         // Room for ':' and a 20-digit number within the 63-byte handle limit.
         let config_first_handle = config.first_handle;
+        let cluster = config.cluster;
         let schedules = schedule::configured(&config.schedules);
         let mut prefix = config.handle_prefix.as_bytes().to_vec();
         prefix.truncate(MAX_HANDLE - 21);
@@ -315,6 +324,7 @@ impl Engine {
             dead: dead::DeadLetters::default(),
             kept: kept::KeptResults::default(),
             restored_attempts: FxHashMap::default(),
+            cluster: cluster::ClusterState::new(cluster),
         }
     }
 

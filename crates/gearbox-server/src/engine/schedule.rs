@@ -181,6 +181,11 @@ impl Engine {
         let Some(s) = self.schedules.get_mut(&key).filter(|s| s.next_due == due) else {
             return;
         };
+        if !self.cluster.leads() {
+            // Another node of the cluster fires it; this one only keeps the next time, to fire
+            // from there if it comes to lead.
+            return self.arm_schedule(key, now.max(due));
+        }
         s.last_fired = due / 1000;
         let spec = s.spec.clone();
         let mut unique = spec.unique.to_vec();

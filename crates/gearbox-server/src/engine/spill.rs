@@ -213,6 +213,9 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         self.now = now;
+        if self.answer_lookup(token, &result, now, out) {
+            return;
+        }
         let Some(load) = self.loads.remove(&token) else {
             return;
         };

@@ -24,6 +24,7 @@ impl Engine {
                     job.progress.1,
                 )
             }
+            None if self.status_elsewhere(id, ident(handle), out) => return,
             None => (false, false, 0, 0),
         };
         let (num, den) = (num.to_string(), den.to_string());
@@ -91,7 +92,7 @@ impl Engine {
 }
 
 /// `1` or `0`, as status replies spell booleans.
-fn flag(value: bool) -> &'static [u8] {
+pub(super) fn flag(value: bool) -> &'static [u8] {
     if value {
         b"1"
     } else {

@@ -32,6 +32,8 @@ pub(super) struct Storing {
     /// The job was created by this write's submission and waits outside its queue for the
     /// commit, to run at this epoch time (0: at once).
     held: Option<u64>,
+    /// In a cluster: the job was offered to every node; once committed it leaves this one.
+    offered: bool,
 }
 
 impl Engine {
@@ -55,14 +57,25 @@ impl Engine {
         let seq = self.next_seq;
         self.next_seq += 1;
         let held = (held && job.committing).then_some(when);
+        // Only a job that waits for its commit anyway can leave for the cluster: one already
+        // queued here (JOB_CREATED before the commit) stays.
+        let offered = held.is_some() && !self.keeps(job.function);
         self.storing.push_back(Storing {
             seq,
             job: job_id,
             handle_no: job.handle_no,
             waiters: SmallVec::new(),
             held,
+            offered,
         });
-        out.persist(seq, StoreOp::Put(stored));
+        out.persist(
+            seq,
+            if offered {
+                StoreOp::Offer(stored)
+            } else {
+                StoreOp::Put(stored)
+            },
+        );
         if held.is_some() {
             // Counted as waiting (in `status` and `prioritystatus`), in no queue yet.
             let job = &mut self.jobs[job_id];
@@ -122,6 +135,7 @@ impl Engine {
             handle_no,
             waiters: smallvec::smallvec![id],
             held: None,
+            offered: false,
         });
         self.conns.hold_created(id, handle_no, seq);
         out.persist(seq, StoreOp::PutRecord(record));
@@ -154,7 +168,9 @@ impl Engine {
                     .settle_created(waiter, storing.seq, reason.as_ref());
                 touched.push(waiter);
             }
-            if live {
+            if live && storing.offered && reason.is_none() {
+                self.leave_to_cluster(storing.job, storing.held, now, out);
+            } else if live {
                 self.settle_job(storing.job, storing.held, reason.is_some(), now, out);
             }
         }
@@ -167,7 +183,7 @@ impl Engine {
 
     /// Send what `id` held back behind commits that are now reported, running its held
     /// requests in their turn.
-    fn release(&mut self, id: ConnId, now: u64, out: &mut impl Outbox) {
+    pub(super) fn release(&mut self, id: ConnId, now: u64, out: &mut impl Outbox) {
         while let Some(held) = self.conns.release(out, id, &self.handle_prefix) {
             let aside = self.conns.set_aside(id);
             match held {
@@ -212,6 +228,27 @@ impl Engine {
         }
     }
 
+    /// An offered job's write is committed: the row is the cluster's now. Unless a foreground
+    /// client joined it meanwhile (then this node takes the row back and runs it), it leaves
+    /// this node without a trace in the store.
+    fn leave_to_cluster(
+        &mut self,
+        job_id: JobId,
+        held: Option<u64>,
+        now: u64,
+        out: &mut impl Outbox,
+    ) {
+        if !self.jobs[job_id].listeners.is_empty() {
+            let row = self.stored_job(job_id, held.unwrap_or(0));
+            self.persist(StoreOp::Put(row), out);
+            return self.settle_job(job_id, held, false, now, out);
+        }
+        self.counters.offered += 1;
+        // Its row stays: nothing is deleted for it here.
+        self.jobs[job_id].store_id = 0;
+        self.remove_job(job_id, out);
+    }
+
     /// Rebuild a job from the store at start, before any connection is accepted. It keeps its
     /// handle (its store id is its handle number), its store row, priority, unique, epoch
     /// time and the attempts it used (`retry.rs`), so a status or result lookup by the
@@ -222,6 +259,19 @@ impl Engine {
         // New jobs take their store ids from the handle counter: keep it above every id in the
         // store, whatever the clock said at start.
         self.next_handle = self.next_handle.max(stored.id.saturating_add(1));
+        let when = stored.when_to_run;
+        let job_id = self.revive(stored);
+        self.counters.restored += 1;
+        // Read-backs wait until the replay is over and the store can answer them.
+        self.loads_paused = true;
+        if !self.wait_for_epoch(job_id, when, now) {
+            self.append_to_queue(job_id);
+        }
+    }
+
+    /// A job from its store row, with its handle (its store id) and the attempts it used; in no
+    /// queue yet.
+    pub(super) fn revive(&mut self, stored: StoredJob) -> JobId {
         let function = self.function_id_unbounded(&stored.function);
         let mut body = BytesMut::with_capacity(
             stored.function.len()
@@ -259,11 +309,6 @@ impl Engine {
         if let Some(retries) = self.restored_attempts.remove(&stored.id) {
             self.jobs[job_id].retries = retries;
         }
-        self.counters.restored += 1;
-        // Read-backs wait until the replay is over and the store can answer them.
-        self.loads_paused = true;
-        if !self.wait_for_epoch(job_id, stored.when_to_run, now) {
-            self.append_to_queue(job_id);
-        }
+        job_id
     }
 }

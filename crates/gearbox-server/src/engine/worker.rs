@@ -240,6 +240,7 @@ impl Engine {
         for ability in &conn.abilities {
             self.functions[ability.function].add_sleeper(Sleeper { conn: id, serial }, alive);
         }
+        self.want_for(id);
     }
 
     pub(super) fn grab(&mut self, id: ConnId, kind: PacketType, now: u64, out: &mut impl Outbox) {
@@ -252,6 +253,7 @@ impl Engine {
         conn.noop_sent = false;
         conn.sleep_serial = serial;
         let Some((job_id, timeout_ms)) = select_job(conn, &self.functions, &self.jobs) else {
+            self.want_for(id);
             return self.conns.packet(out, id, PacketType::NoJob, &[], &[]);
         };
         conn.held.push(job_id);

@@ -9,6 +9,7 @@
 //! held across an `.await`.
 
 mod clock;
+mod cluster;
 mod connection;
 mod error;
 mod outbound;
@@ -40,6 +41,7 @@ use crate::http::{
 };
 use crate::tls::Tls;
 use clock::Clock;
+pub use cluster::{ClusterEvent, ClusterLink};
 use connection::ConnIo;
 pub use error::{ServerError, Stop};
 use gearbox_store::{Committer, JobStore, StoreEvent};
@@ -90,6 +92,8 @@ struct Shared {
     over_budget: Cell<bool>,
     /// The store's transactions, for `/metrics`.
     store_stats: RefCell<StoreStats>,
+    /// In a cluster: workers found nothing, their functions are to be claimed for.
+    cluster_wake: Notify,
 }
 
 /// The engine's [`Outbox`] over connection buffers.
@@ -245,6 +249,9 @@ impl Shared {
         if self.stop_request.get().is_some() {
             self.stop_wake.notify_one();
         }
+        if self.config.engine.cluster && self.engine.borrow().has_wanted() {
+            self.cluster_wake.notify_one();
+        }
     }
 }
 
@@ -282,14 +289,32 @@ impl Shared {
 pub async fn serve(
     listeners: Listeners,
     config: ServerConfig,
-    store: Option<Box<dyn JobStore>>,
+    storage: impl Into<Storage>,
     ready: impl FnOnce(&[SocketAddr]),
     stop: impl Future<Output = Stop>,
 ) -> Result<(), ServerError> {
     let local = LocalSet::new();
     local
-        .run_until(run(listeners, config, store, ready, stop))
+        .run_until(run(listeners, config, storage.into(), ready, stop))
         .await
+}
+
+/// Where jobs are kept: in memory only, in a durable store, or in a cluster's shared store.
+#[derive(Default)]
+pub struct Storage {
+    /// The durable store; `None`: memory only.
+    pub store: Option<Box<dyn JobStore>>,
+    /// This node's link to its cluster (with `config.engine.cluster`).
+    pub cluster: Option<ClusterLink>,
+}
+
+impl From<Option<Box<dyn JobStore>>> for Storage {
+    fn from(store: Option<Box<dyn JobStore>>) -> Storage {
+        Storage {
+            store,
+            cluster: None,
+        }
+    }
 }
 
 /// Every socket a server accepts on.
@@ -337,7 +362,7 @@ fn restored_engine(
 async fn run(
     listeners: Listeners,
     mut config: ServerConfig,
-    mut store: Option<Box<dyn JobStore>>,
+    storage: Storage,
     ready: impl FnOnce(&[SocketAddr]),
     stop: impl Future<Output = Stop>,
 ) -> Result<(), ServerError> {
@@ -357,6 +382,10 @@ async fn run(
         }
     };
     let listeners = listeners.gearman;
+    let Storage {
+        mut store,
+        cluster: cluster_link,
+    } = storage;
     let clock = Clock::new();
     let engine = restored_engine(&config, store.as_mut(), clock)?;
     let (commit_tx, commit_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -383,6 +412,7 @@ async fn run(
         unsent: Rc::new(Unsent::default()),
         over_budget: Cell::new(false),
         store_stats: RefCell::new(StoreStats::default()),
+        cluster_wake: Notify::new(),
     });
     shared.with_engine(|engine, out, now| {
         engine.resume_loads(out);
@@ -392,6 +422,8 @@ async fn run(
         shared.engine.borrow_mut().set_acl(Some(file.current()));
         tokio::task::spawn_local(acl_loop(shared.clone(), file))
     });
+    let cluster = cluster_link
+        .map(|link| tokio::task::spawn_local(cluster::cluster_loop(shared.clone(), link)));
     let timer = tokio::task::spawn_local(timer_loop(shared.clone()));
     let commits = tokio::task::spawn_local(commit_loop(shared.clone(), commit_rx));
     let mut acceptors = Vec::new();
@@ -427,6 +459,9 @@ async fn run(
     }
     timer.abort();
     commits.abort();
+    if let Some(cluster) = cluster {
+        cluster.abort();
+    }
     if let Some(queries) = queries {
         queries.abort();
     }

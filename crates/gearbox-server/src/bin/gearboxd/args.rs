@@ -205,6 +205,27 @@ pub struct Args {
     #[arg(long)]
     pub ack_before_commit: bool,
 
+    /// Run as one node of a cluster: several gearboxd sharing one PostgreSQL store (`-q
+    /// postgres` or `--store-url postgres://…`) run its background jobs together
+    /// (docs/cluster.md).
+    #[arg(long)]
+    pub cluster: bool,
+
+    /// This node's name in the cluster, unique and the same across its restarts (its jobs are
+    /// found again by it). Default: the host name.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub node_id: Option<String>,
+
+    /// Seconds a cluster node's jobs stay its own without a heartbeat; then other nodes run
+    /// them again. Heartbeats go out every fifth of it.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10,
+        requires = "cluster"
+    )]
+    pub cluster_lease: u64,
+
     /// Keep the workloads of at most N jobs in memory; further queued background jobs keep
     /// theirs only in the durable store and get them back shortly before their turn. Bounds
     /// memory for very long queues (each queued job still costs ~200 bytes). 0: no limit.

@@ -21,7 +21,7 @@ use gearbox_server::acl::AclFile;
 use gearbox_server::config::{Keepalive, ServerConfig};
 use gearbox_server::engine::EngineConfig;
 use gearbox_server::http::HttpSocket;
-use gearbox_server::net::{serve, Listener, Listeners};
+use gearbox_server::net::{serve, Listener, Listeners, Storage};
 use gearbox_server::tls::{ClientAuth, Tls, TlsFiles};
 use tokio::net::TcpListener;
 use tracing::warn;
@@ -124,21 +124,35 @@ fn main() -> Result<()> {
     if let Some(user) = &args.user {
         os::drop_privileges(user)?;
     }
-    // Opened as the final user, so the database files it creates belong to that user.
-    let store = store::open(&args)?;
-    if store.is_none() && args.resident_jobs > 0 {
-        bail!("--resident-jobs needs a durable store: workloads can only wait in a store, not with -q memory");
-    }
-
     let hostname = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".to_owned());
-    // Seeded from the clock so that a handle from before a restart never names a new job.
-    let first_handle = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_secs())
-        * 1_000_000;
+    // Opened as the final user, so the database files it creates belong to that user.
+    let (store, node) = if args.cluster {
+        let name = args.node_id.clone().unwrap_or_else(|| hostname.clone());
+        let node = store::open_node(&args, &name)?;
+        (Some(node.store), Some((name, node.first_id, node.link)))
+    } else {
+        (store::open(&args)?, None)
+    };
+    if store.is_none() && args.resident_jobs > 0 {
+        bail!("--resident-jobs needs a durable store: workloads can only wait in a store, not with -q memory");
+    }
+
+    // Seeded from the clock so that a handle from before a restart never names a new job; in
+    // a cluster, from this start's range of ids.
+    let first_handle = match &node {
+        Some((_, first_id, _)) => *first_id,
+        None => {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs())
+                * 1_000_000
+        }
+    };
+    let node_name = node.as_ref().map(|(name, _, _)| name.clone());
+    let cluster_link = node.map(|(_, _, link)| link);
     let keepalive = args.keepalive.then(|| Keepalive {
         idle: seconds(args.keepalive_idle),
         interval: seconds(args.keepalive_interval),
@@ -149,7 +163,8 @@ fn main() -> Result<()> {
             handle_prefix: args
                 .job_handle_prefix
                 .clone()
-                .unwrap_or(format!("H:{hostname}")),
+                .unwrap_or(format!("H:{}", node_name.as_deref().unwrap_or(&hostname))),
+            cluster: args.cluster,
             first_handle,
             job_retries: args.job_retries,
             worker_wakeup: args.worker_wakeup,
@@ -218,7 +233,11 @@ fn main() -> Result<()> {
             gearman: listeners,
             http: http_listeners,
         };
-        serve(listeners, config, store, ready, os::stop_signal()).await?;
+        let storage = Storage {
+            store,
+            cluster: cluster_link,
+        };
+        serve(listeners, config, storage, ready, os::stop_signal()).await?;
         Ok::<(), anyhow::Error>(())
     })?;
     if let Some(path) = &args.pid_file {

@@ -74,6 +74,87 @@ pub fn open_url(args: &Args, url: &str) -> Result<Box<dyn JobStore>> {
     }
 }
 
+/// A cluster node's store, the first job id of this start, and its link to the cluster.
+pub struct Node {
+    pub store: Box<dyn JobStore>,
+    pub first_id: u64,
+    pub link: gearbox_server::net::ClusterLink,
+}
+
+/// Join the cluster on the PostgreSQL store the flags name, as `node`.
+#[cfg(feature = "postgres")]
+pub fn open_node(args: &Args, node: &str) -> Result<Node> {
+    use gearbox_server::engine::NodeView;
+    use gearbox_server::net::{ClusterEvent, ClusterLink};
+    use gearbox_store::{Cluster, ClusterSettings, PostgresStore};
+    let conninfo = match &args.store_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
+        None if matches!(
+            args.queue_type.to_ascii_lowercase().as_str(),
+            "postgres" | "postgresql" | "libpq"
+        ) =>
+        {
+            &args.libpq_conninfo
+        }
+        _ => bail!("--cluster needs the PostgreSQL store: -q postgres or --store-url postgres://…"),
+    };
+    let table = &args.libpq_table;
+    let mut store = PostgresStore::open_node(conninfo, table, node)
+        .with_context(|| format!("opening the cluster's PostgreSQL store (table {table})"))?;
+    let first_id = store.first_id().context("taking this node's job ids")?;
+    let (sender, events) = tokio::sync::mpsc::unbounded_channel();
+    let settings = ClusterSettings {
+        node: node.to_owned(),
+        lease: Duration::from_secs(args.cluster_lease.max(1)),
+    };
+    let name = node.to_owned();
+    let cluster = Cluster::start(conninfo, table, settings, move |event| {
+        let event = match event {
+            gearbox_store::ClusterEvent::Claimed {
+                function,
+                asked,
+                jobs,
+            } => ClusterEvent::Claimed {
+                function,
+                asked,
+                jobs,
+            },
+            gearbox_store::ClusterEvent::Offered(function) => ClusterEvent::Offered(function),
+            gearbox_store::ClusterEvent::Heartbeat(beat) => {
+                ClusterEvent::Heartbeat(beat.map(|beat| {
+                    let nodes = beat
+                        .nodes
+                        .into_iter()
+                        .map(|n| NodeView {
+                            leader: beat.leader && n.node == name,
+                            node: n.node,
+                            heartbeat_age: n.heartbeat_age,
+                            uptime: n.uptime,
+                        })
+                        .collect();
+                    (nodes, beat.leader)
+                }))
+            }
+        };
+        sender.send(event).is_ok()
+    })
+    .context("joining the cluster")?;
+    info!(node, table = %table, first_id, "cluster node on PostgreSQL");
+    Ok(Node {
+        store: Box::new(store),
+        first_id,
+        link: ClusterLink {
+            claim: Box::new(move |function, count| cluster.claim(function, count)),
+            events,
+        },
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+pub fn open_node(_args: &Args, _node: &str) -> Result<Node> {
+    Err(not_built("postgres"))
+}
+
 /// The error for a backend left out of this build.
 #[allow(dead_code)]
 pub fn not_built(feature: &str) -> anyhow::Error {

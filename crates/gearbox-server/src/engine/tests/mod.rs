@@ -197,7 +197,7 @@ impl Disk {
         for s in sent {
             let Sent::Persist(_, op) = s else { continue };
             match op {
-                StoreOp::Put(job) => {
+                StoreOp::Put(job) | StoreOp::Offer(job) => {
                     self.jobs.insert(job.id, job.clone());
                 }
                 StoreOp::Done { id } => {
@@ -1410,6 +1410,7 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
 }
 
 mod access;
+mod cluster;
 mod durable;
 mod ordering;
 mod outcomes;

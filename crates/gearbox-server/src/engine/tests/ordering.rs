@@ -393,7 +393,7 @@ impl World {
                     let last = batch.last().map_or(0, |(seq, _)| *seq);
                     for (_, op) in batch {
                         match op {
-                            StoreOp::Put(job) => {
+                            StoreOp::Put(job) | StoreOp::Offer(job) => {
                                 self.uncommitted.remove(&job.id);
                                 if !failed {
                                     self.rows.insert(job.id, job.data);

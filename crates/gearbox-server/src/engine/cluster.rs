@@ -1,0 +1,247 @@
+//! Cluster mode (`--cluster`): the queue of background jobs is the shared PostgreSQL table, and
+//! this node runs the part of it its workers claim.
+//!
+//! A background job accepted here is kept (stored as this node's and queued here, as in a
+//! single server) only when a worker of this node already sleeps waiting for its function;
+//! otherwise it is offered: stored unowned for any node to claim, and forgotten here once its
+//! JOB_CREATED has gone out. Workers that find nothing (NO_JOB, PRE_SLEEP) make their
+//! functions wanted; the network layer claims for them from the table and hands the claimed
+//! jobs to [`Engine::claimed`], which queues them and wakes the workers. A claimed job is this
+//! node's like any other: it is written and deleted as in a single server.
+//!
+//! This module only decides and keeps the engine's side; the table, the claims and the
+//! heartbeats are `gearbox_store::Cluster`'s, driven by the network layer. Outside cluster
+//! mode nothing here changes anything.
+
+use bytes::Bytes;
+use gearbox_proto::PacketType;
+use gearbox_store::StoredJob;
+use rustc_hash::FxHashMap;
+
+use super::function::Sleeper;
+use super::parse::parse_decimal;
+use super::status::flag;
+use super::{ConnId, Engine, FnId, Outbox};
+
+/// A node of the cluster as its last heartbeat showed it, for the admin `nodes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    /// Its name.
+    pub node: String,
+    /// Seconds since its heartbeat.
+    pub heartbeat_age: f64,
+    /// Seconds since it started.
+    pub uptime: f64,
+    /// It fires the cluster's schedules (as far as this node knows: only its own part).
+    pub leader: bool,
+}
+
+/// The engine's cluster state.
+#[derive(Debug, Default)]
+pub(super) struct ClusterState {
+    /// Functions whose workers found nothing since the network layer last asked.
+    wanted: Vec<FnId>,
+    /// The nodes, as of the last heartbeat.
+    pub(super) nodes: Vec<NodeView>,
+    /// Status lookups in the store, by read-back token: who asked, with the handle asked.
+    lookups: FxHashMap<u64, (ConnId, u64, Bytes)>,
+    /// In a cluster: this node holds the leader's lock and fires the schedules. `None`
+    /// outside a cluster (a single server fires its own).
+    leader: Option<bool>,
+}
+
+impl ClusterState {
+    /// The state of a node (`cluster`) or of a single server.
+    pub(super) fn new(cluster: bool) -> ClusterState {
+        ClusterState {
+            // A node fires nothing until a heartbeat says it leads.
+            leader: cluster.then_some(false),
+            ..ClusterState::default()
+        }
+    }
+
+    /// Whether this node fires schedules: outside a cluster always, in one only as leader.
+    pub(super) fn leads(&self) -> bool {
+        self.leader.unwrap_or(true)
+    }
+}
+
+impl Engine {
+    /// Whether a new background job of `f` stays on this node: some worker of this node sleeps
+    /// waiting for `f` with nothing queued or on its way for it. Always outside a cluster.
+    pub(super) fn keeps(&self, f: FnId) -> bool {
+        if !self.config.cluster {
+            return true;
+        }
+        let function = &self.functions[f];
+        let ahead: u32 = function.queues.iter().map(|q| q.len()).sum::<u32>()
+            + function.pending.iter().sum::<u32>();
+        self.live_sleepers(f) > ahead as usize
+    }
+
+    /// Workers of `f` asleep and not yet woken.
+    fn live_sleepers(&self, f: FnId) -> usize {
+        let conns = &self.conns;
+        let alive = |s: &Sleeper| {
+            conns
+                .get(s.conn)
+                .is_some_and(|c| c.sleep_serial == s.serial && c.sleeping && !c.noop_sent)
+        };
+        self.functions[f]
+            .sleepers
+            .iter()
+            .filter(|s| alive(s))
+            .count()
+    }
+
+    /// In a cluster, the worker `conn` found nothing: its functions are wanted.
+    pub(super) fn want_for(&mut self, conn: super::ConnId) {
+        if !self.config.cluster {
+            return;
+        }
+        if let Some(c) = self.conns.get(conn) {
+            self.cluster
+                .wanted
+                .extend(c.abilities.iter().map(|a| a.function));
+        }
+    }
+
+    /// Whether workers found nothing since [`Engine::take_wanted`] was last called.
+    pub fn has_wanted(&self) -> bool {
+        !self.cluster.wanted.is_empty()
+    }
+
+    /// The functions this node's workers found nothing for, each with how many jobs to claim:
+    /// one per sleeping worker (at least one, for a worker that polls with GRAB instead of
+    /// sleeping) less what is queued here already. Empties the list.
+    pub fn take_wanted(&mut self) -> Vec<(Bytes, u32)> {
+        let mut wanted = std::mem::take(&mut self.cluster.wanted);
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
+            .into_iter()
+            .filter(|&f| self.functions.contains(f))
+            .map(|f| (self.functions[f].name.clone(), self.demand_of(f, 1)))
+            .collect()
+    }
+
+    /// Jobs to claim for the function `name` now: its sleeping workers less its queued jobs.
+    pub fn demand(&self, name: &[u8]) -> u32 {
+        self.function_ids
+            .get(name)
+            .map_or(0, |&f| self.demand_of(f, 0))
+    }
+
+    /// Every function with sleeping workers that nothing queued here serves, with
+    /// [`Engine::demand`].
+    pub fn demands(&self) -> Vec<(Bytes, u32)> {
+        self.functions
+            .iter()
+            .filter(|(_, function)| function.workers > 0)
+            .map(|(f, function)| (function.name.clone(), self.demand_of(f, 0)))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
+    /// Sleeping workers of `f` (at least `floor`) less the jobs queued for it.
+    fn demand_of(&self, f: FnId, floor: usize) -> u32 {
+        let queued: u32 = self.functions[f].queues.iter().map(|q| q.len()).sum();
+        let want = u32::try_from(self.live_sleepers(f).max(floor)).unwrap_or(u32::MAX);
+        want.saturating_sub(queued)
+    }
+
+    /// Jobs this node claimed from the cluster's table: queue them (in the order given) and
+    /// wake workers for them. A job already here is left as it is. Their ids are other nodes'
+    /// numbers: the handle counter is not moved for them.
+    pub fn claimed(&mut self, jobs: Vec<StoredJob>, now: u64, out: &mut impl Outbox) {
+        self.now = now;
+        for stored in jobs {
+            if self.handles.get(&self.jobs, stored.id).is_some() {
+                continue;
+            }
+            let when = stored.when_to_run;
+            let job_id = self.revive(stored);
+            self.counters.claimed += 1;
+            if !self.wait_for_epoch(job_id, when, now) {
+                self.enqueue_back(job_id, out);
+            }
+        }
+    }
+
+    /// GET_STATUS for a handle no job here has: in a cluster the job may wait in the shared
+    /// table or run on another node, so its row is looked up (any node's handle will do: ids
+    /// are unique in the cluster), and the reply waits for the answer in its place among the
+    /// connection's replies. False outside a cluster, for what is no handle of the cluster,
+    /// and under an access list (the row's function cannot be checked before the lookup).
+    pub(super) fn status_elsewhere(
+        &mut self,
+        id: ConnId,
+        handle: &[u8],
+        out: &mut impl Outbox,
+    ) -> bool {
+        if !self.config.cluster || self.acl.is_some() {
+            return false;
+        }
+        let Some(number) = cluster_handle_number(handle) else {
+            return false;
+        };
+        let token = self.next_load;
+        self.next_load += 1;
+        self.cluster
+            .lookups
+            .insert(token, (id, number, Bytes::copy_from_slice(handle)));
+        self.conns.hold_lookup(id, token, PacketType::StatusRes);
+        out.load(token, vec![number]);
+        true
+    }
+
+    /// Answer the status lookup `token` if it is one: known if the row is still stored (the
+    /// job waits or runs somewhere; which, and its progress, only its node knows).
+    pub(super) fn answer_lookup(
+        &mut self,
+        token: u64,
+        result: &Result<Vec<(u64, Bytes)>, String>,
+        now: u64,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some((id, number, handle)) = self.cluster.lookups.remove(&token) else {
+            return false;
+        };
+        let known = match result {
+            Ok(rows) => rows.iter().any(|&(row, _)| row == number),
+            Err(reason) => {
+                tracing::warn!(%reason, "a status lookup in the cluster's store failed");
+                false
+            }
+        };
+        self.conns
+            .settle_lookup(id, token, &[&handle, flag(known), b"0", b"0"], b"0");
+        self.release(id, now, out);
+        true
+    }
+
+    /// The cluster's nodes as of the last heartbeat.
+    pub fn nodes(&self) -> Vec<NodeView> {
+        self.cluster.nodes.clone()
+    }
+
+    /// The cluster's nodes as of the last heartbeat, and whether this node leads (fires the
+    /// schedules).
+    pub fn set_nodes(&mut self, nodes: Vec<NodeView>, leader: bool) {
+        if self.cluster.leader != Some(leader) {
+            tracing::info!(leader, "this node's part in firing the cluster's schedules");
+        }
+        self.cluster.nodes = nodes;
+        self.cluster.leader = Some(leader);
+    }
+}
+
+/// The number of a cluster handle, `<anything>:<digits>`.
+fn cluster_handle_number(handle: &[u8]) -> Option<u64> {
+    let colon = handle.iter().rposition(|&b| b == b':')?;
+    let digits = &handle[colon + 1..];
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    parse_decimal(digits)
+}

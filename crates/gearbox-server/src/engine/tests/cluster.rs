@@ -1,0 +1,201 @@
+//! Cluster mode on the fake clock: a background job no worker of this node waits for is
+//! offered (stored unowned) and leaves the node once committed, still known by its handle
+//! through a store lookup; a job a sleeping worker here waits for stays; workers that find
+//! nothing make their functions wanted; claimed jobs are queued and handed out like any other;
+//! schedules fire only on the leader.
+
+use super::*;
+use crate::cron::Cron;
+
+fn node() -> Harness {
+    Harness::with(node_config())
+}
+
+fn node_config() -> EngineConfig {
+    EngineConfig {
+        handle_prefix: "H:n1".into(),
+        durable: true,
+        cluster: true,
+        first_handle: 5 << 40,
+        ..EngineConfig::default()
+    }
+}
+
+fn writes(sent: &[Sent]) -> Vec<(u64, StoreOp)> {
+    sent.iter()
+        .filter_map(|s| match s {
+            Sent::Persist(seq, op) => Some((*seq, op.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn commit(h: &mut Harness, through: u64) -> Vec<Sent> {
+    h.engine.committed(through, None, h.now, &mut h.out);
+    std::mem::take(&mut h.out.sent)
+}
+
+#[test]
+fn a_job_nobody_here_waits_for_is_offered_and_leaves_once_committed() {
+    let mut h = node();
+    h.connect(2);
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"u", b"x"]);
+    let w = writes(&sent);
+    let [(seq, StoreOp::Offer(job))] = w.as_slice() else {
+        panic!("not offered: {w:?}")
+    };
+    let seq = *seq;
+    assert_eq!(job.id, 5 << 40, "ids come from this start's range");
+    let sent = commit(&mut h, seq);
+    let handle = created(&sent, C);
+    assert_eq!(handle, format!("H:n1:{}", 5u64 << 40));
+    assert!(
+        writes(&sent).is_empty(),
+        "nothing deleted: the row is the cluster's"
+    );
+    assert_eq!(h.admin(C, "show jobs"), ".\n", "not kept here");
+
+    // Its status comes from the store, in order with what the connection asked before and
+    // after (an echo after it waits for it).
+    let sent = h.send(C, T::GetStatus, &[handle.as_bytes()]);
+    let [Sent::Load(token, ids)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(ids, &vec![5u64 << 40]);
+    let token = *token;
+    let sent = h.send(C, T::EchoReq, &[b"after"]);
+    assert!(
+        sent.is_empty(),
+        "the echo waits behind the lookup: {sent:?}"
+    );
+    let rows = std::collections::BTreeMap::from([(5u64 << 40, Bytes::from_static(b"x"))]);
+    h.read_back(token, &[5 << 40], &rows);
+    let replies = packets_to(&std::mem::take(&mut h.out.sent), C);
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert_eq!(replies[0].0, T::StatusRes);
+    assert_eq!(replies[0].1[1], b"1", "known");
+    assert_eq!(replies[1].0, T::EchoRes);
+
+    // Another node's handle is looked up the same way; a row no longer stored is unknown.
+    let sent = h.send(C, T::GetStatus, &[b"H:n2:77"]);
+    let [Sent::Load(token, ids)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(ids, &vec![77]);
+    let token = *token;
+    h.read_back(token, &[77], &Default::default());
+    let replies = packets_to(&std::mem::take(&mut h.out.sent), C);
+    assert_eq!(replies[0].1[1], b"0", "unknown");
+}
+
+#[test]
+fn a_job_a_sleeping_worker_here_waits_for_stays() {
+    let mut h = node();
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"f"]);
+    h.send(W, T::PreSleep, &[]);
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"u1", b"x"]);
+    let kept = writes(&sent);
+    let [(seq, StoreOp::Put(_))] = kept.as_slice() else {
+        panic!("not kept: {sent:?}")
+    };
+    // A second one while the worker is spoken for is offered.
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"u2", b"x"]);
+    let offered = writes(&sent);
+    let [(last, StoreOp::Offer(_))] = offered.as_slice() else {
+        panic!("not offered: {sent:?}")
+    };
+    let (seq, last) = (*seq, *last);
+    assert!(last > seq);
+    let sent = commit(&mut h, last);
+    assert_eq!(kinds_to(&sent, W), vec![T::Noop], "the worker is woken");
+    let (_, function, unique, _) = h.grab(W).expect("the kept job");
+    assert_eq!((function.as_str(), unique.as_str()), ("f", "u1"));
+    assert_eq!(h.grab(W), None, "the offered one left");
+}
+
+#[test]
+fn idle_workers_want_and_claimed_jobs_run_here() {
+    let mut h = node();
+    h.connect(1);
+    h.send(W, T::CanDo, &[b"f"]);
+    assert!(h.engine.take_wanted().is_empty());
+    assert_eq!(h.grab(W), None);
+    assert_eq!(h.engine.take_wanted(), vec![(Bytes::from_static(b"f"), 1)]);
+    h.send(W, T::PreSleep, &[]);
+    assert_eq!(h.engine.take_wanted(), vec![(Bytes::from_static(b"f"), 1)]);
+    assert_eq!(h.engine.demand(b"f"), 1);
+
+    let stored = |id: u64, priority: u8, unique: &'static [u8]| StoredJob {
+        id,
+        function: Bytes::from_static(b"f"),
+        unique: Bytes::from_static(unique),
+        priority,
+        when_to_run: 0,
+        reducer: Bytes::new(),
+        data: Bytes::from_static(b"d"),
+    };
+    // Another node's ids: the handle counter stays in this node's range.
+    h.engine.claimed(
+        vec![stored(9 << 40, 0, b"hi"), stored((9 << 40) + 1, 1, b"lo")],
+        h.now,
+        &mut h.out,
+    );
+    let sent = std::mem::take(&mut h.out.sent);
+    assert_eq!(kinds_to(&sent, W), vec![T::Noop]);
+    assert_eq!(h.engine.demand(b"f"), 0, "queued jobs serve the demand");
+    let (handle, _, unique, _) = h.grab(W).unwrap();
+    assert_eq!(
+        (handle.as_str(), unique.as_str()),
+        ("H:n1:9895604649984", "hi")
+    );
+    let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b"ok"]);
+    let done: Vec<u64> = writes(&sent)
+        .into_iter()
+        .filter_map(|(_, op)| match op {
+            StoreOp::Done { id } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, vec![9 << 40], "a claimed job is deleted when done");
+    // Claiming a job already here changes nothing.
+    h.engine
+        .claimed(vec![stored((9 << 40) + 1, 1, b"lo")], h.now, &mut h.out);
+    assert_eq!(h.grab(W).map(|j| j.2), Some("lo".to_owned()));
+    assert_eq!(h.grab(W), None);
+    let c = h.connect(2);
+    let created = h.submit(c, T::SubmitJob, "f", "fg", "x");
+    let number: u64 = created["H:n1:".len()..].parse().unwrap();
+    assert!(
+        number >> 40 == 5,
+        "the handle counter left this node's range: {created}"
+    );
+}
+
+#[test]
+fn only_the_leader_fires_schedules() {
+    let mut h = Harness::with(EngineConfig {
+        schedules: vec![ScheduleSpec {
+            cron: Cron::parse("*/5 * * * *").unwrap(),
+            function: Bytes::from_static(b"report"),
+            workload: Bytes::from_static(b"w"),
+            unique: Bytes::from_static(b"s"),
+            priority: Priority::Normal,
+            missed: Missed::Skip,
+            zone: None,
+        }],
+        ..node_config()
+    });
+    h.engine.start_schedules(h.now);
+    let slot = 300_000 - h.now % 300_000;
+    let sent = h.advance(slot);
+    assert!(writes(&sent).is_empty(), "a node that does not lead fired");
+    h.engine.set_nodes(Vec::new(), true);
+    let sent = h.advance(300_000);
+    assert_eq!(
+        writes(&sent).len(),
+        2,
+        "the leader fires (a job and its record): {sent:?}"
+    );
+}

@@ -1,0 +1,133 @@
+//! The network layer's side of cluster mode: it turns what the engine's workers want into
+//! claims on the shared table, and what the cluster reports (claimed jobs, offers by other
+//! nodes, heartbeats) into engine calls.
+//!
+//! One claim per function is in flight at a time. A claim that comes back short marks its
+//! function dry: nothing more is asked for it until an offer of that function is heard or the
+//! next heartbeat (which also covers jobs released from a dead node and epoch jobs come due,
+//! neither of which is announced to a dry function otherwise). Nothing here touches the
+//! database: the claims run on the store's cluster thread (`gearbox_store::Cluster`).
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use gearbox_store::StoredJob;
+use rustc_hash::FxHashSet;
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use super::Shared;
+use crate::engine::NodeView;
+
+/// What the cluster reports to this node.
+#[derive(Debug)]
+pub enum ClusterEvent {
+    /// The answer to a claim.
+    Claimed {
+        /// The function claimed for.
+        function: Bytes,
+        /// How many jobs were asked for.
+        asked: u32,
+        /// The jobs now this node's, or why the claim failed.
+        jobs: Result<Vec<StoredJob>, String>,
+    },
+    /// Jobs of this function were offered.
+    Offered(Bytes),
+    /// A heartbeat: the nodes and whether this node leads, or why it failed.
+    Heartbeat(Result<(Vec<NodeView>, bool), String>),
+}
+
+/// How a server takes part in a cluster: where its claims go and whence its events come.
+pub struct ClusterLink {
+    /// Ask for up to N runnable jobs of a function.
+    pub claim: Box<dyn Fn(Bytes, u32)>,
+    /// The cluster's reports.
+    pub events: mpsc::UnboundedReceiver<ClusterEvent>,
+}
+
+impl std::fmt::Debug for ClusterLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterLink").finish_non_exhaustive()
+    }
+}
+
+/// Claims in flight and functions found dry.
+#[derive(Default)]
+struct Claims {
+    in_flight: FxHashSet<Bytes>,
+    dry: FxHashSet<Bytes>,
+}
+
+impl Claims {
+    /// Claim for each wanted function not already being claimed for and not dry.
+    fn ask(&mut self, link: &ClusterLink, wanted: Vec<(Bytes, u32)>) {
+        for (function, count) in wanted {
+            if count == 0 || self.dry.contains(&function) || self.in_flight.contains(&function) {
+                continue;
+            }
+            self.in_flight.insert(function.clone());
+            (link.claim)(function, count);
+        }
+    }
+}
+
+/// Drive the cluster for the server in `shared` until the link closes.
+pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
+    let mut claims = Claims::default();
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            event = link.events.recv() => {
+                let Some(event) = event else { return };
+                match event {
+                    ClusterEvent::Claimed { function, asked, jobs } => {
+                        claims.in_flight.remove(&function);
+                        match jobs {
+                            Ok(jobs) => {
+                                if jobs.len() < asked as usize {
+                                    claims.dry.insert(function);
+                                }
+                                shared.with_engine(|engine, out, now| {
+                                    engine.claimed(jobs, now, out);
+                                });
+                            }
+                            Err(e) => warn!(error = %e, "claiming jobs from the cluster failed"),
+                        }
+                    }
+                    ClusterEvent::Offered(function) => {
+                        claims.dry.remove(&function);
+                        let demand = shared.engine.borrow().demand(&function);
+                        claims.ask(&link, vec![(function, demand)]);
+                    }
+                    ClusterEvent::Heartbeat(nodes) => {
+                        match nodes {
+                            Ok((nodes, leader)) => {
+                                if failing {
+                                    tracing::info!("the cluster's heartbeat works again");
+                                    failing = false;
+                                }
+                                shared.engine.borrow_mut().set_nodes(nodes, leader);
+                            }
+                            Err(e) => {
+                                // Whoever holds the lock now, it is not safe to assume it
+                                // is still this node.
+                                let nodes = shared.engine.borrow().nodes();
+                                shared.engine.borrow_mut().set_nodes(nodes, false);
+                                if !failing {
+                                    warn!(error = %e, "the cluster's heartbeat failed: this node's jobs go to other nodes once its lease runs out");
+                                    failing = true;
+                                }
+                            }
+                        }
+                        claims.dry.clear();
+                        let demands = shared.engine.borrow().demands();
+                        claims.ask(&link, demands);
+                    }
+                }
+            }
+            () = shared.cluster_wake.notified() => {}
+        }
+        let wanted = shared.engine.borrow_mut().take_wanted();
+        claims.ask(&link, wanted);
+    }
+}

@@ -1,0 +1,220 @@
+//! Cluster mode (`--cluster` on the PostgreSQL store) with three real gearboxd nodes on
+//! loopback ports against the machine's PostgreSQL: background jobs submitted to any node run
+//! on workers connected to another; a handle's status answers on every node; `nodes` lists
+//! them all; and the jobs a `kill -9`ed node had claimed run on another node once its lease
+//! runs out.
+
+#![cfg(feature = "postgres")]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gearbox_proto::PacketType as T;
+use gearbox_testkit::services::{unique_name, Service};
+use gearbox_testkit::wire::Conn;
+use gearbox_testkit::{Kind, Server};
+
+const CONNINFO: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+/// The lease the nodes run with, in seconds: short, so a dead node's jobs move soon.
+const LEASE: &str = "2";
+
+/// A table of one test, dropped with its cluster tables at the end.
+struct Table(String);
+
+impl Table {
+    fn new() -> Table {
+        Table(unique_name("gbc"))
+    }
+
+    fn rows(&self) -> u64 {
+        gearbox_store::PostgresStore::open(CONNINFO, &self.0)
+            .and_then(|mut s| s.len())
+            .expect("count the table's rows")
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        if let Ok(mut store) = gearbox_store::PostgresStore::open(CONNINFO, &self.0) {
+            let _ = store.drop_table();
+        }
+    }
+}
+
+fn node(table: &Table, name: &str) -> Server {
+    Server::start(
+        Kind::Gearboxd,
+        &[
+            "-q",
+            "postgres",
+            "--libpq-conninfo",
+            CONNINFO,
+            "--libpq-table",
+            &table.0,
+            "--cluster",
+            "--node-id",
+            name,
+            "--cluster-lease",
+            LEASE,
+        ],
+    )
+}
+
+/// Submit a background job; its handle.
+fn submit(server: &Server, function: &str, unique: &str) -> Vec<u8> {
+    let mut c = Conn::connect(server.addr);
+    let r = c.request_req(
+        T::SubmitJobBg,
+        &[function.as_bytes(), unique.as_bytes(), b"work"],
+    );
+    assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    r[0].args()[0].clone()
+}
+
+/// GET_STATUS on `server`: (known, running).
+fn status(server: &Server, handle: &[u8]) -> (bool, bool) {
+    let mut c = Conn::connect(server.addr);
+    let r = c.request_req(T::GetStatus, &[handle]);
+    assert!(r[0].is(T::StatusRes), "{}", r[0].describe());
+    let args = r[0].args();
+    (args[1] == b"1", args[2] == b"1")
+}
+
+/// A worker on `server` for `function` that grabs (polling, as many workers do) until it has
+/// `count` jobs or `deadline` passes; completes each unless `hold`. The uniques it got.
+fn work(
+    server: &Server,
+    function: &str,
+    count: usize,
+    hold: bool,
+    deadline: Duration,
+) -> (Conn, Vec<String>) {
+    let mut w = Conn::connect(server.addr);
+    w.send_req(T::CanDo, &[function.as_bytes()]);
+    let until = Instant::now() + deadline;
+    let mut got = Vec::new();
+    while got.len() < count && Instant::now() < until {
+        let r = w.request_req(T::GrabJobUniq, &[]);
+        if !r[0].is(T::JobAssignUniq) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let args = r[0].args();
+        got.push(String::from_utf8(args[2].clone()).unwrap());
+        if !hold {
+            w.send_req(T::WorkComplete, &[&args[0], b"done"]);
+        }
+    }
+    w.sync();
+    (w, got)
+}
+
+#[test]
+fn jobs_submitted_to_any_node_run_on_workers_of_another() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let nodes = [node(&table, "n1"), node(&table, "n2"), node(&table, "n3")];
+    // Every node knows every node.
+    for n in &nodes {
+        n.wait_for("three nodes", |s| s.admin("nodes").len() == 3);
+        let names: Vec<String> = n
+            .admin("nodes")
+            .iter()
+            .map(|l| l.split('\t').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["n1", "n2", "n3"]);
+    }
+    // One of them holds the leader's lock (each node knows only its own part).
+    let leaders = || {
+        nodes
+            .iter()
+            .filter(|n| n.admin("nodes").iter().any(|l| l.ends_with("\tleader")))
+            .count()
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    while leaders() == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(leaders(), 1, "exactly one node leads");
+
+    // Jobs submitted to n1 and n3 while the only worker is on n2.
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let at = if i % 2 == 0 { &nodes[0] } else { &nodes[2] };
+        let unique = format!("u{i}");
+        submit(at, "f", &unique);
+        expected.push(unique);
+    }
+    let (_w, mut got) = work(&nodes[1], "f", 20, false, Duration::from_secs(30));
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "every job ran once, on n2's worker");
+
+    // A job nobody works on yet: its handle is known on every node, by any node's handle.
+    let handle = submit(&nodes[0], "g", "later");
+    assert!(
+        handle.starts_with(b"H:n1:"),
+        "{}",
+        String::from_utf8_lossy(&handle)
+    );
+    for n in &nodes {
+        assert_eq!(status(n, &handle), (true, false), "status on {}", n.addr);
+    }
+    let (_w, got) = work(&nodes[2], "g", 1, false, Duration::from_secs(30));
+    assert_eq!(got, ["later"]);
+    let gone = Instant::now() + Duration::from_secs(10);
+    while table.rows() > 0 && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(table.rows(), 0, "finished jobs leave the table");
+    for n in &nodes {
+        assert_eq!(status(n, &handle), (false, false), "status on {}", n.addr);
+    }
+}
+
+#[test]
+fn a_killed_nodes_jobs_run_on_another_node() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let a = node(&table, "a");
+    let b = node(&table, "b");
+    for i in 0..10 {
+        submit(&a, "h", &format!("j{i}"));
+    }
+    // b's worker takes four jobs and never finishes them; then b dies.
+    let (_held, taken) = work(&b, "h", 4, true, Duration::from_secs(30));
+    assert_eq!(taken.len(), 4);
+    let killed = Command::new("kill")
+        .args(["-9", &b.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // A worker on a gets all ten: six at once, b's four once b's lease runs out.
+    let started = Instant::now();
+    let (_w, got) = work(&a, "h", 10, false, Duration::from_secs(30));
+    let mut got: BTreeMap<String, u32> = got.into_iter().map(|u| (u, 1)).collect();
+    assert_eq!(got.len(), 10, "all ten ran on a: {got:?}");
+    for u in &taken {
+        got.remove(u).expect("b's job ran again on a");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "b's jobs waited for its lease"
+    );
+    // a leads now, whoever did before: b's lock went with its connection.
+    a.wait_for("a to lead", |s| {
+        s.admin("nodes")
+            .iter()
+            .any(|l| l.starts_with("a\t") && l.ends_with("\tleader"))
+    });
+    let gone = Instant::now() + Duration::from_secs(10);
+    while table.rows() > 0 && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(table.rows(), 0);
+}

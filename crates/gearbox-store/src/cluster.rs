@@ -1,0 +1,496 @@
+//! Cluster mode on PostgreSQL: several gearboxd nodes sharing one queue table.
+//!
+//! A job row has an `owner`: the node that runs it, or NULL while any node may claim it. A
+//! node owns what it [`StoreOp::Put`]s (a job it accepted for a worker of its own that was
+//! waiting) and leaves what it [`StoreOp::Offer`]s unowned; the offering transaction also
+//! sends `NOTIFY <table>_jobs` with the function's name (hex), once per function, so nodes
+//! with idle workers for it claim at once. A claim takes the oldest unowned rows of one
+//! function by priority with `FOR UPDATE SKIP LOCKED`, so nodes never wait on each other and
+//! never take the same row.
+//!
+//! Ownership is leased through the node's heartbeat row in `<table>_nodes`, renewed every
+//! fifth of the lease: rows owned by a node whose heartbeat is older than the lease are
+//! released (owner NULL) by any live node, and their functions announced, so another node
+//! runs them again (at least once). A node releases nothing until it has itself been
+//! connected for a whole lease, so a database outage that stops every heartbeat does not make
+//! the first node back take everyone's jobs.
+//!
+//! Job ids are unique in the cluster: each node start takes the next value of
+//! `<table>_epoch` and numbers its jobs from that value times 2^40.
+//!
+//! [`Cluster`] runs on two threads of its own (claims and heartbeats on one connection,
+//! `LISTEN` on another) and reports through a callback; nothing here decides which function to
+//! claim for or runs anything on the server's event loop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use postgres::fallible_iterator::FallibleIterator as _;
+use postgres::{Client, Config, NoTls, Statement};
+use tracing::{info, warn};
+
+use crate::batch::NetBatch;
+use crate::link::Link;
+use crate::{StoreError, StoredJob};
+
+/// Ids a node start may use: its epoch times this.
+pub const EPOCH_IDS: u64 = 1 << 40;
+
+/// The columns and tables a cluster adds to a queue table; run under the table's advisory
+/// lock.
+pub(crate) fn prepare(client: &mut Client, t: &str) -> Result<(), StoreError> {
+    client.batch_execute(&format!(
+        "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner TEXT;
+         CREATE INDEX IF NOT EXISTS {t}_unowned ON {t} (function_name, priority, id)
+           WHERE owner IS NULL;
+         CREATE INDEX IF NOT EXISTS {t}_owned ON {t} (owner) WHERE owner IS NOT NULL;
+         CREATE TABLE IF NOT EXISTS {t}_nodes (node TEXT PRIMARY KEY,
+           heartbeat TIMESTAMPTZ NOT NULL, started TIMESTAMPTZ NOT NULL);
+         CREATE SEQUENCE IF NOT EXISTS {t}_epoch;"
+    ))?;
+    Ok(())
+}
+
+/// The channel offered jobs are announced on.
+fn channel(t: &str) -> String {
+    format!("{t}_jobs")
+}
+
+/// `NOTIFY` the channel with each function name (hex) of `$1`.
+pub(crate) fn notify_sql(t: &str) -> String {
+    format!(
+        "SELECT pg_notify('{}', f) FROM UNNEST($1::text[]) AS f",
+        channel(t)
+    )
+}
+
+/// The distinct functions (hex) of the jobs a batch offers.
+pub(crate) fn offered_functions(net: &NetBatch<'_>) -> Vec<String> {
+    let mut functions: Vec<String> = net
+        .puts
+        .iter()
+        .zip(&net.offered)
+        .filter(|(_, &offered)| offered)
+        .map(|(job, _)| hex(&job.function))
+        .collect();
+    functions.sort_unstable();
+    functions.dedup();
+    functions
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Bytes> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect::<Option<Vec<u8>>>()
+        .map(Bytes::from)
+}
+
+/// Take the next epoch for a starting node: the first id it may use. Above every id in the
+/// table, whatever wrote it.
+pub(crate) fn first_id(client: &mut Client, t: &str) -> Result<u64, StoreError> {
+    let highest: i64 = client
+        .query_one(&format!("SELECT COALESCE(MAX(id), 0) FROM {t}"), &[])?
+        .get(0);
+    let floor = u64::try_from(highest).unwrap_or(0) / EPOCH_IDS + 1;
+    let epoch: i64 = client
+        .query_one(
+            &format!("SELECT GREATEST(nextval('{t}_epoch'), $1::int8)"),
+            &[&i64::try_from(floor).unwrap_or(i64::MAX)],
+        )?
+        .get(0);
+    let epoch = u64::try_from(epoch).unwrap_or(1);
+    client.execute(
+        &format!("SELECT setval('{t}_epoch', GREATEST($1::int8, last_value)) FROM {t}_epoch"),
+        &[&i64::try_from(epoch).unwrap_or(i64::MAX)],
+    )?;
+    Ok(epoch.saturating_mul(EPOCH_IDS))
+}
+
+/// How a node takes part in the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// The node's name, unique in the cluster and stable across its restarts.
+    pub node: String,
+    /// How long a node's jobs stay its own without a heartbeat.
+    pub lease: Duration,
+}
+
+/// A node as its heartbeat row shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeInfo {
+    /// Its name.
+    pub node: String,
+    /// Seconds since its last heartbeat.
+    pub heartbeat_age: f64,
+    /// Seconds since it started.
+    pub uptime: f64,
+}
+
+/// What the cluster threads report.
+#[derive(Debug)]
+pub enum ClusterEvent {
+    /// The answer to [`Cluster::claim`]: the jobs now this node's (maybe fewer than asked, or
+    /// none), or why the claim failed.
+    Claimed {
+        /// The function claimed for.
+        function: Bytes,
+        /// How many were asked for.
+        asked: u32,
+        /// The claimed jobs.
+        jobs: Result<Vec<StoredJob>, String>,
+    },
+    /// Another node (or this one) offered jobs of this function.
+    Offered(Bytes),
+    /// A heartbeat went out (or failed). Unowned rows may have appeared without a
+    /// notification (a dead node's, or an epoch job come due), so a node with idle workers
+    /// claims again.
+    Heartbeat(Result<Heartbeat, String>),
+}
+
+/// What a heartbeat learnt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    /// The nodes as the table shows them.
+    pub nodes: Vec<NodeInfo>,
+    /// This node holds the leader's lock: it fires the cluster's schedules. The lock is a
+    /// PostgreSQL advisory lock of the heartbeat's connection, so it passes to another node
+    /// as soon as this one's connection ends (the node dies or loses the database).
+    pub leader: bool,
+}
+
+enum Request {
+    Claim { function: Bytes, count: u32 },
+}
+
+/// This node's part in a cluster: its heartbeat, its claims and the notifications it hears.
+/// Dropping it stops both threads (within a second).
+pub struct Cluster {
+    requests: mpsc::Sender<Request>,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+impl Cluster {
+    /// Join the cluster of `table` (prepared by a node's [`crate::PostgresStore`]) as
+    /// `settings.node`, reporting to `report` from the cluster's threads.
+    pub fn start(
+        conninfo: &str,
+        table: &str,
+        settings: ClusterSettings,
+        report: impl Fn(ClusterEvent) -> bool + Send + Sync + 'static,
+    ) -> Result<Cluster, StoreError> {
+        let config = crate::postgres::config(conninfo)?;
+        let table = table.to_ascii_lowercase();
+        let report = Arc::new(report);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (requests, received) = mpsc::channel();
+        let mut node = Node {
+            config: config.clone(),
+            table: table.clone(),
+            settings,
+            link: Link::new("postgres cluster"),
+            connected_since: None,
+            joined: false,
+        };
+        // The first heartbeat before anything else, so a bad setting fails the start.
+        node.beat()?;
+        {
+            let report = report.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("gearboxd-cluster".into())
+                .spawn(move || node.run(&received, &*report, &stop))
+                .map_err(StoreError::Thread)?;
+        }
+        {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("gearboxd-listen".into())
+                .spawn(move || listen(&config, &channel(&table), &*report, &stop))
+                .map_err(StoreError::Thread)?;
+        }
+        Ok(Cluster { requests, stop })
+    }
+
+    /// Claim up to `count` runnable jobs of `function` for this node; answered with
+    /// [`ClusterEvent::Claimed`].
+    pub fn claim(&self, function: Bytes, count: u32) {
+        let _ = self.requests.send(Request::Claim { function, count });
+    }
+}
+
+/// Statements of the claiming connection.
+struct Session {
+    client: Client,
+    claim: Statement,
+    beat: Statement,
+    join: Statement,
+    release: Statement,
+    nodes: Statement,
+    /// This connection holds the leader's lock.
+    leader: bool,
+}
+
+struct Node {
+    config: Config,
+    table: String,
+    settings: ClusterSettings,
+    link: Link<Session>,
+    /// Since when heartbeats have succeeded without a break.
+    connected_since: Option<Instant>,
+    /// The first heartbeat of this start went out.
+    joined: bool,
+}
+
+fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
+    let mut client = config.connect(NoTls)?;
+    let claim = client.prepare(&format!(
+        "UPDATE {t} SET owner = $1 WHERE id IN (
+           SELECT id FROM {t} WHERE owner IS NULL AND function_name = $2 AND when_to_run <= $3
+           ORDER BY priority, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING id, unique_key, function_name, priority, data, when_to_run, reducer"
+    ))?;
+    let insert =
+        format!("INSERT INTO {t}_nodes (node, heartbeat, started) VALUES ($1, now(), now())");
+    let beat = client.prepare(&format!(
+        "{insert} ON CONFLICT (node) DO UPDATE SET heartbeat = now()"
+    ))?;
+    // The first heartbeat of a start: a restarted node shows its new start time.
+    let join = client.prepare(&format!(
+        "{insert} ON CONFLICT (node) DO UPDATE SET heartbeat = now(), started = now()"
+    ))?;
+    // Rows of nodes whose lease ran out become anyone's, and their functions are announced.
+    let release = client.prepare(&format!(
+        "WITH live AS (SELECT node FROM {t}_nodes
+                       WHERE heartbeat >= now() - make_interval(secs => $1)),
+              freed AS (UPDATE {t} SET owner = NULL
+                        WHERE owner IS NOT NULL AND owner NOT IN (SELECT node FROM live)
+                        RETURNING function_name)
+         SELECT pg_notify('{channel}', f), f
+         FROM (SELECT DISTINCT encode(function_name, 'hex') AS f FROM freed) AS d",
+        channel = channel(t)
+    ))?;
+    let nodes = client.prepare(&format!(
+        "SELECT node, EXTRACT(EPOCH FROM now() - heartbeat)::float8,
+                EXTRACT(EPOCH FROM now() - started)::float8
+         FROM {t}_nodes ORDER BY node"
+    ))?;
+    Ok(Session {
+        client,
+        claim,
+        beat,
+        join,
+        release,
+        nodes,
+        leader: false,
+    })
+}
+
+impl Node {
+    fn beat_every(&self) -> Duration {
+        (self.settings.lease / 5).max(Duration::from_millis(100))
+    }
+
+    fn run(
+        &mut self,
+        requests: &mpsc::Receiver<Request>,
+        report: &dyn Fn(ClusterEvent) -> bool,
+        stop: &AtomicBool,
+    ) {
+        let mut next_beat = Instant::now() + self.beat_every();
+        while !stop.load(Ordering::Acquire) {
+            let wait = next_beat
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1));
+            let event = match requests.recv_timeout(wait) {
+                Ok(Request::Claim { function, count }) => {
+                    let jobs = self.claim(&function, count).map_err(|e| e.to_string());
+                    ClusterEvent::Claimed {
+                        function,
+                        asked: count,
+                        jobs,
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= next_beat => {
+                    next_beat = Instant::now() + self.beat_every();
+                    ClusterEvent::Heartbeat(self.beat().map_err(|e| e.to_string()))
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            if !report(event) {
+                return;
+            }
+        }
+    }
+
+    fn claim(&mut self, function: &Bytes, count: u32) -> Result<Vec<StoredJob>, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let limit = i64::from(count);
+        let node = &self.settings.node;
+        let rows = self.link.run(
+            || session(&self.config, &self.table),
+            |s| {
+                s.client
+                    .query(&s.claim, &[node, &&function[..], &now, &limit])
+            },
+        )?;
+        let mut jobs = rows
+            .iter()
+            .map(crate::postgres::job_of_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_unstable_by_key(|j| (j.priority, j.id));
+        Ok(jobs)
+    }
+
+    /// Renew the lease, release dead nodes' rows once this node has been connected for a whole
+    /// lease, and list the nodes.
+    fn beat(&mut self) -> Result<Heartbeat, StoreError> {
+        let lease = self.settings.lease;
+        let node = &self.settings.node;
+        let first = self.connected_since.is_none() && !self.joined;
+        let beat = self.link.run(
+            || session(&self.config, &self.table),
+            |s| {
+                s.client
+                    .execute(if first { &s.join } else { &s.beat }, &[node])
+            },
+        );
+        if let Err(e) = beat {
+            self.connected_since = None;
+            return Err(e);
+        }
+        self.joined = true;
+        let since = *self.connected_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= lease {
+            let secs = lease.as_secs_f64();
+            let freed = self.link.run(
+                || session(&self.config, &self.table),
+                |s| s.client.query(&s.release, &[&secs]),
+            )?;
+            if !freed.is_empty() {
+                info!(
+                    functions = freed.len(),
+                    "released the jobs of nodes whose lease ran out"
+                );
+            }
+        }
+        let lock = format!("{}:leader", self.table);
+        let (rows, leader) = self.link.run(
+            || session(&self.config, &self.table),
+            |s| {
+                if !s.leader {
+                    s.leader = s
+                        .client
+                        .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])?
+                        .get(0);
+                }
+                Ok::<_, postgres::Error>((s.client.query(&s.nodes, &[])?, s.leader))
+            },
+        )?;
+        let nodes = rows
+            .iter()
+            .map(|row| NodeInfo {
+                node: row.get(0),
+                heartbeat_age: row.get::<_, f64>(1).max(0.0),
+                uptime: row.get::<_, f64>(2).max(0.0),
+            })
+            .collect();
+        Ok(Heartbeat { nodes, leader })
+    }
+}
+
+/// Hear the offers: `LISTEN` on a connection of its own, reconnecting after a failure. After a
+/// reconnect nothing is assumed heard: the next heartbeat makes the node claim anyway.
+fn listen(
+    config: &Config,
+    channel: &str,
+    report: &dyn Fn(ClusterEvent) -> bool,
+    stop: &AtomicBool,
+) {
+    let mut backoff = Duration::from_millis(100);
+    while !stop.load(Ordering::Acquire) {
+        let mut client = match config.connect(NoTls) {
+            Ok(client) => client,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for the cluster's offers; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        if let Err(e) = client.batch_execute(&format!("LISTEN {channel}")) {
+            warn!(error = %e, "LISTEN failed; retrying");
+            std::thread::sleep(backoff);
+            continue;
+        }
+        backoff = Duration::from_millis(100);
+        loop {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            let heard = client
+                .notifications()
+                .timeout_iter(Duration::from_millis(500))
+                .next();
+            match heard {
+                Ok(Some(notification)) => {
+                    if let Some(function) = unhex(notification.payload()) {
+                        if !report(ClusterEvent::Offered(function)) {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => {
+                    // A quiet half second: make sure the connection is still there.
+                    if client.is_closed() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "the cluster's LISTEN connection failed; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_travel_as_hex() {
+        assert_eq!(hex(b"a\0\xff"), "6100ff");
+        assert_eq!(unhex("6100ff").as_deref(), Some(&b"a\0\xff"[..]));
+        assert_eq!(unhex("610"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+}
