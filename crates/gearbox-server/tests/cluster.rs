@@ -1,13 +1,15 @@
 //! Cluster mode (`--cluster` on the PostgreSQL store) with three real gearboxd nodes on
 //! loopback ports against the machine's PostgreSQL: background jobs submitted to any node run
 //! on workers connected to another; a handle's status answers on every node; `nodes` lists
-//! them all; and the jobs a `kill -9`ed node had claimed run on another node once its lease
-//! runs out.
+//! them all; the jobs a `kill -9`ed node had claimed run on another node once its lease runs
+//! out; and a node killed under load loses no acknowledged job.
 
 #![cfg(feature = "postgres")]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gearbox_proto::PacketType as T;
@@ -217,4 +219,167 @@ fn a_killed_nodes_jobs_run_on_another_node() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(table.rows(), 0);
+}
+
+/// Jobs of the load test.
+const LOAD_JOBS: u64 = 100_000;
+/// Background submissions a submitter keeps in flight.
+const LOAD_WINDOW: usize = 500;
+
+/// Submit `numbers` as background jobs of `load` to `addr` in windows; the numbers whose
+/// JOB_CREATED arrived, counted in `acked` as they come. Stops at the first failure (its node
+/// died).
+fn submit_load(addr: String, numbers: Vec<u64>, acked: &AtomicU64) -> Vec<u64> {
+    use gearbox_client::blocking::Client;
+    use gearbox_client::{JobRequest, TaskEvent};
+    let client = Client::new();
+    client.add_server(&addr).unwrap();
+    client.set_timeout(Some(Duration::from_secs(30)));
+    let mut done = Vec::new();
+    for window in numbers.chunks(LOAD_WINDOW) {
+        let Ok(mut tasks) = client.task_set() else {
+            return done;
+        };
+        let mut by_task = HashMap::new();
+        for &n in window {
+            let id = tasks.add_background(JobRequest::new("load", n.to_string()).unique(""));
+            by_task.insert(id, n);
+        }
+        let mut failed = false;
+        while tasks.pending() > 0 {
+            match tasks.next_event() {
+                Ok(Some(TaskEvent::Created { task, .. })) => {
+                    done.push(by_task[&task]);
+                    acked.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(Some(_)) => failed = true,
+                Ok(None) | Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            return done;
+        }
+    }
+    done
+}
+
+/// A worker on `addr` completing `load` jobs until `stop`; (node index, workload) of each.
+fn work_load(addr: String, index: usize, stop: &AtomicBool, ran: &Mutex<Vec<(usize, u64)>>) {
+    use gearbox_client::blocking::Worker;
+    let worker = Worker::new();
+    worker.add_server(&addr).unwrap();
+    worker.set_concurrency(4);
+    worker.add_function("load", None);
+    while !stop.load(Ordering::Acquire) {
+        match worker.next_job(Some(Duration::from_millis(200))) {
+            Ok(Some(job)) => {
+                let n: u64 = std::str::from_utf8(job.workload())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if job.complete("").is_ok() {
+                    ran.lock().unwrap().push((index, n));
+                }
+            }
+            Ok(None) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// `kill -9` one of three nodes while jobs stream into all three and workers on all three
+/// drain them: every job whose JOB_CREATED arrived runs; a job that runs twice ran once on
+/// the killed node (its completion died with it); the table ends empty.
+#[test]
+fn a_node_killed_under_load_loses_no_acknowledged_job() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let nodes = [node(&table, "k1"), node(&table, "k2"), node(&table, "k3")];
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+    let acked = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let ran = Mutex::new(Vec::new());
+    let started = Instant::now();
+    let submitted: Vec<u64> = std::thread::scope(|scope| {
+        for (i, addr) in addrs.iter().enumerate() {
+            let (stop, ran) = (&stop, &ran);
+            scope.spawn(move || work_load(addr.clone(), i, stop, ran));
+        }
+        let submitters: Vec<_> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let numbers: Vec<u64> = (0..LOAD_JOBS).filter(|n| n % 3 == i as u64).collect();
+                let acked = &acked;
+                scope.spawn(move || submit_load(addr.clone(), numbers, acked))
+            })
+            .collect();
+        // k2 dies a third of the way through.
+        let until = Instant::now() + Duration::from_secs(120);
+        while acked.load(Ordering::Relaxed) < LOAD_JOBS / 3 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let killed = Command::new("kill")
+            .args(["-9", &nodes[1].pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let submitted: Vec<u64> = submitters
+            .into_iter()
+            .flat_map(|s| s.join().unwrap())
+            .collect();
+        // Every acknowledged job runs on k1's or k3's worker (k2's jobs after its lease).
+        let wanted: HashSet<u64> = submitted.iter().copied().collect();
+        let until = Instant::now() + Duration::from_secs(120);
+        loop {
+            let done: HashSet<u64> = ran.lock().unwrap().iter().map(|&(_, n)| n).collect();
+            if wanted.is_subset(&done) || Instant::now() > until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Release);
+        submitted
+    });
+    let ran = ran.into_inner().unwrap();
+    let mut runs: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (node, n) in &ran {
+        runs.entry(*n).or_default().push(*node);
+    }
+    let lost: Vec<u64> = submitted
+        .iter()
+        .copied()
+        .filter(|n| !runs.contains_key(n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged jobs never ran, e.g. {:?}",
+        lost.len(),
+        submitted.len(),
+        &lost[..lost.len().min(10)]
+    );
+    let twice: Vec<(&u64, &Vec<usize>)> = runs.iter().filter(|(_, r)| r.len() > 1).collect();
+    for (n, nodes_run) in &twice {
+        assert!(
+            nodes_run.contains(&1) && nodes_run.len() == 2,
+            "job {n} ran on nodes {nodes_run:?}: only a job the killed node ran may run again"
+        );
+    }
+    eprintln!(
+        "{} jobs acknowledged of {LOAD_JOBS}, all ran; {} ran twice (on the killed node, then \
+         again); {:.1} s",
+        submitted.len(),
+        twice.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let until = Instant::now() + Duration::from_secs(20);
+    while table.rows() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(table.rows(), 0, "nothing is left behind");
 }

@@ -684,6 +684,25 @@ mod postgres {
         restart_under_load(Service::Postgres, &args(&table.name));
     }
 
+    /// The same as a node of a cluster: jobs offered to the table while nobody works, claimed
+    /// by the worker that drains them after the restart.
+    #[test]
+    fn a_database_restart_under_a_cluster_node_refuses_only_while_it_is_down() {
+        let Some(_lock) = Service::Postgres.exclusive() else {
+            return;
+        };
+        let table = scratch();
+        let mut args = args(&table.name);
+        args.extend(strings(&[
+            "--cluster",
+            "--node-id",
+            "solo",
+            "--cluster-lease",
+            "2",
+        ]));
+        restart_under_load(Service::Postgres, &args);
+    }
+
     #[test]
     fn a_store_url_and_gearmands_queue_name_work_too() {
         let Some(_lock) = Service::Postgres.shared() else {
