@@ -30,7 +30,7 @@ use gearbox_proto::PacketType;
 use crate::ledger::NUM_LEN;
 use crate::procstat::Proc;
 use crate::report::Record;
-use crate::scenario::{bg, conns, fg, fill, mixed, Env};
+use crate::scenario::{bg, cluster, conns, fg, fill, mixed, Env};
 
 /// Benchmark a Gearman job server (gearboxd, gearmand, …) over TCP.
 #[derive(Debug, Parser)]
@@ -76,6 +76,14 @@ enum Cmd {
         common: Common,
         #[command(flatten)]
         args: mixed::MixedArgs,
+    },
+    /// The nodes of a cluster: background throughput spread over them, and wake-up latency
+    /// from a client on the first to a sleeping worker on the last.
+    Cluster {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: cluster::ClusterArgs,
     },
     /// Print the markdown table (medians, ratios) of result lines from files.
     Report {
@@ -169,6 +177,9 @@ fn main() -> ExitCode {
         }
         Cmd::Mixed { common, args } => scenario_main(common, "mixed", 0, |env| {
             Box::pin(async move { mixed::run(env, &args).await })
+        }),
+        Cmd::Cluster { common, args } => scenario_main(common, "cluster", 0, |env| {
+            Box::pin(async move { cluster::run(env, &args).await })
         }),
     };
     match result {

@@ -196,7 +196,8 @@ fn a_killed_nodes_jobs_run_on_another_node() {
         .status()
         .unwrap();
     assert!(killed.success());
-    // A worker on a gets all ten: six at once, b's four once b's lease runs out.
+    // A worker on a gets all ten once b's lease runs out (b had claimed them all ahead for
+    // its worker).
     let started = Instant::now();
     let (_w, got) = work(&a, "h", 10, false, Duration::from_secs(30));
     let mut got: BTreeMap<String, u32> = got.into_iter().map(|u| (u, 1)).collect();

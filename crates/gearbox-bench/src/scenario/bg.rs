@@ -54,7 +54,13 @@ pub async fn run(env: &Env, a: &BgArgs) -> Result<Record> {
     let cpu = env.cpu()?;
     let t0 = Instant::now();
     let submit_secs = submit_all_bg(
-        env.addr, &function, a.jobs, a.clients, a.window, a.payload, t0,
+        &[env.addr],
+        &function,
+        a.jobs,
+        a.clients,
+        a.window,
+        a.payload,
+        t0,
     )
     .await?;
     await_ledger(env.addr, &ledger, &functions, true).await?;

@@ -49,7 +49,13 @@ pub async fn run(env: &Env, a: &FillArgs) -> Result<Record> {
     let cpu = env.cpu()?;
     let t0 = Instant::now();
     submit_all_bg(
-        env.addr, &function, a.jobs, a.clients, a.window, a.payload, t0,
+        &[env.addr],
+        &function,
+        a.jobs,
+        a.clients,
+        a.window,
+        a.payload,
+        t0,
     )
     .await?;
     let fill_secs = t0.elapsed().as_secs_f64();

@@ -6,6 +6,7 @@
 //! returns one [`Record`].
 
 pub mod bg;
+pub mod cluster;
 pub mod conns;
 pub mod fg;
 pub mod fill;
@@ -262,7 +263,7 @@ pub fn describe_error(p: &Packet) -> String {
 /// to `window` unanswered, and wait for every JOB_CREATED. Returns the time of the last one, in
 /// seconds from `t0`.
 pub async fn submit_all_bg(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     function: &Arc<str>,
     jobs: u64,
     clients: u64,
@@ -276,7 +277,7 @@ pub async fn submit_all_bg(
             run::spawn(
                 format!("client {i}"),
                 submit_bg(
-                    addr,
+                    addrs[i as usize % addrs.len()],
                     Arc::clone(function),
                     share(jobs, clients, i),
                     window,

@@ -2,8 +2,8 @@
 //! this node runs the part of it its workers claim.
 //!
 //! A background job accepted here is kept (stored as this node's and queued here, as in a
-//! single server) only when a worker of this node already sleeps waiting for its function;
-//! otherwise it is offered: stored unowned for any node to claim, and forgotten here once its
+//! single server) when this node's workers for its function will take it soon (see
+//! [`Engine::keeps`]); otherwise it is offered: stored unowned for any node to claim, and forgotten here once its
 //! JOB_CREATED has gone out. Workers that find nothing (NO_JOB, PRE_SLEEP) make their
 //! functions wanted; the network layer claims for them from the table and hands the claimed
 //! jobs to [`Engine::claimed`], which queues them and wakes the workers. A claimed job is this
@@ -22,6 +22,11 @@ use super::function::Sleeper;
 use super::parse::parse_decimal;
 use super::status::flag;
 use super::{ConnId, Engine, FnId, Outbox};
+
+/// Jobs a node keeps queued per worker of a function, claimed ahead.
+const PREFETCH: usize = 16;
+/// Most jobs one claim takes.
+const MAX_CLAIM: usize = 256;
 
 /// A node of the cluster as its last heartbeat showed it, for the admin `nodes`.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,8 +72,11 @@ impl ClusterState {
 }
 
 impl Engine {
-    /// Whether a new background job of `f` stays on this node: some worker of this node sleeps
-    /// waiting for `f` with nothing queued or on its way for it. Always outside a cluster.
+    /// Whether a new background job of `f` stays on this node: this node has workers for `f`
+    /// and fewer jobs queued or on their way for them than it would claim ahead
+    /// ([`PREFETCH`] per worker), or more sleeping workers than that. Always outside a
+    /// cluster. So a node keeps what its own workers will take soon (stored and deleted as on
+    /// a single server) and offers the rest to the cluster.
     pub(super) fn keeps(&self, f: FnId) -> bool {
         if !self.config.cluster {
             return true;
@@ -76,7 +84,8 @@ impl Engine {
         let function = &self.functions[f];
         let ahead: u32 = function.queues.iter().map(|q| q.len()).sum::<u32>()
             + function.pending.iter().sum::<u32>();
-        self.live_sleepers(f) > ahead as usize
+        let room = (function.workers as usize * PREFETCH).min(MAX_CLAIM);
+        room.max(self.live_sleepers(f)) > ahead as usize
     }
 
     /// Workers of `f` asleep and not yet woken.
@@ -143,11 +152,31 @@ impl Engine {
             .collect()
     }
 
-    /// Sleeping workers of `f` (at least `floor`) less the jobs queued for it.
+    /// How many jobs of `f` to claim: enough to keep [`PREFETCH`] jobs queued per worker of
+    /// this node (at most [`MAX_CLAIM`] at once), and at least one per sleeping worker (and
+    /// `floor`), less what is queued already. Workers never wait for a claim's round trip
+    /// while the table has jobs, and no node holds more than a few jobs per worker that
+    /// another node's idle workers could have run.
     fn demand_of(&self, f: FnId, floor: usize) -> u32 {
-        let queued: u32 = self.functions[f].queues.iter().map(|q| q.len()).sum();
-        let want = u32::try_from(self.live_sleepers(f).max(floor)).unwrap_or(u32::MAX);
-        want.saturating_sub(queued)
+        let function = &self.functions[f];
+        let queued: u32 = function.queues.iter().map(|q| q.len()).sum();
+        let prefetch = (function.workers as usize * PREFETCH).min(MAX_CLAIM);
+        let want = self.live_sleepers(f).max(floor).max(prefetch);
+        u32::try_from(want)
+            .unwrap_or(u32::MAX)
+            .saturating_sub(queued)
+    }
+
+    /// A worker took a job of `f`: in a cluster, claim more before the queue runs dry.
+    pub(super) fn taken(&mut self, f: FnId) {
+        if !self.config.cluster {
+            return;
+        }
+        let function = &self.functions[f];
+        let queued: u32 = function.queues.iter().map(|q| q.len()).sum();
+        if (queued as usize) < function.workers as usize * PREFETCH / 2 {
+            self.cluster.wanted.push(f);
+        }
     }
 
     /// Jobs this node claimed from the cluster's table: queue them (in the order given) and

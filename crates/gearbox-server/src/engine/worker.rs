@@ -263,6 +263,7 @@ impl Engine {
         function.queues[p].remove(&mut self.jobs, job_id);
         function.running += 1;
         self.refill(f, p, out);
+        self.taken(f);
         let job = &mut self.jobs[job_id];
         job.state = JobState::Running;
         job.worker = Some(id);

@@ -84,12 +84,17 @@ pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
                         claims.in_flight.remove(&function);
                         match jobs {
                             Ok(jobs) => {
-                                if jobs.len() < asked as usize {
-                                    claims.dry.insert(function);
-                                }
+                                let full = jobs.len() >= asked as usize;
                                 shared.with_engine(|engine, out, now| {
                                     engine.claimed(jobs, now, out);
                                 });
+                                if full {
+                                    // There may be more: claim again while workers want them.
+                                    let demand = shared.engine.borrow().demand(&function);
+                                    claims.ask(&link, vec![(function, demand)]);
+                                } else {
+                                    claims.dry.insert(function);
+                                }
                             }
                             Err(e) => warn!(error = %e, "claiming jobs from the cluster failed"),
                         }

@@ -1,6 +1,6 @@
 //! Cluster mode on the fake clock: a background job no worker of this node waits for is
 //! offered (stored unowned) and leaves the node once committed, still known by its handle
-//! through a store lookup; a job a sleeping worker here waits for stays; workers that find
+//! through a store lookup; what this node's workers will take soon stays; workers that find
 //! nothing make their functions wanted; claimed jobs are queued and handed out like any other;
 //! schedules fire only on the leader.
 
@@ -89,30 +89,38 @@ fn a_job_nobody_here_waits_for_is_offered_and_leaves_once_committed() {
 }
 
 #[test]
-fn a_job_a_sleeping_worker_here_waits_for_stays() {
+fn what_this_nodes_workers_take_soon_stays_and_the_rest_is_offered() {
     let mut h = node();
     h.connect(1);
     h.connect(2);
     h.send(W, T::CanDo, &[b"f"]);
     h.send(W, T::PreSleep, &[]);
-    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"u1", b"x"]);
-    let kept = writes(&sent);
-    let [(seq, StoreOp::Put(_))] = kept.as_slice() else {
-        panic!("not kept: {sent:?}")
+    // One worker: sixteen jobs ahead of it stay here, the seventeenth is offered.
+    let mut ops = Vec::new();
+    for i in 0..17 {
+        let sent = h.send(C, T::SubmitJobBg, &[b"f", format!("u{i}").as_bytes(), b"x"]);
+        ops.extend(writes(&sent));
+    }
+    let kept = ops
+        .iter()
+        .filter(|(_, op)| matches!(op, StoreOp::Put(_)))
+        .count();
+    let last = match ops.last() {
+        Some((seq, StoreOp::Offer(job))) => {
+            assert_eq!(&job.unique[..], b"u16");
+            *seq
+        }
+        other => panic!("the last one was not offered: {other:?}"),
     };
-    // A second one while the worker is spoken for is offered.
-    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"u2", b"x"]);
-    let offered = writes(&sent);
-    let [(last, StoreOp::Offer(_))] = offered.as_slice() else {
-        panic!("not offered: {sent:?}")
-    };
-    let (seq, last) = (*seq, *last);
-    assert!(last > seq);
+    assert_eq!(kept, 16);
     let sent = commit(&mut h, last);
     assert_eq!(kinds_to(&sent, W), vec![T::Noop], "the worker is woken");
-    let (_, function, unique, _) = h.grab(W).expect("the kept job");
-    assert_eq!((function.as_str(), unique.as_str()), ("f", "u1"));
-    assert_eq!(h.grab(W), None, "the offered one left");
+    let uniques: Vec<String> = std::iter::from_fn(|| h.grab(W).map(|j| j.2)).collect();
+    let expected: Vec<String> = (0..16).map(|i| format!("u{i}")).collect();
+    assert_eq!(
+        uniques, expected,
+        "the kept jobs, in order; the offered one left"
+    );
 }
 
 #[test]
@@ -122,10 +130,11 @@ fn idle_workers_want_and_claimed_jobs_run_here() {
     h.send(W, T::CanDo, &[b"f"]);
     assert!(h.engine.take_wanted().is_empty());
     assert_eq!(h.grab(W), None);
-    assert_eq!(h.engine.take_wanted(), vec![(Bytes::from_static(b"f"), 1)]);
+    // Enough to keep sixteen jobs queued for the one worker.
+    assert_eq!(h.engine.take_wanted(), vec![(Bytes::from_static(b"f"), 16)]);
     h.send(W, T::PreSleep, &[]);
-    assert_eq!(h.engine.take_wanted(), vec![(Bytes::from_static(b"f"), 1)]);
-    assert_eq!(h.engine.demand(b"f"), 1);
+    assert_eq!(h.engine.take_wanted(), vec![(Bytes::from_static(b"f"), 16)]);
+    assert_eq!(h.engine.demand(b"f"), 16);
 
     let stored = |id: u64, priority: u8, unique: &'static [u8]| StoredJob {
         id,
@@ -144,7 +153,11 @@ fn idle_workers_want_and_claimed_jobs_run_here() {
     );
     let sent = std::mem::take(&mut h.out.sent);
     assert_eq!(kinds_to(&sent, W), vec![T::Noop]);
-    assert_eq!(h.engine.demand(b"f"), 0, "queued jobs serve the demand");
+    assert_eq!(
+        h.engine.demand(b"f"),
+        14,
+        "queued jobs count against the demand"
+    );
     let (handle, _, unique, _) = h.grab(W).unwrap();
     assert_eq!(
         (handle.as_str(), unique.as_str()),
