@@ -1,6 +1,7 @@
 //! Cluster mode (`--cluster` on the PostgreSQL store) with three real gearboxd nodes on
 //! loopback ports against the machine's PostgreSQL: background jobs submitted to any node run
-//! on workers connected to another; a handle's status answers on every node; `nodes` lists
+//! on workers connected to another; equal jobs submitted to several nodes are one; a handle's
+//! status answers on every node; `nodes` lists
 //! them all; the jobs a `kill -9`ed node had claimed run on another node once its lease runs
 //! out; and a node killed under load loses no acknowledged job.
 
@@ -154,6 +155,22 @@ fn jobs_submitted_to_any_node_run_on_workers_of_another() {
     got.sort();
     expected.sort();
     assert_eq!(got, expected, "every job ran once, on n2's worker");
+
+    // Equal jobs (function and unique id) submitted to three nodes are one job, with the
+    // first one's handle, run once.
+    let handles: Vec<Vec<u8>> = nodes.iter().map(|n| submit(n, "c", "same")).collect();
+    assert!(handles[0].starts_with(b"H:n1:"));
+    assert!(
+        handles.iter().all(|h| *h == handles[0]),
+        "{:?}",
+        handles
+            .iter()
+            .map(|h| String::from_utf8_lossy(h))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(table.rows(), 1);
+    let (_w, got) = work(&nodes[2], "c", 2, false, Duration::from_secs(3));
+    assert_eq!(got, ["same"], "the equal jobs ran once");
 
     // A job nobody works on yet: its handle is known on every node, by any node's handle.
     let handle = submit(&nodes[0], "g", "later");

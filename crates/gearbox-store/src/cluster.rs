@@ -15,6 +15,11 @@
 //! connected for a whole lease, so a database outage that stops every heartbeat does not make
 //! the first node back take everyone's jobs.
 //!
+//! Two nodes accepting background jobs with the same function and unique id (other than empty
+//! and `-`) store one: a unique index over the live rows refuses the second, whose node then
+//! answers its submitter with the first one's handle (`origin`, the accepting node's handle
+//! prefix, is kept in the row for that).
+//!
 //! Job ids are unique in the cluster: each node start takes the next value of
 //! `<table>_epoch` and numbers its jobs from that value times 2^40.
 //!
@@ -22,6 +27,7 @@
 //! `LISTEN` on another) and reports through a callback; nothing here decides which function to
 //! claim for or runs anything on the server's event loop.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -34,7 +40,7 @@ use tracing::{info, warn};
 
 use crate::batch::NetBatch;
 use crate::link::Link;
-use crate::{StoreError, StoredJob};
+use crate::{Coalesced, StoreError, StoredJob};
 
 /// Ids a node start may use: its epoch times this.
 pub const EPOCH_IDS: u64 = 1 << 40;
@@ -44,6 +50,9 @@ pub const EPOCH_IDS: u64 = 1 << 40;
 pub(crate) fn prepare(client: &mut Client, t: &str) -> Result<(), StoreError> {
     client.batch_execute(&format!(
         "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner TEXT;
+         ALTER TABLE {t} ADD COLUMN IF NOT EXISTS origin TEXT;
+         CREATE UNIQUE INDEX IF NOT EXISTS {t}_live_unique ON {t} (function_name, unique_key)
+           WHERE unique_key <> '\\x'::bytea AND unique_key <> '\\x2d'::bytea;
          CREATE INDEX IF NOT EXISTS {t}_unowned ON {t} (function_name, priority, id)
            WHERE owner IS NULL;
          CREATE INDEX IF NOT EXISTS {t}_owned ON {t} (owner) WHERE owner IS NOT NULL;
@@ -52,6 +61,106 @@ pub(crate) fn prepare(client: &mut Client, t: &str) -> Result<(), StoreError> {
          CREATE SEQUENCE IF NOT EXISTS {t}_epoch;"
     ))?;
     Ok(())
+}
+
+/// A node's rewrite of its stored jobs (retries, taking an offered job back): an update by
+/// id, returning the ids it found. `$8` says which rows are offered, `$9` is the node.
+pub(crate) fn rewrite_sql(t: &str, unnest: &str) -> String {
+    format!(
+        "UPDATE {t} AS t SET unique_key = u.unique_key, function_name = u.function_name, \
+           priority = u.priority, data = u.data, when_to_run = u.when_to_run, \
+           reducer = u.reducer, owner = CASE WHEN u.offered THEN NULL ELSE $9 END \
+         FROM {unnest}, $8::bool[]) \
+           AS u(id, unique_key, function_name, priority, data, when_to_run, reducer, offered) \
+         WHERE t.id = u.id RETURNING t.id"
+    )
+}
+
+/// A cluster node's statements for writing new jobs.
+pub(crate) struct NodeStatements {
+    /// Insert the rows not there yet, skipping any an equal live job refuses.
+    insert: Statement,
+    /// The stored jobs equal to new ones that were refused: (new id, stored id, origin).
+    existing: Statement,
+}
+
+impl NodeStatements {
+    pub(crate) fn prepare(
+        client: &mut Client,
+        t: &str,
+        unnest: &str,
+    ) -> Result<NodeStatements, StoreError> {
+        let insert = client.prepare(&format!(
+            "INSERT INTO {t} (id, unique_key, function_name, priority, data, when_to_run, \
+                              reducer, owner, origin) \
+             SELECT u.id, u.unique_key, u.function_name, u.priority, u.data, u.when_to_run, \
+                    u.reducer, CASE WHEN u.offered THEN NULL ELSE $9 END, $10 \
+             FROM {unnest}, $8::bool[]) \
+               AS u(id, unique_key, function_name, priority, data, when_to_run, reducer, \
+                    offered) \
+             WHERE NOT EXISTS (SELECT 1 FROM {t} x WHERE x.id = u.id) \
+             ON CONFLICT DO NOTHING RETURNING id"
+        ))?;
+        let existing = client.prepare(&format!(
+            "SELECT n.id, t.id, t.origin \
+             FROM UNNEST($1::int8[], $2::bytea[], $3::bytea[]) AS n(id, function_name, unique_key) \
+             JOIN {t} t ON t.function_name = n.function_name AND t.unique_key = n.unique_key \
+               AND t.id <> n.id"
+        ))?;
+        Ok(NodeStatements { insert, existing })
+    }
+
+    /// Write a batch's jobs: rewrite those stored (`rewrite`, see [`rewrite_sql`]), insert the
+    /// new ones, and return the new ones an equal stored job refused, with that job's handle
+    /// (its origin, or `origin` for a row without one, and its id). `params` holds the
+    /// rewrite's nine parameters; `rows` the batch's ids, functions and uniques.
+    pub(crate) fn write<'a>(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        rewrite: &Statement,
+        params: &mut Vec<&'a (dyn postgres::types::ToSql + Sync)>,
+        origin: &'a String,
+        rows: (&[i64], &[&[u8]], &[&[u8]]),
+    ) -> Result<Vec<Coalesced>, StoreError> {
+        let ids = |found: Vec<postgres::Row>| -> HashSet<i64> {
+            found.iter().map(|row| row.get::<_, i64>(0)).collect()
+        };
+        let mut written = ids(tx.query(rewrite, params)?);
+        params.push(origin);
+        written.extend(ids(tx.query(&self.insert, params)?));
+        let (all_ids, functions, uniques) = rows;
+        let refused: Vec<usize> = (0..all_ids.len())
+            .filter(|&i| !written.contains(&all_ids[i]))
+            .collect();
+        if refused.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pick_ids: Vec<i64> = refused.iter().map(|&i| all_ids[i]).collect();
+        let pick_functions: Vec<&[u8]> = refused.iter().map(|&i| functions[i]).collect();
+        let pick_uniques: Vec<&[u8]> = refused.iter().map(|&i| uniques[i]).collect();
+        let found = tx.query(&self.existing, &[&pick_ids, &pick_functions, &pick_uniques])?;
+        if found.len() != refused.len() {
+            // The equal job finished between the insert and the look-up: let the batch fail
+            // and its submitters retry, rather than acknowledge a job stored nowhere.
+            return Err(StoreError::Settings(
+                "a job equal to a new one finished while it was being stored; retry".into(),
+            ));
+        }
+        Ok(found
+            .iter()
+            .map(|row| {
+                let prefix: Option<String> = row.get(2);
+                let stored: i64 = row.get(1);
+                Coalesced {
+                    id: u64::try_from(row.get::<_, i64>(0)).unwrap_or(0),
+                    handle: Bytes::from(format!(
+                        "{}:{stored}",
+                        prefix.as_deref().unwrap_or(origin)
+                    )),
+                }
+            })
+            .collect())
+    }
 }
 
 /// The channel offered jobs are announced on.

@@ -34,6 +34,8 @@ pub struct Commit {
     pub ops: usize,
     /// How long the transaction took.
     pub elapsed: std::time::Duration,
+    /// New jobs of the batch not stored because an equal job already was (a cluster).
+    pub coalesced: Vec<crate::Coalesced>,
 }
 
 /// The outcome of one [`Committer::load`].
@@ -152,6 +154,11 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
             let started = std::time::Instant::now();
             let result = store.append(&batch);
             let elapsed = started.elapsed();
+            let coalesced = if result.is_ok() {
+                store.coalesced()
+            } else {
+                Vec::new()
+            };
             let ops = batch.len();
             if let Err(e) = &result {
                 error!(error = %e, ops = batch.len(), "store commit failed");
@@ -163,6 +170,7 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
                 result,
                 ops,
                 elapsed,
+                coalesced,
             }));
         }
         if let Some((token, ids)) = load.take() {

@@ -35,6 +35,10 @@ impl JobStore for DelayedStore {
         self.inner.replay_records(sink)
     }
 
+    fn coalesced(&mut self) -> Vec<crate::Coalesced> {
+        self.inner.coalesced()
+    }
+
     fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {
         self.inner.load(ids)
     }

@@ -74,6 +74,16 @@ pub struct StoredRecord {
     pub body: Bytes,
 }
 
+/// A new job not stored because an equal one (same function and unique id) already was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coalesced {
+    /// The new job's id.
+    pub id: u64,
+    /// The stored job's handle, which its submitter heard and which every submitter of an
+    /// equal job hears from now on.
+    pub handle: Bytes,
+}
+
 /// Longest record key a backend must accept.
 pub const MAX_RECORD_KEY: usize = 255;
 
@@ -118,6 +128,13 @@ pub trait JobStore: Send + 'static {
     ///
     /// [`replay`]: JobStore::replay
     fn replay_records(&mut self, sink: &mut dyn FnMut(StoredRecord)) -> Result<(), StoreError>;
+
+    /// After a successful [`JobStore::append`]: the new jobs of that batch that were not
+    /// stored because a job with the same function and unique id is already stored (in a
+    /// cluster, accepted by another node). Empty outside a cluster.
+    fn coalesced(&mut self) -> Vec<Coalesced> {
+        Vec::new()
+    }
 
     /// The workloads of the jobs `ids` that are still stored, as `(id, data)` in any order; an
     /// id that is not stored is left out. Used to read back workloads the server chose not to

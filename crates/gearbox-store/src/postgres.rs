@@ -40,8 +40,11 @@ const _: () = assert!(MAX_TABLE + "_records".len() <= 63);
 pub struct PostgresStore {
     config: Config,
     table: String,
-    /// In cluster mode, this node's name: its jobs are the rows it owns (`cluster.rs`).
-    node: Option<String>,
+    /// In cluster mode, this node's name (its jobs are the rows it owns) and handle prefix
+    /// (`cluster.rs`).
+    node: Option<(String, String)>,
+    /// Jobs of the last batch not stored because an equal one was (cluster mode).
+    coalesced: Vec<crate::Coalesced>,
     link: Link<Session>,
 }
 
@@ -62,6 +65,8 @@ struct Session {
     delete: Statement,
     page: Statement,
     load: Statement,
+    /// A cluster node's statements for new jobs.
+    node: Option<crate::cluster::NodeStatements>,
     /// `NOTIFY` the cluster's nodes of offered jobs' functions.
     notify: Statement,
     record_upsert: Statement,
@@ -84,17 +89,24 @@ impl PostgresStore {
         PostgresStore::open_as(conninfo, table, None)
     }
 
-    /// [`PostgresStore::open`] for the node `node` of a cluster (`cluster.rs`): jobs it
-    /// [`StoreOp::Put`]s are its own, those it [`StoreOp::Offer`]s are anyone's to claim, and
-    /// it replays only its own.
-    pub fn open_node(conninfo: &str, table: &str, node: &str) -> Result<PostgresStore, StoreError> {
-        PostgresStore::open_as(conninfo, table, Some(node.to_owned()))
+    /// [`PostgresStore::open`] for the node `node` of a cluster (`cluster.rs`), whose job
+    /// handles start with `handle_prefix`: jobs it [`StoreOp::Put`]s are its own, those it
+    /// [`StoreOp::Offer`]s are anyone's to claim, it replays only its own, and a new job equal
+    /// to a stored one is not stored but reported ([`JobStore::coalesced`]).
+    pub fn open_node(
+        conninfo: &str,
+        table: &str,
+        node: &str,
+        handle_prefix: &str,
+    ) -> Result<PostgresStore, StoreError> {
+        let node = Some((node.to_owned(), handle_prefix.to_owned()));
+        PostgresStore::open_as(conninfo, table, node)
     }
 
     fn open_as(
         conninfo: &str,
         table: &str,
-        node: Option<String>,
+        node: Option<(String, String)>,
     ) -> Result<PostgresStore, StoreError> {
         crate::check_table_name(table, MAX_TABLE)?;
         let mut store = PostgresStore {
@@ -102,10 +114,11 @@ impl PostgresStore {
             // Unquoted identifiers are folded to lower case; the catalog holds that form.
             table: table.to_ascii_lowercase(),
             node,
+            coalesced: Vec::new(),
             link: Link::new("postgres"),
         };
         store.link.run(
-            || connect(&store.config, &store.table, store.node.as_deref()),
+            || connect(&store.config, &store.table, store.node.as_ref()),
             |_| Ok::<(), StoreError>(()),
         )?;
         Ok(store)
@@ -115,7 +128,7 @@ impl PostgresStore {
     pub fn len(&mut self) -> Result<u64, StoreError> {
         let sql = format!("SELECT COUNT(*) FROM {}", self.table);
         let n: i64 = self.link.run(
-            || connect(&self.config, &self.table, self.node.as_deref()),
+            || connect(&self.config, &self.table, self.node.as_ref()),
             |s| s.client.query_one(&sql, &[]).map(|row| row.get(0)),
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -134,7 +147,7 @@ impl PostgresStore {
             t = self.table
         );
         self.link.run(
-            || connect(&self.config, &self.table, self.node.as_deref()),
+            || connect(&self.config, &self.table, self.node.as_ref()),
             |s| s.client.batch_execute(&sql),
         )
     }
@@ -167,7 +180,11 @@ pub(crate) fn config(conninfo: &str) -> Result<Config, StoreError> {
 
 /// Open a connection, make sure the table is there in our layout (with the cluster's columns
 /// and tables for a node), and prepare statements.
-fn connect(config: &Config, table: &str, node: Option<&str>) -> Result<Session, StoreError> {
+fn connect(
+    config: &Config,
+    table: &str,
+    node: Option<&(String, String)>,
+) -> Result<Session, StoreError> {
     let mut client = config.connect(NoTls)?;
     // Nodes of a cluster start together: one prepares the tables at a time.
     client.execute("SELECT pg_advisory_lock(hashtext($1))", &[&table])?;
@@ -192,21 +209,21 @@ fn connect(config: &Config, table: &str, node: Option<&str>) -> Result<Session, 
             ),
             format!("SELECT {columns} FROM {t} WHERE id > $1 ORDER BY id LIMIT $2"),
         ),
-        // A node owns what it puts ($9, its name) and leaves what it offers unowned ($8).
+        // A node rewrites its stored jobs here (`cluster.rs` inserts the new ones).
         Some(_) => (
-            format!(
-                "INSERT INTO {t} ({columns}, owner) \
-                 SELECT u.id, u.unique_key, u.function_name, u.priority, u.data, \
-                        u.when_to_run, u.reducer, CASE WHEN u.offered THEN NULL ELSE $9 END \
-                 FROM {unnest}, $8::bool[]) \
-                   AS u(id, unique_key, function_name, priority, data, when_to_run, reducer, \
-                        offered) \
-                 ON CONFLICT (id) DO UPDATE SET {update}, owner = EXCLUDED.owner"
-            ),
+            crate::cluster::rewrite_sql(t, unnest),
             format!("SELECT {columns} FROM {t} WHERE id > $1 AND owner = $3 ORDER BY id LIMIT $2"),
         ),
     };
     let upsert = client.prepare(&upsert)?;
+    let node_statements = match node {
+        Some(_) => Some(crate::cluster::NodeStatements::prepare(
+            &mut client,
+            t,
+            unnest,
+        )?),
+        None => None,
+    };
     let page = client.prepare(&page)?;
     let delete = client.prepare(&format!("DELETE FROM {t} WHERE id = ANY($1::int8[])"))?;
     let notify = client.prepare(&crate::cluster::notify_sql(t))?;
@@ -232,6 +249,7 @@ fn connect(config: &Config, table: &str, node: Option<&str>) -> Result<Session, 
         delete,
         page,
         load,
+        node: node_statements,
         notify,
         record_upsert,
         record_delete,
@@ -326,10 +344,11 @@ impl JobStore for PostgresStore {
         // The functions of the jobs offered to the cluster, whose nodes are told (`NOTIFY`,
         // sent by PostgreSQL when the transaction commits, once per distinct function).
         let offered_functions = crate::cluster::offered_functions(&net);
-        let node = self.node.as_deref();
-        self.link.run(
-            || connect(&self.config, &self.table, self.node.as_deref()),
+        let node = self.node.as_ref();
+        let coalesced = self.link.run(
+            || connect(&self.config, &self.table, self.node.as_ref()),
             |s| {
+                let mut coalesced = Vec::new();
                 let mut tx = s.client.transaction()?;
                 if !ids.is_empty() {
                     let jobs: [&(dyn postgres::types::ToSql + Sync); 7] = [
@@ -341,15 +360,23 @@ impl JobStore for PostgresStore {
                         &whens,
                         &reducers,
                     ];
-                    match node {
-                        None => tx.execute(&s.upsert, &jobs)?,
-                        Some(node) => {
+                    match (node, &s.node) {
+                        (Some((node, origin)), Some(statements)) => {
                             let mut params = jobs.to_vec();
                             params.push(&net.offered);
-                            params.push(&node);
-                            tx.execute(&s.upsert, &params)?
+                            params.push(node);
+                            coalesced = statements.write(
+                                &mut tx,
+                                &s.upsert,
+                                &mut params,
+                                origin,
+                                (&ids, &functions, &uniques),
+                            )?;
                         }
-                    };
+                        _ => {
+                            tx.execute(&s.upsert, &jobs)?;
+                        }
+                    }
                 }
                 if !offered_functions.is_empty() {
                     tx.execute(&s.notify, &[&offered_functions])?;
@@ -363,9 +390,16 @@ impl JobStore for PostgresStore {
                 if !drop_kinds.is_empty() {
                     tx.execute(&s.record_delete, &[&drop_kinds, &drop_keys])?;
                 }
-                tx.commit()
+                tx.commit()?;
+                Ok::<_, StoreError>(coalesced)
             },
-        )
+        )?;
+        self.coalesced = coalesced;
+        Ok(())
+    }
+
+    fn coalesced(&mut self) -> Vec<crate::Coalesced> {
+        std::mem::take(&mut self.coalesced)
     }
 
     fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError> {
@@ -422,7 +456,7 @@ impl JobStore for PostgresStore {
     fn load(&mut self, ids: &[u64]) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let keys: Vec<i64> = ids.iter().map(|&id| int(id)).collect();
         let rows = self.link.run(
-            || connect(&self.config, &self.table, self.node.as_deref()),
+            || connect(&self.config, &self.table, self.node.as_ref()),
             |s| s.client.query(&s.load, &[&keys]),
         )?;
         let mut found = Vec::with_capacity(rows.len());
@@ -457,10 +491,10 @@ impl PostgresStore {
     fn page(&mut self, after: i64) -> Result<Vec<StoredJob>, StoreError> {
         let limit = i64::try_from(REPLAY_PAGE).unwrap_or(i64::MAX);
         let rows = self.link.run(
-            || connect(&self.config, &self.table, self.node.as_deref()),
+            || connect(&self.config, &self.table, self.node.as_ref()),
             |s| match &self.node {
                 None => s.client.query(&s.page, &[&after, &limit]),
-                Some(node) => s.client.query(&s.page, &[&after, &limit, node]),
+                Some((node, _)) => s.client.query(&s.page, &[&after, &limit, node]),
             },
         )?;
         Ok(rows.iter().map(job_of_row).collect::<Result<_, _>>()?)
@@ -470,7 +504,7 @@ impl PostgresStore {
     pub fn first_id(&mut self) -> Result<u64, StoreError> {
         let table = &self.table;
         self.link.run(
-            || connect(&self.config, &self.table, self.node.as_deref()),
+            || connect(&self.config, &self.table, self.node.as_ref()),
             |s| crate::cluster::first_id(&mut s.client, table),
         )
     }
@@ -484,7 +518,7 @@ impl PostgresStore {
         let limit = i64::try_from(REPLAY_PAGE).unwrap_or(i64::MAX);
         let (kind, key) = (after.0, &after.1[..]);
         let rows = self.link.run(
-            || connect(&self.config, &self.table, self.node.as_deref()),
+            || connect(&self.config, &self.table, self.node.as_ref()),
             |s| s.client.query(&s.record_page, &[&kind, &key, &limit]),
         )?;
         let mut records = Vec::with_capacity(rows.len());

@@ -53,6 +53,12 @@ pub(super) struct ClusterState {
     /// In a cluster: this node holds the leader's lock and fires the schedules. `None`
     /// outside a cluster (a single server fires its own).
     leader: Option<bool>,
+    /// New jobs the store did not keep because an equal one was stored, by id, with that
+    /// one's handle; taken when their commit is reported.
+    joined: FxHashMap<u64, Bytes>,
+    /// Offered jobs this node claimed back before their commit was reported to it (the
+    /// claim and the commit report travel on different threads): they stay.
+    reclaimed: rustc_hash::FxHashSet<u64>,
 }
 
 impl ClusterState {
@@ -185,7 +191,12 @@ impl Engine {
     pub fn claimed(&mut self, jobs: Vec<StoredJob>, now: u64, out: &mut impl Outbox) {
         self.now = now;
         for stored in jobs {
-            if self.handles.get(&self.jobs, stored.id).is_some() {
+            if let Some(job) = self.handles.get(&self.jobs, stored.id) {
+                // Still here: an offer whose commit this node has not heard of yet. The row is
+                // this node's now, so the job stays when the commit is reported.
+                if self.jobs[job].committing {
+                    self.cluster.reclaimed.insert(stored.id);
+                }
                 continue;
             }
             let when = stored.when_to_run;
@@ -247,6 +258,48 @@ impl Engine {
             .settle_lookup(id, token, &[&handle, flag(known), b"0", b"0"], b"0");
         self.release(id, now, out);
         true
+    }
+
+    /// The store reports new jobs it did not keep because an equal job (same function and
+    /// unique) was stored already, by another node: their submitters hear that job's handle
+    /// when the commit is reported ([`Engine::committed`]), and they leave this node.
+    pub fn coalesced(&mut self, jobs: Vec<gearbox_store::Coalesced>) {
+        for job in jobs {
+            self.counters.coalesced += 1;
+            self.cluster.joined.insert(job.id, job.handle);
+        }
+    }
+
+    /// Whether the offered job `handle_no` was claimed back by this node (see
+    /// [`Engine::claimed`]): it stays rather than leaving for the cluster.
+    pub(super) fn reclaimed(&mut self, handle_no: u64) -> bool {
+        !self.cluster.reclaimed.is_empty() && self.cluster.reclaimed.remove(&handle_no)
+    }
+
+    /// The handle of the stored job equal to the new job `handle_no`, if the store said so.
+    pub(super) fn joined_elsewhere(&mut self, handle_no: u64) -> Option<Bytes> {
+        if self.cluster.joined.is_empty() {
+            return None;
+        }
+        self.cluster.joined.remove(&handle_no)
+    }
+
+    /// A new job joined an equal one stored by another node: it leaves this node without a
+    /// trace in the store, unless a foreground client joined it here meanwhile (then it runs
+    /// here too, as a job in memory: at least once).
+    pub(super) fn leave_joined(
+        &mut self,
+        job_id: super::ids::JobId,
+        held: Option<u64>,
+        now: u64,
+        out: &mut impl Outbox,
+    ) {
+        self.jobs[job_id].store_id = 0;
+        if self.jobs[job_id].listeners.is_empty() {
+            self.remove_job(job_id, out);
+        } else {
+            self.settle_job(job_id, held, false, now, out);
+        }
     }
 
     /// The cluster's nodes as of the last heartbeat.

@@ -33,8 +33,8 @@ pub enum Deferred {
         handle_no: u64,
         /// Sequence number of the job's store write.
         seq: u64,
-        /// `Some(None)`: committed; `Some(Some(reason))`: the store failed.
-        outcome: Option<Option<Bytes>>,
+        /// Filled in when the commit is reported.
+        outcome: Option<Created>,
     },
     /// Any other packet, as its type and encoded body.
     Packet {
@@ -57,6 +57,17 @@ pub enum Deferred {
     },
     /// A request from the connection to run once everything before it has left.
     Input(Held),
+}
+
+/// How a store write that a JOB_CREATED waits for turned out.
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// Committed: JOB_CREATED names the job.
+    Stored,
+    /// The store failed: ERROR QUEUE_ERROR with the reason.
+    Failed(Bytes),
+    /// An equal job was stored already (by another node of a cluster): JOB_CREATED names it.
+    Joined(Bytes),
 }
 
 /// A request held back (see the module documentation).
@@ -276,9 +287,8 @@ impl Conns {
         }
     }
 
-    /// Record the outcome of the store write `seq` in `id`'s first JOB_CREATED waiting for it
-    /// (`None`: committed, `Some(reason)`: failed).
-    pub fn settle_created(&mut self, id: ConnId, seq: u64, failure: Option<&Bytes>) {
+    /// Record the outcome of the store write `seq` in `id`'s first JOB_CREATED waiting for it.
+    pub fn settle_created(&mut self, id: ConnId, seq: u64, created: Created) {
         let Some(conn) = self.get_mut(id) else {
             return;
         };
@@ -289,7 +299,7 @@ impl Conns {
             _ => None,
         });
         if let Some(outcome) = entry {
-            *outcome = Some(failure.cloned());
+            *outcome = Some(created);
         }
     }
 
@@ -317,14 +327,18 @@ impl Conns {
                 } => out.packet_shared(id, *kind, &[], body),
                 Deferred::Created {
                     handle_no,
-                    outcome: Some(None),
+                    outcome: Some(Created::Stored),
                     ..
                 } => {
                     let handle = format_handle(handle_prefix, *handle_no);
                     out.packet(id, PacketType::JobCreated, &[], handle.as_bytes());
                 }
                 Deferred::Created {
-                    outcome: Some(Some(reason)),
+                    outcome: Some(Created::Joined(handle)),
+                    ..
+                } => out.packet(id, PacketType::JobCreated, &[], handle),
+                Deferred::Created {
+                    outcome: Some(Created::Failed(reason)),
                     ..
                 } => out.packet(id, PacketType::Error, &[b"QUEUE_ERROR"], reason),
                 Deferred::Packet { kind, body } => out.packet_shared(id, *kind, &[], body),

@@ -12,7 +12,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use smallvec::SmallVec;
 
-use super::conns::Held;
+use super::conns::{Created, Held};
 use super::ids::JobId;
 use super::job::{JobState, Priority};
 use super::lifecycle::NewJob;
@@ -163,12 +163,24 @@ impl Engine {
                 .jobs
                 .get(storing.job)
                 .is_some_and(|j| j.handle_no == storing.handle_no);
+            let joined = self.joined_elsewhere(storing.handle_no);
+            let created = match (&reason, &joined) {
+                (Some(reason), _) => Created::Failed(reason.clone()),
+                (None, Some(handle)) => Created::Joined(handle.clone()),
+                (None, None) => Created::Stored,
+            };
             for &waiter in &storing.waiters {
                 self.conns
-                    .settle_created(waiter, storing.seq, reason.as_ref());
+                    .settle_created(waiter, storing.seq, created.clone());
                 touched.push(waiter);
             }
-            if live && storing.offered && reason.is_none() {
+            if live && joined.is_some() && reason.is_none() {
+                self.leave_joined(storing.job, storing.held, now, out);
+            } else if live
+                && storing.offered
+                && reason.is_none()
+                && !self.reclaimed(storing.handle_no)
+            {
                 self.leave_to_cluster(storing.job, storing.held, now, out);
             } else if live {
                 self.settle_job(storing.job, storing.held, reason.is_some(), now, out);
@@ -199,7 +211,7 @@ impl Engine {
     /// epoch time. A failed write is never stored and its background submitters hear ERROR:
     /// the job goes on only for a worker already running it or for foreground clients waiting
     /// for it (as a job in memory).
-    fn settle_job(
+    pub(super) fn settle_job(
         &mut self,
         job_id: JobId,
         held: Option<u64>,

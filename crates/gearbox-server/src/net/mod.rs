@@ -526,8 +526,11 @@ async fn commit_loop(
         shared.with_engine(|engine, out, now| {
             for event in batch.drain(..) {
                 match event {
-                    StoreEvent::Committed(commit) => {
+                    StoreEvent::Committed(mut commit) => {
                         shared.count_commit(&commit);
+                        if !commit.coalesced.is_empty() {
+                            engine.coalesced(std::mem::take(&mut commit.coalesced));
+                        }
                         let failure = commit.result.err().map(|e| e.to_string());
                         engine.committed(commit.last, failure.as_deref(), now, out);
                     }

@@ -99,7 +99,11 @@ pub fn open_node(args: &Args, node: &str) -> Result<Node> {
         _ => bail!("--cluster needs the PostgreSQL store: -q postgres or --store-url postgres://…"),
     };
     let table = &args.libpq_table;
-    let mut store = PostgresStore::open_node(conninfo, table, node)
+    let prefix = args
+        .job_handle_prefix
+        .clone()
+        .unwrap_or_else(|| format!("H:{node}"));
+    let mut store = PostgresStore::open_node(conninfo, table, node, &prefix)
         .with_context(|| format!("opening the cluster's PostgreSQL store (table {table})"))?;
     let first_id = store.first_id().context("taking this node's job ids")?;
     let (sender, events) = tokio::sync::mpsc::unbounded_channel();

@@ -212,3 +212,24 @@ fn only_the_leader_fires_schedules() {
         "the leader fires (a job and its record): {sent:?}"
     );
 }
+
+/// The claim of an offered job can reach this node before the report of the offer's commit
+/// (they travel on different threads): the job stays and runs here, not lost between the two.
+#[test]
+fn an_offer_claimed_back_before_its_commit_is_reported_stays() {
+    let mut h = node();
+    h.connect(1);
+    h.connect(2);
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"u", b"x"]);
+    let w = writes(&sent);
+    let [(seq, StoreOp::Offer(job))] = w.as_slice() else {
+        panic!("not offered: {w:?}")
+    };
+    let (seq, job) = (*seq, job.clone());
+    h.send(W, T::CanDo, &[b"f"]);
+    h.engine.claimed(vec![job], h.now, &mut h.out);
+    let sent = commit(&mut h, seq);
+    assert!(created(&sent, C).starts_with("H:n1:"));
+    let (_, _, unique, _) = h.grab(W).expect("the job stayed");
+    assert_eq!(unique, "u");
+}
