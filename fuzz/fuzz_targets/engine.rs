@@ -108,6 +108,9 @@ impl Outbox for Recorder {
     fn load(&mut self, token: u64, ids: Vec<u64>) {
         self.loads.push_back((token, ids));
     }
+
+    // Never asked for: the fuzzed engine is no cluster node.
+    fn find(&mut self, _token: u64, _unique: Bytes) {}
 }
 
 struct Input<'a> {

@@ -46,6 +46,10 @@ impl Drop for Table {
 }
 
 fn node(table: &Table, name: &str) -> Server {
+    node_with_lease(table, name, LEASE)
+}
+
+fn node_with_lease(table: &Table, name: &str, lease: &str) -> Server {
     Server::start(
         Kind::Gearboxd,
         &[
@@ -59,7 +63,7 @@ fn node(table: &Table, name: &str) -> Server {
             "--node-id",
             name,
             "--cluster-lease",
-            LEASE,
+            lease,
         ],
     )
 }
@@ -181,6 +185,15 @@ fn jobs_submitted_to_any_node_run_on_workers_of_another() {
     );
     for n in &nodes {
         assert_eq!(status(n, &handle), (true, false), "status on {}", n.addr);
+        // By its unique id too.
+        let mut c = Conn::connect(n.addr);
+        let r = c.request_req(T::GetStatusUnique, &[b"later"]);
+        assert!(r[0].is(T::StatusResUnique), "{}", r[0].describe());
+        assert_eq!(r[0].args()[1], b"1", "unique known on {}", n.addr);
+        // Every node's `status` counts it, from its next heartbeat.
+        n.wait_for("g counted", |s| {
+            s.function_status("g").is_some_and(|g| g.0 == 1)
+        });
     }
     let (_w, got) = work(&nodes[2], "g", 1, false, Duration::from_secs(30));
     assert_eq!(got, ["later"]);
@@ -400,4 +413,105 @@ fn a_node_killed_under_load_loses_no_acknowledged_job() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(table.rows(), 0, "nothing is left behind");
+}
+
+/// Epoch jobs are rows like any other: submitted to a node that dies before they are due, they
+/// run once each, when due, on the nodes left; and the leader's lock (schedules) moves to one
+/// of those.
+#[test]
+fn epoch_jobs_of_a_dead_node_fire_once_on_the_others() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let first = node(&table, "e1");
+    first.wait_for("e1 to lead", |s| {
+        s.admin("nodes").iter().any(|l| l.ends_with("\tleader"))
+    });
+    let others = [node(&table, "e2"), node(&table, "e3")];
+    let due = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3;
+    let mut c = Conn::connect(first.addr);
+    for i in 0..5 {
+        let r = c.request_req(
+            T::SubmitJobEpoch,
+            &[
+                b"tick",
+                format!("t{i}").as_bytes(),
+                due.to_string().as_bytes(),
+                b"w",
+            ],
+        );
+        assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    }
+    let killed = Command::new("kill")
+        .args(["-9", &first.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let leaders = || {
+        others
+            .iter()
+            .filter(|n| n.admin("nodes").iter().any(|l| l.ends_with("\tleader")))
+            .count()
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    while leaders() == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(leaders(), 1, "one of the nodes left leads");
+    let runs = std::thread::scope(|scope| {
+        let workers: Vec<_> = others
+            .iter()
+            .map(|n| scope.spawn(move || work(n, "tick", 5, false, Duration::from_secs(8)).1))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(now >= due, "the jobs ran before they were due");
+    let mut runs = runs;
+    runs.sort();
+    assert_eq!(
+        runs,
+        ["t0", "t1", "t2", "t3", "t4"],
+        "each epoch job ran once"
+    );
+}
+
+/// A node restarted under its name within its lease takes back the jobs it held and runs
+/// them; no other node runs them meanwhile.
+#[test]
+fn a_node_restarted_under_its_name_runs_the_jobs_it_held() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    // A lease the restart surely fits in, however slow the machine.
+    let mut first = node_with_lease(&table, "r1", "30");
+    let other = node_with_lease(&table, "r2", "30");
+    // r1 keeps these for its (idle) worker.
+    let mut idle = Conn::connect(first.addr);
+    idle.request_req(T::CanDo, &[b"held"]);
+    for i in 0..5 {
+        submit(&first, "held", &format!("h{i}"));
+    }
+    drop(idle);
+    drop(first);
+    first = node_with_lease(&table, "r1", "30");
+    std::thread::scope(|scope| {
+        let elsewhere = scope.spawn(|| work(&other, "held", 5, false, Duration::from_secs(3)).1);
+        let (_w, mut here) = work(&first, "held", 5, false, Duration::from_secs(20));
+        here.sort();
+        assert_eq!(here, ["h0", "h1", "h2", "h3", "h4"], "r1 ran what it held");
+        assert!(elsewhere.join().unwrap().is_empty(), "r2 ran r1's jobs");
+    });
 }

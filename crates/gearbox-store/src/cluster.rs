@@ -277,6 +277,9 @@ pub struct Heartbeat {
     /// PostgreSQL advisory lock of the heartbeat's connection, so it passes to another node
     /// as soon as this one's connection ends (the node dies or loses the database).
     pub leader: bool,
+    /// Jobs waiting unclaimed in the table, by function and priority (0 high, 1 normal, 2
+    /// low).
+    pub waiting: Vec<(Bytes, u8, u64)>,
 }
 
 enum Request {
@@ -359,6 +362,7 @@ struct Session {
     join: Statement,
     release: Statement,
     nodes: Statement,
+    waiting: Statement,
     /// This connection holds the leader's lock.
     leader: bool,
 }
@@ -407,6 +411,10 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
                 EXTRACT(EPOCH FROM now() - started)::float8
          FROM {t}_nodes ORDER BY node"
     ))?;
+    let waiting = client.prepare(&format!(
+        "SELECT function_name, priority, COUNT(*)::int8 FROM {t} WHERE owner IS NULL \
+         GROUP BY function_name, priority"
+    ))?;
     Ok(Session {
         client,
         claim,
@@ -414,6 +422,7 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
         join,
         release,
         nodes,
+        waiting,
         leader: false,
     })
 }
@@ -511,7 +520,7 @@ impl Node {
             }
         }
         let lock = format!("{}:leader", self.table);
-        let (rows, leader) = self.link.run(
+        let (rows, waiting, leader) = self.link.run(
             || session(&self.config, &self.table),
             |s| {
                 if !s.leader {
@@ -520,9 +529,24 @@ impl Node {
                         .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])?
                         .get(0);
                 }
-                Ok::<_, postgres::Error>((s.client.query(&s.nodes, &[])?, s.leader))
+                let nodes = s.client.query(&s.nodes, &[])?;
+                let waiting = s.client.query(&s.waiting, &[])?;
+                Ok::<_, postgres::Error>((nodes, waiting, s.leader))
             },
         )?;
+        let waiting = waiting
+            .iter()
+            .map(|row| {
+                let function: Vec<u8> = row.get(0);
+                let priority: i32 = row.get(1);
+                let count: i64 = row.get(2);
+                (
+                    Bytes::from(function),
+                    u8::try_from(priority.clamp(0, 2)).unwrap_or(1),
+                    u64::try_from(count).unwrap_or(0),
+                )
+            })
+            .collect();
         let nodes = rows
             .iter()
             .map(|row| NodeInfo {
@@ -531,7 +555,11 @@ impl Node {
                 uptime: row.get::<_, f64>(2).max(0.0),
             })
             .collect();
-        Ok(Heartbeat { nodes, leader })
+        Ok(Heartbeat {
+            nodes,
+            leader,
+            waiting,
+        })
     }
 }
 

@@ -58,8 +58,16 @@ pub enum StoreEvent {
 
 enum Request {
     Op(u64, StoreOp),
-    Load(u64, Vec<u64>),
+    Load(u64, Read),
     Stop,
+}
+
+/// A read the store thread runs between transactions.
+enum Read {
+    /// The workloads of these jobs.
+    Ids(Vec<u64>),
+    /// The jobs with this unique id ([`JobStore::find_unique`]).
+    Unique(Bytes),
 }
 
 /// Handle on the store thread.
@@ -96,7 +104,16 @@ impl Committer {
     /// outcome comes back as [`StoreEvent::Loaded`] with `token`.
     pub fn load(&self, token: u64, ids: Vec<u64>) -> Result<(), StoreError> {
         self.tx
-            .send(Request::Load(token, ids))
+            .send(Request::Load(token, Read::Ids(ids)))
+            .map_err(|_| StoreError::Stopped)
+    }
+
+    /// Find the stored jobs with `unique` ([`JobStore::find_unique`]) once every operation
+    /// queued so far is written; the outcome comes back as [`StoreEvent::Loaded`] with
+    /// `token`, each job as its id with an empty workload.
+    pub fn find(&self, token: u64, unique: Bytes) -> Result<(), StoreError> {
+        self.tx
+            .send(Request::Load(token, Read::Unique(unique)))
             .map_err(|_| StoreError::Stopped)
     }
 
@@ -122,7 +139,7 @@ impl Drop for Committer {
 fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl FnMut(StoreEvent)) {
     let mut batch = Vec::new();
     // A load that arrived behind the batch being gathered: it runs after that batch commits.
-    let mut load: Option<(u64, Vec<u64>)> = None;
+    let mut load: Option<(u64, Read)> = None;
     let mut stopping = false;
     while !stopping {
         let mut first = None;
@@ -133,7 +150,7 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
                 last = seq;
                 batch.push(op);
             }
-            Ok(Request::Load(token, ids)) => load = Some((token, ids)),
+            Ok(Request::Load(token, read)) => load = Some((token, read)),
             Ok(Request::Stop) | Err(_) => break,
         }
         while first.is_some() && load.is_none() && batch.len() < MAX_BATCH {
@@ -142,7 +159,7 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
                     last = seq;
                     batch.push(op);
                 }
-                Ok(Request::Load(token, ids)) => load = Some((token, ids)),
+                Ok(Request::Load(token, read)) => load = Some((token, read)),
                 Ok(Request::Stop) | Err(TryRecvError::Disconnected) => {
                     stopping = true;
                     break;
@@ -173,10 +190,15 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
                 coalesced,
             }));
         }
-        if let Some((token, ids)) = load.take() {
-            let result = store.load(&ids);
+        if let Some((token, read)) = load.take() {
+            let result = match read {
+                Read::Ids(ids) => store.load(&ids),
+                Read::Unique(unique) => store
+                    .find_unique(&unique)
+                    .map(|ids| ids.into_iter().map(|id| (id, Bytes::new())).collect()),
+            };
             if let Err(e) = &result {
-                error!(error = %e, jobs = ids.len(), "reading workloads back failed");
+                error!(error = %e, "reading from the store failed");
             }
             on_event(StoreEvent::Loaded(Loaded { token, result }));
         }

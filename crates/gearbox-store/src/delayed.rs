@@ -35,6 +35,10 @@ impl JobStore for DelayedStore {
         self.inner.replay_records(sink)
     }
 
+    fn find_unique(&mut self, unique: &[u8]) -> Result<Vec<u64>, StoreError> {
+        self.inner.find_unique(unique)
+    }
+
     fn coalesced(&mut self) -> Vec<crate::Coalesced> {
         self.inner.coalesced()
     }

@@ -136,6 +136,13 @@ pub trait JobStore: Send + 'static {
         Vec::new()
     }
 
+    /// The ids of stored jobs whose unique id is `unique` (any function), newest first, for
+    /// status lookups in a cluster. Outside a cluster (where every stored job is also in
+    /// memory) none.
+    fn find_unique(&mut self, _unique: &[u8]) -> Result<Vec<u64>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// The workloads of the jobs `ids` that are still stored, as `(id, data)` in any order; an
     /// id that is not stored is left out. Used to read back workloads the server chose not to
     /// keep in memory (`--resident-jobs`), so it runs often and must be one round trip.

@@ -402,6 +402,26 @@ impl JobStore for PostgresStore {
         std::mem::take(&mut self.coalesced)
     }
 
+    fn find_unique(&mut self, unique: &[u8]) -> Result<Vec<u64>, StoreError> {
+        if self.node.is_none() {
+            return Ok(Vec::new());
+        }
+        // No index on the unique alone (it would cost every insert): a lookup, which an
+        // operator or a polling client asks for now and then, scans.
+        let sql = format!(
+            "SELECT id FROM {} WHERE unique_key = $1 ORDER BY id DESC LIMIT 1",
+            self.table
+        );
+        let rows = self.link.run(
+            || connect(&self.config, &self.table, self.node.as_ref()),
+            |s| s.client.query(&sql, &[&unique]),
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+            .collect())
+    }
+
     fn replay(&mut self, sink: &mut dyn FnMut(StoredJob)) -> Result<(), StoreError> {
         let mut after = -1i64;
         loop {

@@ -73,18 +73,30 @@ impl Engine {
     ) -> Vec<u8> {
         let mut text = Vec::new();
         match command {
+            // In a cluster, the jobs waiting unclaimed in the table are counted as queued too.
             AdminCommand::Status => {
                 for (_, f) in self.functions.iter() {
                     text.extend_from_slice(&f.name);
-                    let _ = writeln!(text, "\t{}\t{}\t{}", f.total, f.running, f.workers);
+                    let total = f.total as u64 + self.waiting_in_table(&f.name).iter().sum::<u64>();
+                    let _ = writeln!(text, "\t{total}\t{}\t{}", f.running, f.workers);
+                }
+                for (name, waiting) in self.only_in_table() {
+                    text.extend_from_slice(&name);
+                    let _ = writeln!(text, "\t{}\t0\t0", waiting.iter().sum::<u64>());
                 }
                 text.extend_from_slice(b".\n");
             }
             AdminCommand::PriorityStatus => {
                 for (_, f) in self.functions.iter() {
                     text.extend_from_slice(&f.name);
-                    let [high, normal, low] = Priority::ALL.map(|p| f.waiting(p));
+                    let table = self.waiting_in_table(&f.name);
+                    let [high, normal, low] =
+                        Priority::ALL.map(|p| f.waiting(p) as u64 + table[p.index()]);
                     let _ = writeln!(text, "\t{high}\t{normal}\t{low}\t{}", f.workers);
+                }
+                for (name, [high, normal, low]) in self.only_in_table() {
+                    text.extend_from_slice(&name);
+                    let _ = writeln!(text, "\t{high}\t{normal}\t{low}\t0");
                 }
                 text.extend_from_slice(b".\n");
             }

@@ -41,6 +41,26 @@ pub struct NodeView {
     pub leader: bool,
 }
 
+/// What a heartbeat tells a node about the cluster.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterView {
+    /// The nodes.
+    pub nodes: Vec<NodeView>,
+    /// This node fires the schedules.
+    pub leader: bool,
+    /// Jobs waiting unclaimed in the table, by function, per priority (high, normal, low).
+    pub waiting: Vec<(Bytes, [u64; 3])>,
+}
+
+/// A status lookup in the store: who asked, and what.
+#[derive(Debug)]
+enum Lookup {
+    /// GET_STATUS: the handle asked and its number.
+    Handle(ConnId, u64, Bytes),
+    /// GET_STATUS_UNIQUE: the unique asked.
+    Unique(ConnId, Bytes),
+}
+
 /// The engine's cluster state.
 #[derive(Debug, Default)]
 pub(super) struct ClusterState {
@@ -48,8 +68,10 @@ pub(super) struct ClusterState {
     wanted: Vec<FnId>,
     /// The nodes, as of the last heartbeat.
     pub(super) nodes: Vec<NodeView>,
-    /// Status lookups in the store, by read-back token: who asked, with the handle asked.
-    lookups: FxHashMap<u64, (ConnId, u64, Bytes)>,
+    /// Jobs waiting unclaimed in the table, as of the last heartbeat.
+    pub(super) waiting: std::collections::BTreeMap<Bytes, [u64; 3]>,
+    /// Status lookups in the store, by read-back token.
+    lookups: FxHashMap<u64, Lookup>,
     /// In a cluster: this node holds the leader's lock and fires the schedules. `None`
     /// outside a cluster (a single server fires its own).
     leader: Option<bool>,
@@ -227,11 +249,35 @@ impl Engine {
         };
         let token = self.next_load;
         self.next_load += 1;
+        let handle = Bytes::copy_from_slice(handle);
         self.cluster
             .lookups
-            .insert(token, (id, number, Bytes::copy_from_slice(handle)));
+            .insert(token, Lookup::Handle(id, number, handle));
         self.conns.hold_lookup(id, token, PacketType::StatusRes);
         out.load(token, vec![number]);
+        true
+    }
+
+    /// GET_STATUS_UNIQUE for a unique no job here has: as [`Engine::status_elsewhere`], by
+    /// the newest stored job with that unique id.
+    pub(super) fn status_unique_elsewhere(
+        &mut self,
+        id: ConnId,
+        unique: &[u8],
+        out: &mut impl Outbox,
+    ) -> bool {
+        if !self.config.cluster || self.acl.is_some() || unique.is_empty() {
+            return false;
+        }
+        let token = self.next_load;
+        self.next_load += 1;
+        let unique = Bytes::copy_from_slice(unique);
+        self.cluster
+            .lookups
+            .insert(token, Lookup::Unique(id, unique.clone()));
+        self.conns
+            .hold_lookup(id, token, PacketType::StatusResUnique);
+        out.find(token, unique);
         true
     }
 
@@ -244,18 +290,30 @@ impl Engine {
         now: u64,
         out: &mut impl Outbox,
     ) -> bool {
-        let Some((id, number, handle)) = self.cluster.lookups.remove(&token) else {
+        let Some(lookup) = self.cluster.lookups.remove(&token) else {
             return false;
         };
-        let known = match result {
-            Ok(rows) => rows.iter().any(|&(row, _)| row == number),
+        let found = |wanted: Option<u64>| match result {
+            Ok(rows) => rows.iter().any(|&(row, _)| wanted.is_none_or(|w| row == w)),
             Err(reason) => {
                 tracing::warn!(%reason, "a status lookup in the cluster's store failed");
                 false
             }
         };
-        self.conns
-            .settle_lookup(id, token, &[&handle, flag(known), b"0", b"0"], b"0");
+        let id = match lookup {
+            Lookup::Handle(id, number, handle) => {
+                let known = flag(found(Some(number)));
+                let fields: [&[u8]; 4] = [&handle, known, b"0", b"0"];
+                self.conns.settle_lookup(id, token, &fields, b"0");
+                id
+            }
+            Lookup::Unique(id, unique) => {
+                let known = flag(found(None));
+                let fields: [&[u8]; 5] = [&unique, known, b"0", b"0", b"0"];
+                self.conns.settle_lookup(id, token, &fields, b"0");
+                id
+            }
+        };
         self.release(id, now, out);
         true
     }
@@ -302,19 +360,36 @@ impl Engine {
         }
     }
 
-    /// The cluster's nodes as of the last heartbeat.
-    pub fn nodes(&self) -> Vec<NodeView> {
-        self.cluster.nodes.clone()
+    /// What the last heartbeat showed: the nodes, whether this node leads (fires the
+    /// schedules), what waits unclaimed in the table.
+    pub fn set_cluster_view(&mut self, view: ClusterView) {
+        self.set_leader(view.leader);
+        self.cluster.nodes = view.nodes;
+        self.cluster.waiting = view.waiting.into_iter().collect();
     }
 
-    /// The cluster's nodes as of the last heartbeat, and whether this node leads (fires the
-    /// schedules).
-    pub fn set_nodes(&mut self, nodes: Vec<NodeView>, leader: bool) {
+    /// Whether this node fires the cluster's schedules.
+    pub fn set_leader(&mut self, leader: bool) {
         if self.cluster.leader != Some(leader) {
             tracing::info!(leader, "this node's part in firing the cluster's schedules");
         }
-        self.cluster.nodes = nodes;
         self.cluster.leader = Some(leader);
+    }
+
+    /// Jobs of `name` waiting unclaimed in the cluster's table, per priority, as of the last
+    /// heartbeat (none outside a cluster).
+    pub(super) fn waiting_in_table(&self, name: &[u8]) -> [u64; 3] {
+        self.cluster.waiting.get(name).copied().unwrap_or_default()
+    }
+
+    /// Functions with jobs waiting in the cluster's table that this node does not know.
+    pub(super) fn only_in_table(&self) -> Vec<(Bytes, [u64; 3])> {
+        self.cluster
+            .waiting
+            .iter()
+            .filter(|(name, _)| !self.function_ids.contains_key(&name[..]))
+            .map(|(name, counts)| (name.clone(), *counts))
+            .collect()
     }
 }
 

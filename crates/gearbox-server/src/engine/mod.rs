@@ -53,7 +53,7 @@ use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Magic, Packet, PacketType};
 use rustc_hash::FxHashMap;
 
-pub use cluster::NodeView;
+pub use cluster::{ClusterView, NodeView};
 pub use conn::Peer;
 pub use counters::Counters;
 pub use gearbox_store::{StoreOp, StoredJob};

@@ -37,4 +37,9 @@ pub trait Outbox {
     /// Read back the workloads of the stored jobs `ids`, after every write persisted so far.
     /// The network layer reports the outcome back through [`Engine::loaded`] with `token`.
     fn load(&mut self, token: u64, ids: Vec<u64>);
+
+    /// Find the stored jobs with `unique` (in a cluster: jobs other nodes hold), after every
+    /// write persisted so far. The network layer reports the ids through [`Engine::loaded`]
+    /// with `token`, each with an empty workload.
+    fn find(&mut self, token: u64, unique: Bytes);
 }

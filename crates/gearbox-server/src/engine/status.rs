@@ -45,16 +45,19 @@ impl Engine {
             .iter()
             .filter(|&(f, _)| self.may_see(id, f))
             .filter_map(|(f, _)| self.uniques.get(&self.jobs, f, unique))
-            .map(|j| &self.jobs[j])
-            .max_by_key(|j| j.handle_no);
+            .max_by_key(|&j| self.jobs[j].handle_no);
         let (known, running, num, den, waiting) = match found {
-            Some(job) => (
-                true,
-                job.state == JobState::Running,
-                job.progress.0,
-                job.progress.1,
-                job.listeners.len(),
-            ),
+            Some(j) => {
+                let job = &self.jobs[j];
+                (
+                    true,
+                    job.state == JobState::Running,
+                    job.progress.0,
+                    job.progress.1,
+                    job.listeners.len(),
+                )
+            }
+            None if self.status_unique_elsewhere(id, unique, out) => return,
             None => (false, false, 0, 0, 0),
         };
         let (num, den, waiting) = (num.to_string(), den.to_string(), waiting.to_string());

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::Shared;
-use crate::engine::NodeView;
+use crate::engine::ClusterView;
 
 /// What the cluster reports to this node.
 #[derive(Debug)]
@@ -33,8 +33,8 @@ pub enum ClusterEvent {
     },
     /// Jobs of this function were offered.
     Offered(Bytes),
-    /// A heartbeat: the nodes and whether this node leads, or why it failed.
-    Heartbeat(Result<(Vec<NodeView>, bool), String>),
+    /// A heartbeat, or why it failed.
+    Heartbeat(Result<ClusterView, String>),
 }
 
 /// How a server takes part in a cluster: where its claims go and whence its events come.
@@ -106,18 +106,17 @@ pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
                     }
                     ClusterEvent::Heartbeat(nodes) => {
                         match nodes {
-                            Ok((nodes, leader)) => {
+                            Ok(view) => {
                                 if failing {
                                     tracing::info!("the cluster's heartbeat works again");
                                     failing = false;
                                 }
-                                shared.engine.borrow_mut().set_nodes(nodes, leader);
+                                shared.engine.borrow_mut().set_cluster_view(view);
                             }
                             Err(e) => {
                                 // Whoever holds the lock now, it is not safe to assume it
                                 // is still this node.
-                                let nodes = shared.engine.borrow().nodes();
-                                shared.engine.borrow_mut().set_nodes(nodes, false);
+                                shared.engine.borrow_mut().set_leader(false);
                                 if !failing {
                                     warn!(error = %e, "the cluster's heartbeat failed: this node's jobs go to other nodes once its lease runs out");
                                     failing = true;

@@ -177,6 +177,13 @@ impl Outbox for NetOutbox<'_> {
             self.loads_lost.borrow_mut().push(token);
         }
     }
+
+    fn find(&mut self, token: u64, unique: Bytes) {
+        let queued = self.store.map(|store| store.find(token, unique));
+        if !matches!(queued, Some(Ok(()))) {
+            self.loads_lost.borrow_mut().push(token);
+        }
+    }
 }
 
 impl Shared {

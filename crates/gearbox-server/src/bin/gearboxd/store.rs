@@ -84,7 +84,7 @@ pub struct Node {
 /// Join the cluster on the PostgreSQL store the flags name, as `node`.
 #[cfg(feature = "postgres")]
 pub fn open_node(args: &Args, node: &str) -> Result<Node> {
-    use gearbox_server::engine::NodeView;
+    use gearbox_server::engine::{ClusterView, NodeView};
     use gearbox_server::net::{ClusterEvent, ClusterLink};
     use gearbox_store::{Cluster, ClusterSettings, PostgresStore};
     let conninfo = match &args.store_url {
@@ -136,7 +136,16 @@ pub fn open_node(args: &Args, node: &str) -> Result<Node> {
                             uptime: n.uptime,
                         })
                         .collect();
-                    (nodes, beat.leader)
+                    let mut waiting: std::collections::BTreeMap<bytes::Bytes, [u64; 3]> =
+                        std::collections::BTreeMap::new();
+                    for (function, priority, count) in beat.waiting {
+                        waiting.entry(function).or_default()[usize::from(priority.min(2))] += count;
+                    }
+                    ClusterView {
+                        nodes,
+                        leader: beat.leader,
+                        waiting: waiting.into_iter().collect(),
+                    }
                 }))
             }
         };

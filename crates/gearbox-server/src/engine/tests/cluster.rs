@@ -204,7 +204,7 @@ fn only_the_leader_fires_schedules() {
     let slot = 300_000 - h.now % 300_000;
     let sent = h.advance(slot);
     assert!(writes(&sent).is_empty(), "a node that does not lead fired");
-    h.engine.set_nodes(Vec::new(), true);
+    h.engine.set_leader(true);
     let sent = h.advance(300_000);
     assert_eq!(
         writes(&sent).len(),
@@ -232,4 +232,62 @@ fn an_offer_claimed_back_before_its_commit_is_reported_stays() {
     assert!(created(&sent, C).starts_with("H:n1:"));
     let (_, _, unique, _) = h.grab(W).expect("the job stayed");
     assert_eq!(unique, "u");
+}
+
+/// `status` and `prioritystatus` count the jobs waiting unclaimed in the cluster's table (as
+/// of the last heartbeat) with this node's own, and list functions only the table has.
+#[test]
+fn status_counts_what_waits_in_the_table() {
+    let mut h = node();
+    h.connect(1);
+    h.send(W, T::CanDo, &[b"f"]);
+    h.engine.set_cluster_view(ClusterView {
+        nodes: Vec::new(),
+        leader: false,
+        waiting: vec![
+            (Bytes::from_static(b"f"), [1, 2, 0]),
+            (Bytes::from_static(b"other"), [0, 0, 3]),
+        ],
+    });
+    assert_eq!(
+        fields(&h.admin(W, "status")),
+        vec![vec!["f", "3", "0", "1"], vec!["other", "3", "0", "0"]]
+    );
+    assert_eq!(
+        fields(&h.admin(W, "prioritystatus")),
+        vec![
+            vec!["f", "1", "2", "0", "1"],
+            vec!["other", "0", "0", "3", "0"]
+        ]
+    );
+}
+
+/// GET_STATUS_UNIQUE for a unique no job here has asks the store, in order with the
+/// connection's other replies.
+#[test]
+fn a_unique_no_job_here_has_is_looked_up_in_the_store() {
+    let mut h = node();
+    h.connect(2);
+    let sent = h.send(C, T::GetStatusUnique, &[b"far"]);
+    let [Sent::Find(token, unique)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(&unique[..], b"far");
+    let token = *token;
+    assert!(h.send(C, T::EchoReq, &[b"after"]).is_empty());
+    h.engine
+        .loaded(token, Ok(vec![(77, Bytes::new())]), h.now, &mut h.out);
+    let replies = packets_to(&std::mem::take(&mut h.out.sent), C);
+    assert_eq!(replies[0].0, T::StatusResUnique);
+    assert_eq!(replies[0].1[0], b"far");
+    assert_eq!(replies[0].1[1], b"1", "known");
+    assert_eq!(replies[1].0, T::EchoRes);
+    let sent = h.send(C, T::GetStatusUnique, &[b"gone"]);
+    let [Sent::Find(token, _)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    let token = *token;
+    h.engine.loaded(token, Ok(Vec::new()), h.now, &mut h.out);
+    let replies = packets_to(&std::mem::take(&mut h.out.sent), C);
+    assert_eq!(replies[0].1[1], b"0", "unknown");
 }

@@ -16,6 +16,7 @@ enum Sent {
     Shutdown(bool),
     Persist(u64, StoreOp),
     Load(u64, Vec<u64>),
+    Find(u64, Bytes),
 }
 
 #[derive(Default)]
@@ -61,6 +62,10 @@ impl Outbox for Recorder {
 
     fn load(&mut self, token: u64, ids: Vec<u64>) {
         self.sent.push(Sent::Load(token, ids));
+    }
+
+    fn find(&mut self, token: u64, unique: Bytes) {
+        self.sent.push(Sent::Find(token, unique));
     }
 }
 
