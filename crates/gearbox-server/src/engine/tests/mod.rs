@@ -1416,6 +1416,7 @@ fn sleepers_list_stays_bounded_when_work_never_comes() {
 
 mod access;
 mod cluster;
+mod cluster_props;
 mod durable;
 mod ordering;
 mod outcomes;
