@@ -50,22 +50,25 @@ fn node(table: &Table, name: &str) -> Server {
 }
 
 fn node_with_lease(table: &Table, name: &str, lease: &str) -> Server {
-    Server::start(
-        Kind::Gearboxd,
-        &[
-            "-q",
-            "postgres",
-            "--libpq-conninfo",
-            CONNINFO,
-            "--libpq-table",
-            &table.0,
-            "--cluster",
-            "--node-id",
-            name,
-            "--cluster-lease",
-            lease,
-        ],
-    )
+    node_with(table, name, lease, &[])
+}
+
+fn node_with(table: &Table, name: &str, lease: &str, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "-q",
+        "postgres",
+        "--libpq-conninfo",
+        CONNINFO,
+        "--libpq-table",
+        &table.0,
+        "--cluster",
+        "--node-id",
+        name,
+        "--cluster-lease",
+        lease,
+    ];
+    args.extend_from_slice(extra);
+    Server::start(Kind::Gearboxd, &args)
 }
 
 /// Submit a background job; its handle.
@@ -514,4 +517,46 @@ fn a_node_restarted_under_its_name_runs_the_jobs_it_held() {
         assert_eq!(here, ["h0", "h1", "h2", "h3", "h4"], "r1 ran what it held");
         assert!(elsewhere.join().unwrap().is_empty(), "r2 ran r1's jobs");
     });
+}
+
+/// `/metrics` of a node shows the cluster: its nodes, its leadership, the jobs it offered and
+/// claimed, what waits in the table; and passes promtool.
+#[test]
+fn metrics_show_the_cluster() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let watched = node_with(&table, "m1", LEASE, &["--http-listen", "127.0.0.1:0"]);
+    let _other = node(&table, "m2");
+    for i in 0..3 {
+        submit(&watched, "m", &format!("m{i}"));
+    }
+    let url = format!("http://{}/metrics", watched.http[0]);
+    let scrape = || {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "10", &url])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut page = scrape();
+    while !(page.contains("gearbox_cluster_nodes 2\n")
+        && page.contains("gearbox_cluster_jobs_waiting{function=\"m\",priority=\"normal\"} 3\n"))
+        && Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        page = scrape();
+    }
+    for line in [
+        "gearbox_cluster_nodes 2\n",
+        "gearbox_cluster_jobs_offered_total 3\n",
+        "gearbox_cluster_jobs_claimed_total 0\n",
+        "gearbox_cluster_jobs_waiting{function=\"m\",priority=\"normal\"} 3\n",
+    ] {
+        assert!(page.contains(line), "no {line:?} in\n{page}");
+    }
+    assert!(page.contains("gearbox_cluster_leader "), "{page}");
+    gearbox_testkit::prometheus::assert_clean(&page);
 }

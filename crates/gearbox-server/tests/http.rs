@@ -185,21 +185,7 @@ fn metrics_count_a_known_workload_and_pass_promtool() {
     assert!(sample(&page, "gearbox_store_commit_seconds_count") >= 1.0);
     assert!(sample(&page, "gearbox_store_commit_batch_size_sum") >= 24.0);
 
-    if require("promtool") {
-        let path = dir.path().join("metrics.txt");
-        std::fs::write(&path, &page).unwrap();
-        let out = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::fs::File::open(&path).unwrap())
-            .output()
-            .expect("run promtool");
-        let said = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && said.trim().is_empty(),
-            "promtool: {said}"
-        );
-    }
+    gearbox_testkit::prometheus::assert_clean(&page);
 }
 
 /// `method path` over HTTP/1.1, parsed as JSON.

@@ -31,6 +31,7 @@ pub mod env;
 pub mod inprocess;
 pub mod pki;
 pub mod procs;
+pub mod prometheus;
 pub mod server;
 pub mod services;
 pub mod tempdir;

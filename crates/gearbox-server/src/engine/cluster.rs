@@ -368,6 +368,22 @@ impl Engine {
         self.cluster.waiting = view.waiting.into_iter().collect();
     }
 
+    /// This node's figures, in a cluster.
+    pub(super) fn cluster_snapshot(&self) -> Option<super::stats::ClusterSnapshot> {
+        self.config.cluster.then(|| super::stats::ClusterSnapshot {
+            nodes: self.cluster.nodes.len() as u64,
+            leader: self.cluster.leads(),
+            offered: self.counters.offered,
+            claimed: self.counters.claimed,
+            waiting: self
+                .cluster
+                .waiting
+                .iter()
+                .map(|(name, counts)| (name.clone(), *counts))
+                .collect(),
+        })
+    }
+
     /// Whether this node fires the cluster's schedules.
     pub fn set_leader(&mut self, leader: bool) {
         if self.cluster.leader != Some(leader) {

@@ -80,7 +80,10 @@ pub fn utc_text(secs: i64) -> String {
     admin::utc(secs)
 }
 
-pub use stats::{FunctionSnapshot, FunctionStats, Histogram, Snapshot, TimeHistogram, BUCKETS_MS};
+pub use stats::{
+    ClusterSnapshot, FunctionSnapshot, FunctionStats, Histogram, Snapshot, TimeHistogram,
+    BUCKETS_MS,
+};
 pub use views::{ConnectionView, DeadView, JobPage, JobView, ScheduledView};
 
 use access::Asked;

@@ -119,6 +119,24 @@ pub struct Snapshot {
     pub kept_results: u64,
     /// Schedules.
     pub schedules: u64,
+    /// In a cluster: this node's part (`cluster.rs`).
+    pub cluster: Option<ClusterSnapshot>,
+}
+
+/// A cluster node's figures, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSnapshot {
+    /// Nodes with a heartbeat row, as of the last heartbeat.
+    pub nodes: u64,
+    /// This node fires the schedules.
+    pub leader: bool,
+    /// Jobs accepted here and offered to every node.
+    pub offered: u64,
+    /// Jobs claimed from the table.
+    pub claimed: u64,
+    /// Jobs waiting unclaimed in the table, by function, per priority, as of the last
+    /// heartbeat.
+    pub waiting: Vec<(Bytes, [u64; 3])>,
 }
 
 /// What happened to a job, counted per function.
@@ -223,6 +241,7 @@ impl Engine {
             dead_letters: self.dead.len() as u64,
             kept_results: self.kept.len() as u64,
             schedules: self.schedules.len() as u64,
+            cluster: self.cluster_snapshot(),
         }
     }
 }

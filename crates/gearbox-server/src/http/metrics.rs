@@ -45,6 +45,56 @@ pub fn resident_bytes() -> u64 {
 }
 
 /// A label value with `\`, `"` and line feeds escaped; bytes that are not UTF-8 replaced.
+/// A cluster node's part: nodes, leadership, offers, claims, and what waits in the table.
+fn render_cluster(out: &mut String, c: &crate::engine::ClusterSnapshot) {
+    let gauges = [
+        (
+            "gearbox_cluster_nodes",
+            "Nodes of the cluster with a heartbeat row.",
+            c.nodes,
+        ),
+        (
+            "gearbox_cluster_leader",
+            "1 if this node fires the cluster's schedules.",
+            u64::from(c.leader),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        single(out, name, "gauge", help, value);
+    }
+    let counters = [
+        (
+            "gearbox_cluster_jobs_offered_total",
+            "Background jobs accepted here and offered to every node.",
+            c.offered,
+        ),
+        (
+            "gearbox_cluster_jobs_claimed_total",
+            "Jobs this node claimed from the shared table.",
+            c.claimed,
+        ),
+    ];
+    for (name, help, value) in counters {
+        single(out, name, "counter", help, value);
+    }
+    header(
+        out,
+        "gearbox_cluster_jobs_waiting",
+        "gauge",
+        "Jobs waiting unclaimed in the shared table, by function and priority.",
+    );
+    for (function, counts) in &c.waiting {
+        let f = label(function);
+        for (p, priority) in ["high", "normal", "low"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "gearbox_cluster_jobs_waiting{{function=\"{f}\",priority=\"{priority}\"}} {}",
+                counts[p]
+            );
+        }
+    }
+}
+
 fn label(value: &[u8]) -> String {
     let text = String::from_utf8_lossy(value);
     let mut out = String::with_capacity(text.len());
@@ -61,6 +111,12 @@ fn label(value: &[u8]) -> String {
 
 /// How a per-function sample is read from a function's snapshot.
 type Value = fn(&FunctionSnapshot) -> u64;
+
+/// A metric with one unlabelled sample.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -281,8 +337,11 @@ pub fn render(metrics: &Metrics, resident: u64) -> String {
         ),
     ];
     for (name, help, value) in gauges {
-        header(&mut out, name, "gauge", help);
-        let _ = writeln!(out, "{name} {value}");
+        single(&mut out, name, "gauge", help, value);
+    }
+
+    if let Some(cluster) = &s.cluster {
+        render_cluster(&mut out, cluster);
     }
 
     if let Some(store) = &metrics.store {
