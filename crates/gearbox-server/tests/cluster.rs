@@ -71,6 +71,30 @@ fn node_with(table: &Table, name: &str, lease: &str, extra: &[&str]) -> Server {
     Server::start(Kind::Gearboxd, &args)
 }
 
+/// `kill -9` a node.
+fn kill_9(server: &Server) {
+    let killed = Command::new("kill")
+        .args(["-9", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+/// How many of `nodes` say they lead, once one does (or after 10 s).
+fn leaders(nodes: &[Server]) -> usize {
+    let count = || {
+        nodes
+            .iter()
+            .filter(|n| n.admin("nodes").iter().any(|l| l.ends_with("\tleader")))
+            .count()
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    while count() == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    count()
+}
+
 /// Submit a background job; its handle.
 fn submit(server: &Server, function: &str, unique: &str) -> Vec<u8> {
     let mut c = Conn::connect(server.addr);
@@ -138,17 +162,7 @@ fn jobs_submitted_to_any_node_run_on_workers_of_another() {
         assert_eq!(names, ["n1", "n2", "n3"]);
     }
     // One of them holds the leader's lock (each node knows only its own part).
-    let leaders = || {
-        nodes
-            .iter()
-            .filter(|n| n.admin("nodes").iter().any(|l| l.ends_with("\tleader")))
-            .count()
-    };
-    let until = Instant::now() + Duration::from_secs(10);
-    while leaders() == 0 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(leaders(), 1, "exactly one node leads");
+    assert_eq!(leaders(&nodes), 1, "exactly one node leads");
 
     // Jobs submitted to n1 and n3 while the only worker is on n2.
     let mut expected = Vec::new();
@@ -224,11 +238,7 @@ fn a_killed_nodes_jobs_run_on_another_node() {
     // b's worker takes four jobs and never finishes them; then b dies.
     let (_held, taken) = work(&b, "h", 4, true, Duration::from_secs(30));
     assert_eq!(taken.len(), 4);
-    let killed = Command::new("kill")
-        .args(["-9", &b.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    kill_9(&b);
     // A worker on a gets all ten once b's lease runs out (b had claimed them all ahead for
     // its worker).
     let started = Instant::now();
@@ -358,11 +368,7 @@ fn a_node_killed_under_load_loses_no_acknowledged_job() {
         while acked.load(Ordering::Relaxed) < LOAD_JOBS / 3 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let killed = Command::new("kill")
-            .args(["-9", &nodes[1].pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        kill_9(&nodes[1]);
         let submitted: Vec<u64> = submitters
             .into_iter()
             .flat_map(|s| s.join().unwrap())
@@ -450,22 +456,8 @@ fn epoch_jobs_of_a_dead_node_fire_once_on_the_others() {
         );
         assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
     }
-    let killed = Command::new("kill")
-        .args(["-9", &first.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let leaders = || {
-        others
-            .iter()
-            .filter(|n| n.admin("nodes").iter().any(|l| l.ends_with("\tleader")))
-            .count()
-    };
-    let until = Instant::now() + Duration::from_secs(10);
-    while leaders() == 0 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(leaders(), 1, "one of the nodes left leads");
+    kill_9(&first);
+    assert_eq!(leaders(&others), 1, "one of the nodes left leads");
     let runs = std::thread::scope(|scope| {
         let workers: Vec<_> = others
             .iter()

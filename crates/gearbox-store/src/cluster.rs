@@ -40,7 +40,7 @@ use tracing::{info, warn};
 
 use crate::batch::NetBatch;
 use crate::link::Link;
-use crate::{Coalesced, StoreError, StoredJob};
+use crate::{ClusterEvent, Coalesced, Heartbeat, NodeInfo, StoreError, StoredJob};
 
 /// Ids a node start may use: its epoch times this.
 pub const EPOCH_IDS: u64 = 1 << 40;
@@ -234,52 +234,6 @@ pub struct ClusterSettings {
     pub node: String,
     /// How long a node's jobs stay its own without a heartbeat.
     pub lease: Duration,
-}
-
-/// A node as its heartbeat row shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeInfo {
-    /// Its name.
-    pub node: String,
-    /// Seconds since its last heartbeat.
-    pub heartbeat_age: f64,
-    /// Seconds since it started.
-    pub uptime: f64,
-}
-
-/// What the cluster threads report.
-#[derive(Debug)]
-pub enum ClusterEvent {
-    /// The answer to [`Cluster::claim`]: the jobs now this node's (maybe fewer than asked, or
-    /// none), or why the claim failed.
-    Claimed {
-        /// The function claimed for.
-        function: Bytes,
-        /// How many were asked for.
-        asked: u32,
-        /// The claimed jobs.
-        jobs: Result<Vec<StoredJob>, String>,
-    },
-    /// Another node (or this one) offered jobs of this function.
-    Offered(Bytes),
-    /// A heartbeat went out (or failed). Unowned rows may have appeared without a
-    /// notification (a dead node's, or an epoch job come due), so a node with idle workers
-    /// claims again.
-    Heartbeat(Result<Heartbeat, String>),
-}
-
-/// What a heartbeat learnt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Heartbeat {
-    /// The nodes as the table shows them.
-    pub nodes: Vec<NodeInfo>,
-    /// This node holds the leader's lock: it fires the cluster's schedules. The lock is a
-    /// PostgreSQL advisory lock of the heartbeat's connection, so it passes to another node
-    /// as soon as this one's connection ends (the node dies or loses the database).
-    pub leader: bool,
-    /// Jobs waiting unclaimed in the table, by function and priority (0 high, 1 normal, 2
-    /// low).
-    pub waiting: Vec<(Bytes, u8, u64)>,
 }
 
 enum Request {

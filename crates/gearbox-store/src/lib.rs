@@ -11,6 +11,7 @@
 mod batch;
 #[cfg(feature = "postgres")]
 mod cluster;
+mod cluster_events;
 mod commit;
 mod delayed;
 mod error;
@@ -28,7 +29,8 @@ mod table;
 use bytes::Bytes;
 
 #[cfg(feature = "postgres")]
-pub use cluster::{Cluster, ClusterEvent, ClusterSettings, Heartbeat, NodeInfo, EPOCH_IDS};
+pub use cluster::{Cluster, ClusterSettings, EPOCH_IDS};
+pub use cluster_events::{ClusterEvent, Heartbeat, NodeInfo};
 pub use commit::{Commit, Committer, Loaded, StoreEvent};
 pub use delayed::DelayedStore;
 pub use error::StoreError;

@@ -42,12 +42,7 @@ pub async fn run(env: &Env, a: &BgArgs) -> Result<Record> {
     run::stage("registering workers", None);
     let t_setup = Instant::now();
     let ledger = Arc::new(Ledger::new(a.jobs, t_setup));
-    let spec = Arc::new(WorkerSpec {
-        functions: functions.clone(),
-        function_of: |_, _| 0,
-        echo: false,
-        ledger: Arc::clone(&ledger),
-    });
+    let spec = WorkerSpec::one_function(&functions, false, &ledger);
     let workers = start_workers(env.addr, a.workers, &spec, |_| vec![0]).await?;
 
     run::stage("submitting and working", Some(&ledger));

@@ -78,12 +78,7 @@ async fn throughput(nodes: &[SocketAddr], a: &ClusterArgs, rec: &mut Record) -> 
     run::stage("registering workers", None);
     let t_setup = Instant::now();
     let ledger = Arc::new(Ledger::new(a.jobs, t_setup));
-    let spec = Arc::new(WorkerSpec {
-        functions: functions.clone(),
-        function_of: |_, _| 0,
-        echo: false,
-        ledger: Arc::clone(&ledger),
-    });
+    let spec = WorkerSpec::one_function(&functions, false, &ledger);
     let mut workers = Vec::new();
     for (k, &node) in nodes.iter().enumerate() {
         let here = (0..a.workers).filter(|i| i % nodes.len() == k).count();

@@ -73,12 +73,7 @@ pub async fn measure(env: &Env, a: &FgArgs, prefix: &str, rec: &mut Record) -> R
 
     run::stage(format!("{prefix}registering workers"), None);
     let ledger = Arc::new(Ledger::new(a.jobs, Instant::now()));
-    let spec = Arc::new(WorkerSpec {
-        functions: functions.clone(),
-        function_of: |_, _| 0,
-        echo: true,
-        ledger: Arc::clone(&ledger),
-    });
+    let spec = WorkerSpec::one_function(&functions, true, &ledger);
     let workers = start_workers(env.addr, a.workers, &spec, |_| vec![0]).await?;
 
     run::stage(format!("{prefix}submit-and-wait loops"), Some(&ledger));

@@ -70,12 +70,7 @@ pub async fn run(env: &Env, a: &FillArgs) -> Result<Record> {
     let ledger = Arc::new(Ledger::new(a.jobs, Instant::now()));
     run::stage("draining", Some(&ledger));
     let cpu = env.cpu()?;
-    let spec = Arc::new(WorkerSpec {
-        functions: functions.clone(),
-        function_of: |_, _| 0,
-        echo: false,
-        ledger: Arc::clone(&ledger),
-    });
+    let spec = WorkerSpec::one_function(&functions, false, &ledger);
     let workers = start_workers(env.addr, a.workers, &spec, |_| vec![0]).await?;
     await_ledger(env.addr, &ledger, &functions, true).await?;
     let drain_secs = ledger.last_secs();

@@ -129,6 +129,18 @@ pub struct WorkerSpec {
     pub ledger: Arc<Ledger>,
 }
 
+impl WorkerSpec {
+    /// Workers of the one function `functions[0]`, echoing the workload or not.
+    pub fn one_function(functions: &[String], echo: bool, ledger: &Arc<Ledger>) -> Arc<WorkerSpec> {
+        Arc::new(WorkerSpec {
+            functions: functions.to_vec(),
+            function_of: |_, _| 0,
+            echo,
+            ledger: Arc::clone(ledger),
+        })
+    }
+}
+
 /// Connect `count` workers, worker `i` registering the functions `subset(i)` (indexes into
 /// `spec.functions`), and start their loops. Returns once the server has processed every
 /// registration (an ECHO round trip after the CAN_DOs), so jobs submitted afterwards find them.

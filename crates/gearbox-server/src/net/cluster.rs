@@ -11,34 +11,19 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use gearbox_store::StoredJob;
+use gearbox_store::{ClusterEvent, Heartbeat};
 use rustc_hash::FxHashSet;
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::Shared;
-use crate::engine::ClusterView;
+use crate::engine::{ClusterView, NodeView};
 
-/// What the cluster reports to this node.
-#[derive(Debug)]
-pub enum ClusterEvent {
-    /// The answer to a claim.
-    Claimed {
-        /// The function claimed for.
-        function: Bytes,
-        /// How many jobs were asked for.
-        asked: u32,
-        /// The jobs now this node's, or why the claim failed.
-        jobs: Result<Vec<StoredJob>, String>,
-    },
-    /// Jobs of this function were offered.
-    Offered(Bytes),
-    /// A heartbeat, or why it failed.
-    Heartbeat(Result<ClusterView, String>),
-}
-
-/// How a server takes part in a cluster: where its claims go and whence its events come.
+/// How a server takes part in a cluster: its name, where its claims go and whence its
+/// events come.
 pub struct ClusterLink {
+    /// This node's name.
+    pub node: String,
     /// Ask for up to N runnable jobs of a function.
     pub claim: Box<dyn Fn(Bytes, u32)>,
     /// The cluster's reports.
@@ -106,7 +91,8 @@ pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
                     }
                     ClusterEvent::Heartbeat(nodes) => {
                         match nodes {
-                            Ok(view) => {
+                            Ok(beat) => {
+                                let view = view(&link.node, beat);
                                 if failing {
                                     tracing::info!("the cluster's heartbeat works again");
                                     failing = false;
@@ -133,5 +119,29 @@ pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
         }
         let wanted = shared.engine.borrow_mut().take_wanted();
         claims.ask(&link, wanted);
+    }
+}
+
+/// What a heartbeat tells the engine: the nodes (this one marked if it leads), whether this
+/// node leads, and what waits in the table by function and priority.
+fn view(node: &str, beat: Heartbeat) -> ClusterView {
+    let nodes = beat
+        .nodes
+        .into_iter()
+        .map(|n| NodeView {
+            leader: beat.leader && n.node == node,
+            node: n.node,
+            heartbeat_age: n.heartbeat_age,
+            uptime: n.uptime,
+        })
+        .collect();
+    let mut waiting: std::collections::BTreeMap<Bytes, [u64; 3]> = Default::default();
+    for (function, priority, count) in beat.waiting {
+        waiting.entry(function).or_default()[usize::from(priority.min(2))] += count;
+    }
+    ClusterView {
+        nodes,
+        leader: beat.leader,
+        waiting: waiting.into_iter().collect(),
     }
 }

@@ -41,7 +41,7 @@ use crate::http::{
 };
 use crate::tls::Tls;
 use clock::Clock;
-pub use cluster::{ClusterEvent, ClusterLink};
+pub use cluster::ClusterLink;
 use connection::ConnIo;
 pub use error::{ServerError, Stop};
 use gearbox_store::{Committer, JobStore, StoreEvent};

@@ -84,8 +84,7 @@ pub struct Node {
 /// Join the cluster on the PostgreSQL store the flags name, as `node`.
 #[cfg(feature = "postgres")]
 pub fn open_node(args: &Args, node: &str) -> Result<Node> {
-    use gearbox_server::engine::{ClusterView, NodeView};
-    use gearbox_server::net::{ClusterEvent, ClusterLink};
+    use gearbox_server::net::ClusterLink;
     use gearbox_store::{Cluster, ClusterSettings, PostgresStore};
     let conninfo = match &args.store_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
@@ -111,44 +110,7 @@ pub fn open_node(args: &Args, node: &str) -> Result<Node> {
         node: node.to_owned(),
         lease: Duration::from_secs(args.cluster_lease.max(1)),
     };
-    let name = node.to_owned();
     let cluster = Cluster::start(conninfo, table, settings, move |event| {
-        let event = match event {
-            gearbox_store::ClusterEvent::Claimed {
-                function,
-                asked,
-                jobs,
-            } => ClusterEvent::Claimed {
-                function,
-                asked,
-                jobs,
-            },
-            gearbox_store::ClusterEvent::Offered(function) => ClusterEvent::Offered(function),
-            gearbox_store::ClusterEvent::Heartbeat(beat) => {
-                ClusterEvent::Heartbeat(beat.map(|beat| {
-                    let nodes = beat
-                        .nodes
-                        .into_iter()
-                        .map(|n| NodeView {
-                            leader: beat.leader && n.node == name,
-                            node: n.node,
-                            heartbeat_age: n.heartbeat_age,
-                            uptime: n.uptime,
-                        })
-                        .collect();
-                    let mut waiting: std::collections::BTreeMap<bytes::Bytes, [u64; 3]> =
-                        std::collections::BTreeMap::new();
-                    for (function, priority, count) in beat.waiting {
-                        waiting.entry(function).or_default()[usize::from(priority.min(2))] += count;
-                    }
-                    ClusterView {
-                        nodes,
-                        leader: beat.leader,
-                        waiting: waiting.into_iter().collect(),
-                    }
-                }))
-            }
-        };
         sender.send(event).is_ok()
     })
     .context("joining the cluster")?;
@@ -157,6 +119,7 @@ pub fn open_node(args: &Args, node: &str) -> Result<Node> {
         store: Box::new(store),
         first_id,
         link: ClusterLink {
+            node: node.to_owned(),
             claim: Box::new(move |function, count| cluster.claim(function, count)),
             events,
         },
