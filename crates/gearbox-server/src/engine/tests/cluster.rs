@@ -5,7 +5,6 @@
 //! schedules fire only on the leader.
 
 use super::*;
-use crate::cron::Cron;
 
 fn node() -> Harness {
     Harness::with(node_config())
@@ -189,15 +188,7 @@ fn idle_workers_want_and_claimed_jobs_run_here() {
 #[test]
 fn only_the_leader_fires_schedules() {
     let mut h = Harness::with(EngineConfig {
-        schedules: vec![ScheduleSpec {
-            cron: Cron::parse("*/5 * * * *").unwrap(),
-            function: Bytes::from_static(b"report"),
-            workload: Bytes::from_static(b"w"),
-            unique: Bytes::from_static(b"s"),
-            priority: Priority::Normal,
-            missed: Missed::Skip,
-            zone: None,
-        }],
+        schedules: super::schedule::five_minutes_config(true, Missed::Skip).schedules,
         ..node_config()
     });
     h.engine.start_schedules(h.now);

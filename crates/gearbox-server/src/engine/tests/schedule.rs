@@ -8,7 +8,7 @@
 use super::*;
 use crate::cron::Cron;
 
-fn five_minutes_config(durable: bool, missed: Missed) -> EngineConfig {
+pub(super) fn five_minutes_config(durable: bool, missed: Missed) -> EngineConfig {
     EngineConfig {
         handle_prefix: "H:test".into(),
         durable,
