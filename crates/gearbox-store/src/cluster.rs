@@ -20,6 +20,11 @@
 //! answers its submitter with the first one's handle (`origin`, the accepting node's handle
 //! prefix, is kept in the row for that).
 //!
+//! A claim whose answer never arrives (the connection broke after the database committed it)
+//! would leave its rows owned by a live node that does not know them: each claim stores a
+//! token of its own in the rows it takes, and the next heartbeat gives back the rows of the
+//! tokens whose answer was lost.
+//!
 //! Job ids are unique in the cluster: each node start takes the next value of
 //! `<table>_epoch` and numbers its jobs from that value times 2^40.
 //!
@@ -50,6 +55,7 @@ pub const EPOCH_IDS: u64 = 1 << 40;
 pub(crate) fn prepare(client: &mut Client, t: &str) -> Result<(), StoreError> {
     client.batch_execute(&format!(
         "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner TEXT;
+         ALTER TABLE {t} ADD COLUMN IF NOT EXISTS claim BIGINT;
          ALTER TABLE {t} ADD COLUMN IF NOT EXISTS origin TEXT;
          CREATE UNIQUE INDEX IF NOT EXISTS {t}_live_unique ON {t} (function_name, unique_key)
            WHERE unique_key <> '\\x'::bytea AND unique_key <> '\\x2d'::bytea;
@@ -280,6 +286,8 @@ impl Cluster {
             link: Link::new("postgres cluster"),
             connected_since: None,
             joined: false,
+            next_claim: 1,
+            lost_claims: Vec::new(),
         };
         // The first heartbeat before anything else, so a bad setting fails the start.
         node.beat()?;
@@ -315,6 +323,7 @@ struct Session {
     beat: Statement,
     join: Statement,
     release: Statement,
+    unclaim: Statement,
     nodes: Statement,
     waiting: Statement,
     /// This connection holds the leader's lock.
@@ -330,12 +339,17 @@ struct Node {
     connected_since: Option<Instant>,
     /// The first heartbeat of this start went out.
     joined: bool,
+    /// The next claim's token (stored with the rows it takes).
+    next_claim: i64,
+    /// Tokens of claims whose answer never arrived: their rows may be this node's in the
+    /// table without the server knowing them, so the next heartbeat gives them back.
+    lost_claims: Vec<i64>,
 }
 
 fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
     let mut client = config.connect(NoTls)?;
     let claim = client.prepare(&format!(
-        "UPDATE {t} SET owner = $1 WHERE id IN (
+        "UPDATE {t} SET owner = $1, claim = $5 WHERE id IN (
            SELECT id FROM {t} WHERE owner IS NULL AND function_name = $2 AND when_to_run <= $3
            ORDER BY priority, id LIMIT $4 FOR UPDATE SKIP LOCKED)
          RETURNING id, unique_key, function_name, priority, data, when_to_run, reducer"
@@ -360,6 +374,14 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
          FROM (SELECT DISTINCT encode(function_name, 'hex') AS f FROM freed) AS d",
         channel = channel(t)
     ))?;
+    // Claims whose answer never arrived: their rows go back to everyone.
+    let unclaim = client.prepare(&format!(
+        "WITH freed AS (UPDATE {t} SET owner = NULL, claim = NULL
+                        WHERE owner = $1 AND claim = ANY($2::int8[]) RETURNING function_name)
+         SELECT pg_notify('{channel}', f), f
+         FROM (SELECT DISTINCT encode(function_name, 'hex') AS f FROM freed) AS d",
+        channel = channel(t)
+    ))?;
     let nodes = client.prepare(&format!(
         "SELECT node, EXTRACT(EPOCH FROM now() - heartbeat)::float8,
                 EXTRACT(EPOCH FROM now() - started)::float8
@@ -375,6 +397,7 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
         beat,
         join,
         release,
+        unclaim,
         nodes,
         waiting,
         leader: false,
@@ -426,13 +449,26 @@ impl Node {
         let now = i64::try_from(now).unwrap_or(i64::MAX);
         let limit = i64::from(count);
         let node = &self.settings.node;
+        let (next_claim, lost_claims) = (&mut self.next_claim, &mut self.lost_claims);
+        let mut token: Option<i64> = None;
+        // Each attempt (the link retries once on a fresh connection) has its own token; one
+        // whose answer did not arrive is remembered as lost.
         let rows = self.link.run(
             || session(&self.config, &self.table),
             |s| {
-                s.client
-                    .query(&s.claim, &[node, &&function[..], &now, &limit])
+                lost_claims.extend(token.take());
+                let attempt = *next_claim;
+                *next_claim += 1;
+                token = Some(attempt);
+                let rows = s
+                    .client
+                    .query(&s.claim, &[node, &&function[..], &now, &limit, &attempt])?;
+                token = None;
+                Ok::<_, postgres::Error>(rows)
             },
-        )?;
+        );
+        lost_claims.extend(token);
+        let rows = rows?;
         let mut jobs = rows
             .iter()
             .map(crate::postgres::job_of_row)
@@ -459,6 +495,19 @@ impl Node {
             return Err(e);
         }
         self.joined = true;
+        if !self.lost_claims.is_empty() {
+            let lost = &self.lost_claims;
+            let freed = self.link.run(
+                || session(&self.config, &self.table),
+                |s| s.client.query(&s.unclaim, &[node, lost]),
+            )?;
+            warn!(
+                claims = self.lost_claims.len(),
+                functions = freed.len(),
+                "gave back the rows of claims whose answer never arrived"
+            );
+            self.lost_claims.clear();
+        }
         let since = *self.connected_since.get_or_insert_with(Instant::now);
         if since.elapsed() >= lease {
             let secs = lease.as_secs_f64();
@@ -576,6 +625,70 @@ fn listen(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{JobStore, PostgresStore, StoreOp};
+
+    const CONNINFO: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+
+    /// The rows of a claim whose answer never arrived go back to everyone at the next
+    /// heartbeat; an answered claim's stay.
+    #[test]
+    fn lost_claims_are_given_back() {
+        let Some(_lock) = gearbox_testkit::services::Service::Postgres.shared() else {
+            return;
+        };
+        let t = gearbox_testkit::services::unique_name("gbl");
+        let mut store = PostgresStore::open_node(CONNINFO, &t, "n1", "H:n1").unwrap();
+        let job = |id: u64| StoredJob {
+            id,
+            function: Bytes::from_static(b"f"),
+            unique: Bytes::new(),
+            priority: 1,
+            when_to_run: 0,
+            reducer: Bytes::new(),
+            data: Bytes::from_static(b"d"),
+        };
+        store
+            .append(&[StoreOp::Offer(job(1)), StoreOp::Offer(job(2))])
+            .unwrap();
+        let mut node = Node {
+            config: crate::postgres::config(CONNINFO).unwrap(),
+            table: t.clone(),
+            settings: ClusterSettings {
+                node: "n1".into(),
+                lease: Duration::from_secs(10),
+            },
+            link: Link::new("test"),
+            connected_since: None,
+            joined: false,
+            next_claim: 1,
+            lost_claims: Vec::new(),
+        };
+        node.beat().unwrap();
+        let got = node.claim(&Bytes::from_static(b"f"), 1).unwrap();
+        assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![1]);
+        // A second claim whose answer is lost: its row is this node's in the table only.
+        let mut client = crate::postgres::config(CONNINFO)
+            .unwrap()
+            .connect(NoTls)
+            .unwrap();
+        client
+            .execute(
+                &format!("UPDATE {t} SET owner = 'n1', claim = 77 WHERE id = 2"),
+                &[],
+            )
+            .unwrap();
+        node.lost_claims.push(77);
+        node.beat().unwrap();
+        let owners: Vec<(i64, Option<String>)> = client
+            .query(&format!("SELECT id, owner FROM {t} ORDER BY id"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(owners, vec![(1, Some("n1".into())), (2, None)]);
+        assert!(node.lost_claims.is_empty());
+        store.drop_table().unwrap();
+    }
 
     #[test]
     fn function_names_travel_as_hex() {
