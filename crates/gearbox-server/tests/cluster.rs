@@ -552,3 +552,26 @@ fn metrics_show_the_cluster() {
     assert!(page.contains("gearbox_cluster_leader "), "{page}");
     gearbox_testkit::prometheus::assert_clean(&page);
 }
+
+/// Two processes started under one node name are told, loudly: each heartbeat finds the
+/// other's instance number in the name's row.
+#[test]
+fn two_nodes_sharing_a_name_are_reported() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let a = node(&table, "twin");
+    let b = node(&table, "twin");
+    let said = |s: &Server| s.log().contains("two nodes share one --node-id");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !(said(&a) || said(&b)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        said(&a) || said(&b),
+        "no report in\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+}

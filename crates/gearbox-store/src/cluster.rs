@@ -64,6 +64,7 @@ pub(crate) fn prepare(client: &mut Client, t: &str) -> Result<(), StoreError> {
          CREATE INDEX IF NOT EXISTS {t}_owned ON {t} (owner) WHERE owner IS NOT NULL;
          CREATE TABLE IF NOT EXISTS {t}_nodes (node TEXT PRIMARY KEY,
            heartbeat TIMESTAMPTZ NOT NULL, started TIMESTAMPTZ NOT NULL);
+         ALTER TABLE {t}_nodes ADD COLUMN IF NOT EXISTS instance BIGINT;
          CREATE SEQUENCE IF NOT EXISTS {t}_epoch;"
     ))?;
     Ok(())
@@ -286,6 +287,7 @@ impl Cluster {
             link: Link::new("postgres cluster"),
             connected_since: None,
             joined: false,
+            instance: instance_number(),
             next_claim: 1,
             lost_claims: Vec::new(),
         };
@@ -339,11 +341,22 @@ struct Node {
     connected_since: Option<Instant>,
     /// The first heartbeat of this start went out.
     joined: bool,
+    /// This process's number, written with every heartbeat (see `session`).
+    instance: i64,
     /// The next claim's token (stored with the rows it takes).
     next_claim: i64,
     /// Tokens of claims whose answer never arrived: their rows may be this node's in the
     /// table without the server knowing them, so the next heartbeat gives them back.
     lost_claims: Vec<i64>,
+}
+
+/// A number for this process, different from any other's that may share a node name: the
+/// process id and the start time's nanoseconds.
+fn instance_number() -> i64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (i64::from(std::process::id()) << 32) | i64::from(nanos)
 }
 
 fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
@@ -354,14 +367,21 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
            ORDER BY priority, id LIMIT $4 FOR UPDATE SKIP LOCKED)
          RETURNING id, unique_key, function_name, priority, data, when_to_run, reducer"
     ))?;
-    let insert =
-        format!("INSERT INTO {t}_nodes (node, heartbeat, started) VALUES ($1, now(), now())");
+    // Each heartbeat writes this process's instance number and returns the one it replaced:
+    // another number means another process runs under the same name.
+    let insert = format!(
+        "WITH before AS (SELECT instance FROM {t}_nodes WHERE node = $1) \
+         INSERT INTO {t}_nodes (node, heartbeat, started, instance) \
+         VALUES ($1, now(), now(), $2)"
+    );
     let beat = client.prepare(&format!(
-        "{insert} ON CONFLICT (node) DO UPDATE SET heartbeat = now()"
+        "{insert} ON CONFLICT (node) DO UPDATE SET heartbeat = now(), instance = $2 \
+         RETURNING (SELECT instance FROM before)"
     ))?;
     // The first heartbeat of a start: a restarted node shows its new start time.
     let join = client.prepare(&format!(
-        "{insert} ON CONFLICT (node) DO UPDATE SET heartbeat = now(), started = now()"
+        "{insert} ON CONFLICT (node) DO UPDATE SET heartbeat = now(), started = now(), \
+         instance = $2 RETURNING (SELECT instance FROM before)"
     ))?;
     // Rows of nodes whose lease ran out become anyone's, and their functions are announced.
     let release = client.prepare(&format!(
@@ -483,13 +503,24 @@ impl Node {
         let lease = self.settings.lease;
         let node = &self.settings.node;
         let first = self.connected_since.is_none() && !self.joined;
+        let instance = self.instance;
         let beat = self.link.run(
             || session(&self.config, &self.table),
             |s| {
-                s.client
-                    .execute(if first { &s.join } else { &s.beat }, &[node])
+                let statement = if first { &s.join } else { &s.beat };
+                s.client.query_one(statement, &[node, &instance])
             },
         );
+        if let Ok(row) = &beat {
+            let before: Option<i64> = row.get(0);
+            if !first && before.is_some_and(|b| b != instance) {
+                tracing::error!(
+                    node = %node,
+                    "another gearboxd runs as this node: two nodes share one --node-id, so \
+                     both run the same jobs; give each node a name of its own"
+                );
+            }
+        }
         if let Err(e) = beat {
             self.connected_since = None;
             return Err(e);
@@ -660,6 +691,7 @@ mod tests {
             link: Link::new("test"),
             connected_since: None,
             joined: false,
+            instance: instance_number(),
             next_claim: 1,
             lost_claims: Vec::new(),
         };
