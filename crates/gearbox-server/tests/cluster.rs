@@ -575,3 +575,44 @@ fn two_nodes_sharing_a_name_are_reported() {
         b.log()
     );
 }
+
+/// libgearman's own `gearman` tool, unchanged, against two nodes: background submissions
+/// with one unique id to each node are one job, which a `gearman -w` worker on the other
+/// node runs once.
+#[test]
+fn libgearmans_tool_works_across_nodes() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    if !gearbox_testkit::require("gearman") {
+        return;
+    }
+    let table = Table::new();
+    let (a, b) = (node(&table, "g1"), node(&table, "g2"));
+    for (n, data) in [(&a, "payload"), (&b, "other")] {
+        let out = gearbox_testkit::procs::Proc::spawn(n.gearman_cmd(&[
+            "-b",
+            "-u",
+            "tool-same",
+            "-f",
+            "tooljob",
+            data,
+        ]))
+        .wait(Duration::from_secs(20));
+        assert!(out.success(), "{out}");
+    }
+    assert_eq!(table.rows(), 1, "one job for the two submissions");
+    let sink = b.scratch().join("tooljob.out");
+    let sink_s = sink.to_string_lossy().into_owned();
+    let out = gearbox_testkit::procs::Proc::spawn(
+        b.gearman_cmd(&["-w", "-f", "tooljob", "-c", "1", "--", "tee", &sink_s]),
+    )
+    .wait(Duration::from_secs(30));
+    assert!(out.success(), "worker: {out}");
+    assert_eq!(std::fs::read_to_string(&sink).unwrap(), "payload");
+    let until = Instant::now() + Duration::from_secs(10);
+    while table.rows() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(table.rows(), 0);
+}
