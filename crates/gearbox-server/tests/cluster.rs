@@ -616,3 +616,146 @@ fn libgearmans_tool_works_across_nodes() {
     }
     assert_eq!(table.rows(), 0);
 }
+
+/// Read replies on `c` until one of `kind` arrives (or 20 s pass); every reply read.
+fn until_kind(c: &mut Conn, kind: T) -> Vec<gearbox_testkit::wire::Reply> {
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    while Instant::now() < until {
+        let Ok(reply) = c.recv_within(Duration::from_millis(200)) else {
+            continue;
+        };
+        let last = reply.is(kind);
+        got.push(reply);
+        if last {
+            return got;
+        }
+    }
+    panic!(
+        "no {kind:?} within 20 s; got {:?}",
+        got.iter().map(|r| r.describe()).collect::<Vec<_>>()
+    );
+}
+
+/// Foreground jobs submitted to nodes without a worker run on a worker of a third node, and
+/// their clients hear every work packet under the handle they heard: equal submissions to two
+/// nodes are one job with the first handle, run once; its status answers on the node that
+/// holds it for its client; nothing is left in the table.
+#[test]
+fn foreground_jobs_run_on_another_nodes_worker() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let (a, b, c) = (node(&table, "f1"), node(&table, "f2"), node(&table, "f3"));
+    let mut first = Conn::connect(a.addr);
+    let r = first.request_req(T::SubmitJob, &[b"fgx", b"same", b"payload"]);
+    assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    let handle = r[0].args()[0].clone();
+    assert!(handle.starts_with(b"H:f1:"), "{}", r[0].describe());
+    let mut second = Conn::connect(b.addr);
+    let r = second.request_req(T::SubmitJob, &[b"fgx", b"same", b"other"]);
+    assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    assert_eq!(
+        r[0].args()[0],
+        handle,
+        "the second submitter hears the first handle"
+    );
+    assert_eq!(status(&a, &handle), (true, false));
+
+    // The worker, on the third node, gets the one job.
+    let mut w = Conn::connect(c.addr);
+    w.send_req(T::CanDo, &[b"fgx"]);
+    let until = Instant::now() + Duration::from_secs(20);
+    let assigned = loop {
+        let r = w.request_req(T::GrabJobUniq, &[]);
+        if r[0].is(T::JobAssignUniq) {
+            break r[0].args();
+        }
+        assert!(Instant::now() < until, "no job reached the worker");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(assigned[2], b"same");
+    assert_eq!(assigned[3], b"payload");
+    let theirs = assigned[0].clone();
+    w.send_req(T::WorkData, &[&theirs, b"part"]);
+    w.send_req(T::WorkStatus, &[&theirs, b"1", b"2"]);
+    w.send_req(T::WorkComplete, &[&theirs, b"result"]);
+    for client in [&mut first, &mut second] {
+        let got = until_kind(client, T::WorkComplete);
+        let seen: Vec<(T, Vec<Vec<u8>>)> =
+            got.iter().map(|r| (r.packet().kind, r.args())).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (T::WorkData, vec![handle.clone(), b"part".to_vec()]),
+                (
+                    T::WorkStatus,
+                    vec![handle.clone(), b"1".to_vec(), b"2".to_vec()]
+                ),
+                (T::WorkComplete, vec![handle.clone(), b"result".to_vec()]),
+            ]
+        );
+    }
+    let r = w.request_req(T::GrabJobUniq, &[]);
+    assert!(r[0].is(T::NoJob), "ran once: {}", r[0].describe());
+    let until = Instant::now() + Duration::from_secs(10);
+    while table.rows() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(table.rows(), 0, "nothing left in the table");
+    assert_eq!(status(&a, &handle), (false, false));
+}
+
+/// The PECL extension, unchanged, with every client callback: tasks submitted to one node and
+/// run by a PHP worker on another hear exactly what they hear when client and worker share a
+/// node (data, warning, status, then complete, fail or exception).
+#[test]
+fn pecl_callbacks_across_nodes_match_one_node() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    if !gearbox_testkit::require_php() {
+        return;
+    }
+    let table = Table::new();
+    let (a, b) = (node(&table, "p1"), node(&table, "p2"));
+    let run = |client: &Server| {
+        let worker = b.spawn_php("worker.php", &["--fn", "pcb:callbacks", "--count", "4"]);
+        let out = client.php(
+            "callbacks.php",
+            &["pcb", "complete", "fail", "exception", "other"],
+        );
+        assert!(out.success(), "{out}");
+        assert!(worker.wait(Duration::from_secs(30)).success());
+        out.stdout
+    };
+    let one_node = run(&b);
+    let across = run(&a);
+    assert!(
+        one_node.contains("complete: created | data d:complete"),
+        "{one_node}"
+    );
+    assert_eq!(across, one_node);
+}
+
+/// libgearman's `gearman` tool, unchanged: a foreground client on one node gets the result of
+/// a `gearman -w` worker on another.
+#[test]
+fn libgearmans_foreground_client_gets_another_nodes_result() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    if !gearbox_testkit::require("gearman") {
+        return;
+    }
+    let table = Table::new();
+    let (a, b) = (node(&table, "t1"), node(&table, "t2"));
+    let worker = gearbox_testkit::procs::Proc::spawn(
+        b.gearman_cmd(&["-w", "-f", "upper", "-c", "1", "--", "tr", "a-z", "A-Z"]),
+    );
+    let out = a.gearman(&["-f", "upper", "shout"]);
+    assert!(out.success(), "{out}");
+    assert_eq!(out.stdout, "SHOUT");
+    assert!(worker.wait(Duration::from_secs(30)).success());
+}

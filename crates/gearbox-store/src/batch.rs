@@ -19,6 +19,14 @@ pub(crate) struct NetBatch<'a> {
     /// For each of `puts`: it was offered to the cluster ([`StoreOp::Offer`]), not kept by
     /// this node.
     pub offered: Vec<bool>,
+    /// For each of `puts`: this node watches it ([`StoreOp::OfferWatched`]).
+    pub watched: Vec<bool>,
+    /// Work packets to relay, as (id, kind, data, last), in batch order (never merged).
+    pub relays: Vec<(u64, u8, &'a Bytes, bool)>,
+    /// Jobs this node stops watching, in batch order, and whether it gives them back.
+    pub unwatches: Vec<(u64, bool)>,
+    /// Watched jobs a background submission joined, in batch order.
+    pub adopted: Vec<u64>,
     /// Ids to delete, in batch order.
     pub dones: Vec<u64>,
     /// Records to insert or replace, in batch order.
@@ -36,30 +44,44 @@ enum Target<'a> {
 
 impl<'a> NetBatch<'a> {
     pub(crate) fn of(batch: &'a [StoreOp]) -> NetBatch<'a> {
+        // Relays and unwatches are not states of a row: every one counts, in order.
         let target = |op: &'a StoreOp| match op {
-            StoreOp::Put(job) | StoreOp::Offer(job) => Target::Job(job.id),
-            StoreOp::Done { id } => Target::Job(*id),
-            StoreOp::PutRecord(r) => Target::Record(r.kind, &r.key),
-            StoreOp::DropRecord { kind, key } => Target::Record(*kind, key),
+            StoreOp::Put(job) | StoreOp::Offer(job) | StoreOp::OfferWatched(job) => {
+                Some(Target::Job(job.id))
+            }
+            StoreOp::Done { id } => Some(Target::Job(*id)),
+            StoreOp::PutRecord(r) => Some(Target::Record(r.kind, &r.key)),
+            StoreOp::DropRecord { kind, key } => Some(Target::Record(*kind, key)),
+            StoreOp::Relay { .. } | StoreOp::Unwatch { .. } | StoreOp::Adopt { .. } => None,
         };
         let mut last: HashMap<Target<'a>, usize> = HashMap::with_capacity(batch.len());
         for (at, op) in batch.iter().enumerate() {
-            last.insert(target(op), at);
+            if let Some(target) = target(op) {
+                last.insert(target, at);
+            }
         }
         let mut net = NetBatch::default();
         for (at, op) in batch.iter().enumerate() {
-            if last.get(&target(op)) != Some(&at) {
+            if target(op).is_some_and(|t| last.get(&t) != Some(&at)) {
                 continue;
             }
+            let mut put = |job, offered, watched| {
+                net.puts.push(job);
+                net.offered.push(offered);
+                net.watched.push(watched);
+            };
             match op {
-                StoreOp::Put(job) => {
-                    net.puts.push(job);
-                    net.offered.push(false);
-                }
-                StoreOp::Offer(job) => {
-                    net.puts.push(job);
-                    net.offered.push(true);
-                }
+                StoreOp::Put(job) => put(job, false, false),
+                StoreOp::Offer(job) => put(job, true, false),
+                StoreOp::OfferWatched(job) => put(job, true, true),
+                StoreOp::Relay {
+                    id,
+                    kind,
+                    data,
+                    last,
+                } => net.relays.push((*id, *kind, data, *last)),
+                StoreOp::Unwatch { id, give_back } => net.unwatches.push((*id, *give_back)),
+                StoreOp::Adopt { id } => net.adopted.push(*id),
                 StoreOp::Done { id } => net.dones.push(*id),
                 StoreOp::PutRecord(record) => net.record_puts.push(record),
                 StoreOp::DropRecord { kind, key } => net.record_drops.push((*kind, key)),

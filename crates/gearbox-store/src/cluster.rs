@@ -25,6 +25,15 @@
 //! token of its own in the rows it takes, and the next heartbeat gives back the rows of the
 //! tokens whose answer was lost.
 //!
+//! Foreground jobs travel the same way. A node offers a foreground job its own workers will not
+//! take soon with itself in the row's `watchers` ([`StoreOp::OfferWatched`]); a foreground
+//! submission refused by the unique index adds its node to the equal row's watchers instead.
+//! The node running a watched job writes each of its work packets to `<table>_relay`, once per
+//! watching node, in the transaction that also deletes the row after the last one, and
+//! `NOTIFY <table>_relay` with each node's name; each node takes its packets (in the order
+//! written) and hands them to its waiting clients. A watched job whose runner dies runs again
+//! elsewhere, so its clients may hear its packets twice (at least once, as background jobs).
+//!
 //! Job ids are unique in the cluster: each node start takes the next value of
 //! `<table>_epoch` and numbers its jobs from that value times 2^40.
 //!
@@ -45,7 +54,7 @@ use tracing::{info, warn};
 
 use crate::batch::NetBatch;
 use crate::link::Link;
-use crate::{ClusterEvent, Coalesced, Heartbeat, NodeInfo, StoreError, StoredJob};
+use crate::{ClaimedJob, ClusterEvent, Coalesced, Heartbeat, NodeInfo, Relayed, StoreError};
 
 /// Ids a node start may use: its epoch times this.
 pub const EPOCH_IDS: u64 = 1 << 40;
@@ -57,6 +66,11 @@ pub(crate) fn prepare(client: &mut Client, t: &str) -> Result<(), StoreError> {
         "ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner TEXT;
          ALTER TABLE {t} ADD COLUMN IF NOT EXISTS claim BIGINT;
          ALTER TABLE {t} ADD COLUMN IF NOT EXISTS origin TEXT;
+         ALTER TABLE {t} ADD COLUMN IF NOT EXISTS watchers TEXT[] NOT NULL DEFAULT '{{}}';
+         ALTER TABLE {t} ADD COLUMN IF NOT EXISTS background BOOLEAN NOT NULL DEFAULT true;
+         CREATE TABLE IF NOT EXISTS {t}_relay (seq BIGSERIAL PRIMARY KEY, node TEXT NOT NULL,
+           job BIGINT NOT NULL, kind SMALLINT NOT NULL, data BYTEA NOT NULL);
+         CREATE INDEX IF NOT EXISTS {t}_relay_node ON {t}_relay (node, seq);
          CREATE UNIQUE INDEX IF NOT EXISTS {t}_live_unique ON {t} (function_name, unique_key)
            WHERE unique_key <> '\\x'::bytea AND unique_key <> '\\x2d'::bytea;
          CREATE INDEX IF NOT EXISTS {t}_unowned ON {t} (function_name, priority, id)
@@ -83,12 +97,21 @@ pub(crate) fn rewrite_sql(t: &str, unnest: &str) -> String {
     )
 }
 
-/// A cluster node's statements for writing new jobs.
+/// A cluster node's statements for writing new jobs, relaying work packets and watching.
 pub(crate) struct NodeStatements {
     /// Insert the rows not there yet, skipping any an equal live job refuses.
     insert: Statement,
-    /// The stored jobs equal to new ones that were refused: (new id, stored id, origin).
+    /// Join the stored jobs equal to new ones that were refused (a foreground one watches
+    /// it, a background one makes it background): (new id, stored id, origin).
     existing: Statement,
+    /// Write work packets for every node watching their jobs, and notify those nodes.
+    relay: Statement,
+    /// Delete jobs only this node watched that nobody else needs (see [`StoreOp::Unwatch`]).
+    unwatch_delete: Statement,
+    /// Stop watching jobs.
+    unwatch: Statement,
+    /// Mark jobs background.
+    adopt: Statement,
 }
 
 impl NodeStatements {
@@ -99,22 +122,114 @@ impl NodeStatements {
     ) -> Result<NodeStatements, StoreError> {
         let insert = client.prepare(&format!(
             "INSERT INTO {t} (id, unique_key, function_name, priority, data, when_to_run, \
-                              reducer, owner, origin) \
+                              reducer, owner, origin, watchers, background) \
              SELECT u.id, u.unique_key, u.function_name, u.priority, u.data, u.when_to_run, \
-                    u.reducer, CASE WHEN u.offered THEN NULL ELSE $9 END, $10 \
-             FROM {unnest}, $8::bool[]) \
+                    u.reducer, CASE WHEN u.offered THEN NULL ELSE $9 END, $10, \
+                    CASE WHEN u.watched THEN ARRAY[$9] ELSE '{{}}'::text[] END, NOT u.watched \
+             FROM {unnest}, $8::bool[], $11::bool[]) \
                AS u(id, unique_key, function_name, priority, data, when_to_run, reducer, \
-                    offered) \
+                    offered, watched) \
              WHERE NOT EXISTS (SELECT 1 FROM {t} x WHERE x.id = u.id) \
              ON CONFLICT DO NOTHING RETURNING id"
         ))?;
         let existing = client.prepare(&format!(
-            "SELECT n.id, t.id, t.origin \
-             FROM UNNEST($1::int8[], $2::bytea[], $3::bytea[]) AS n(id, function_name, unique_key) \
-             JOIN {t} t ON t.function_name = n.function_name AND t.unique_key = n.unique_key \
-               AND t.id <> n.id"
+            "UPDATE {t} t SET \
+               watchers = CASE WHEN n.watch AND NOT ($5 = ANY(t.watchers)) \
+                 THEN array_append(t.watchers, $5) ELSE t.watchers END, \
+               background = t.background OR NOT n.watch \
+             FROM UNNEST($1::int8[], $2::bytea[], $3::bytea[], $4::bool[]) \
+               AS n(id, function_name, unique_key, watch) \
+             WHERE t.function_name = n.function_name AND t.unique_key = n.unique_key \
+               AND t.id <> n.id \
+             RETURNING n.id, t.id, t.origin"
         ))?;
-        Ok(NodeStatements { insert, existing })
+        // Sequence numbers follow the order of the SELECT, which is the batch's. A row whose
+        // last packet this is goes in the same statement: a node that joins it later finds no
+        // row (its write fails and is retried) rather than a job whose end it will never hear.
+        let relay = client.prepare(&format!(
+            "WITH r AS (INSERT INTO {t}_relay (node, job, kind, data) \
+               SELECT w.node, u.job, u.kind, u.data \
+               FROM UNNEST($1::int8[], $2::int2[], $3::bytea[]) WITH ORDINALITY \
+                 AS u(job, kind, data, ord) \
+               JOIN {t} t ON t.id = u.job \
+               CROSS JOIN LATERAL UNNEST(t.watchers) AS w(node) \
+               ORDER BY u.ord RETURNING node), \
+             ended AS (DELETE FROM {t} WHERE id = ANY($4::int8[])) \
+             SELECT pg_notify('{channel}', node) FROM (SELECT DISTINCT node FROM r) AS d",
+            channel = relay_channel(t)
+        ))?;
+        let unwatch_delete = client.prepare(&format!(
+            "DELETE FROM {t} t USING UNNEST($1::int8[], $3::bool[]) AS u(id, give_back) \
+             WHERE t.id = u.id AND NOT t.background \
+               AND (t.owner IS NULL OR t.owner = $2 AND u.give_back) \
+               AND t.watchers <@ ARRAY[$2]::text[]"
+        ))?;
+        let unwatch = client.prepare(&format!(
+            "WITH freed AS (UPDATE {t} t SET watchers = array_remove(t.watchers, $2), \
+                              owner = CASE WHEN t.owner = $2 AND u.give_back THEN NULL \
+                                ELSE t.owner END \
+                            FROM UNNEST($1::int8[], $3::bool[]) AS u(id, give_back) \
+                            WHERE t.id = u.id \
+                            RETURNING t.function_name, t.owner) \
+             SELECT pg_notify('{channel}', f) \
+             FROM (SELECT DISTINCT encode(function_name, 'hex') AS f FROM freed \
+                   WHERE owner IS NULL) AS d",
+            channel = channel(t)
+        ))?;
+        let adopt = client.prepare(&format!(
+            "UPDATE {t} SET background = true WHERE id = ANY($1::int8[])"
+        ))?;
+        Ok(NodeStatements {
+            insert,
+            existing,
+            relay,
+            unwatch_delete,
+            unwatch,
+            adopt,
+        })
+    }
+
+    /// Relay a batch's work packets (before its deletions: a packet reaches the watchers of
+    /// a row that is still there), mark the jobs background submissions joined, and drop the
+    /// jobs it stops watching.
+    pub(crate) fn relay_and_unwatch(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        node: &String,
+        net: &NetBatch<'_>,
+    ) -> Result<(), StoreError> {
+        if !net.relays.is_empty() {
+            let ids: Vec<i64> = net
+                .relays
+                .iter()
+                .map(|r| i64::try_from(r.0).unwrap_or(i64::MAX))
+                .collect();
+            let kinds: Vec<i16> = net.relays.iter().map(|r| i16::from(r.1)).collect();
+            let data: Vec<&[u8]> = net.relays.iter().map(|r| &r.2[..]).collect();
+            let ended: Vec<i64> = net
+                .relays
+                .iter()
+                .filter(|r| r.3)
+                .map(|r| i64::try_from(r.0).unwrap_or(i64::MAX))
+                .collect();
+            tx.query(&self.relay, &[&ids, &kinds, &data, &ended])?;
+        }
+        let ids = |of: &[u64]| -> Vec<i64> {
+            of.iter()
+                .map(|&id| i64::try_from(id).unwrap_or(i64::MAX))
+                .collect()
+        };
+        if !net.adopted.is_empty() {
+            tx.execute(&self.adopt, &[&ids(&net.adopted)])?;
+        }
+        if !net.unwatches.is_empty() {
+            let unwatched: Vec<u64> = net.unwatches.iter().map(|u| u.0).collect();
+            let ids = ids(&unwatched);
+            let give_back: Vec<bool> = net.unwatches.iter().map(|u| u.1).collect();
+            tx.execute(&self.unwatch_delete, &[&ids, node, &give_back])?;
+            tx.query(&self.unwatch, &[&ids, node, &give_back])?;
+        }
+        Ok(())
     }
 
     /// Write a batch's jobs: rewrite those stored (`rewrite`, see [`rewrite_sql`]), insert the
@@ -127,13 +242,16 @@ impl NodeStatements {
         rewrite: &Statement,
         params: &mut Vec<&'a (dyn postgres::types::ToSql + Sync)>,
         origin: &'a String,
+        watched: &'a Vec<bool>,
         rows: (&[i64], &[&[u8]], &[&[u8]]),
     ) -> Result<Vec<Coalesced>, StoreError> {
         let ids = |found: Vec<postgres::Row>| -> HashSet<i64> {
             found.iter().map(|row| row.get::<_, i64>(0)).collect()
         };
+        let node = params[8];
         let mut written = ids(tx.query(rewrite, params)?);
         params.push(origin);
+        params.push(watched);
         written.extend(ids(tx.query(&self.insert, params)?));
         let (all_ids, functions, uniques) = rows;
         let refused: Vec<usize> = (0..all_ids.len())
@@ -145,7 +263,17 @@ impl NodeStatements {
         let pick_ids: Vec<i64> = refused.iter().map(|&i| all_ids[i]).collect();
         let pick_functions: Vec<&[u8]> = refused.iter().map(|&i| functions[i]).collect();
         let pick_uniques: Vec<&[u8]> = refused.iter().map(|&i| uniques[i]).collect();
-        let found = tx.query(&self.existing, &[&pick_ids, &pick_functions, &pick_uniques])?;
+        let pick_watched: Vec<bool> = refused.iter().map(|&i| watched[i]).collect();
+        let found = tx.query(
+            &self.existing,
+            &[
+                &pick_ids,
+                &pick_functions,
+                &pick_uniques,
+                &pick_watched,
+                node,
+            ],
+        )?;
         if found.len() != refused.len() {
             // The equal job finished between the insert and the look-up: let the batch fail
             // and its submitters retry, rather than acknowledge a job stored nowhere.
@@ -173,6 +301,44 @@ impl NodeStatements {
 /// The channel offered jobs are announced on.
 fn channel(t: &str) -> String {
     format!("{t}_jobs")
+}
+
+/// The channel relayed work packets are announced on, with the watching node's name.
+fn relay_channel(t: &str) -> String {
+    format!("{t}_relay")
+}
+
+/// A node (re)starting: its clients of before are gone, so it watches nothing and nothing
+/// relayed to it is for anyone; foreground jobs nobody watches any more are dropped (unless
+/// claimed by a live node, which runs them out); the watched jobs it held go back to everyone
+/// (another start of it does not know whom to relay to). Run before its replay.
+pub(crate) fn rejoin(client: &mut Client, t: &str, node: &str) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute(&format!("DELETE FROM {t}_relay WHERE node = $1"), &[&node])?;
+    tx.execute(
+        &format!("UPDATE {t} SET watchers = array_remove(watchers, $1) WHERE $1 = ANY(watchers)"),
+        &[&node],
+    )?;
+    tx.execute(
+        &format!(
+            "DELETE FROM {t} WHERE NOT background AND cardinality(watchers) = 0 \
+             AND (owner IS NULL OR owner = $1)"
+        ),
+        &[&node],
+    )?;
+    tx.query(
+        &format!(
+            "WITH freed AS (UPDATE {t} SET owner = NULL, claim = NULL \
+                            WHERE owner = $1 AND cardinality(watchers) > 0 \
+                            RETURNING function_name) \
+             SELECT pg_notify('{channel}', f) \
+             FROM (SELECT DISTINCT encode(function_name, 'hex') AS f FROM freed) AS d",
+            channel = channel(t)
+        ),
+        &[&node],
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// `NOTIFY` the channel with each function name (hex) of `$1`.
@@ -293,6 +459,7 @@ impl Cluster {
         };
         // The first heartbeat before anything else, so a bad setting fails the start.
         node.beat()?;
+        let name = node.settings.node.clone();
         {
             let report = report.clone();
             let stop = stop.clone();
@@ -305,7 +472,7 @@ impl Cluster {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("gearboxd-listen".into())
-                .spawn(move || listen(&config, &channel(&table), &*report, &stop))
+                .spawn(move || listen(&config, &table, &name, &*report, &stop))
                 .map_err(StoreError::Thread)?;
         }
         Ok(Cluster { requests, stop })
@@ -365,7 +532,8 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
         "UPDATE {t} SET owner = $1, claim = $5 WHERE id IN (
            SELECT id FROM {t} WHERE owner IS NULL AND function_name = $2 AND when_to_run <= $3
            ORDER BY priority, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-         RETURNING id, unique_key, function_name, priority, data, when_to_run, reducer"
+         RETURNING id, unique_key, function_name, priority, data, when_to_run, reducer,
+                   background, watchers"
     ))?;
     // Each heartbeat writes this process's instance number and returns the one it replaced:
     // another number means another process runs under the same name.
@@ -389,7 +557,8 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
                        WHERE heartbeat >= now() - make_interval(secs => $1)),
               freed AS (UPDATE {t} SET owner = NULL
                         WHERE owner IS NOT NULL AND owner NOT IN (SELECT node FROM live)
-                        RETURNING function_name)
+                        RETURNING function_name),
+              unheard AS (DELETE FROM {t}_relay WHERE node NOT IN (SELECT node FROM live))
          SELECT pg_notify('{channel}', f), f
          FROM (SELECT DISTINCT encode(function_name, 'hex') AS f FROM freed) AS d",
         channel = channel(t)
@@ -462,7 +631,7 @@ impl Node {
         }
     }
 
-    fn claim(&mut self, function: &Bytes, count: u32) -> Result<Vec<StoredJob>, StoreError> {
+    fn claim(&mut self, function: &Bytes, count: u32) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -491,9 +660,17 @@ impl Node {
         let rows = rows?;
         let mut jobs = rows
             .iter()
-            .map(crate::postgres::job_of_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        jobs.sort_unstable_by_key(|j| (j.priority, j.id));
+            .map(|row| {
+                let watchers: Vec<String> = row.try_get(8)?;
+                Ok(ClaimedJob {
+                    job: crate::postgres::job_of_row(row)?,
+                    background: row.try_get(7)?,
+                    watched_here: watchers.iter().any(|w| w == node),
+                    watched_elsewhere: watchers.iter().any(|w| w != node),
+                })
+            })
+            .collect::<Result<Vec<_>, postgres::Error>>()?;
+        jobs.sort_unstable_by_key(|j| (j.job.priority, j.job.id));
         Ok(jobs)
     }
 
@@ -597,14 +774,21 @@ impl Node {
     }
 }
 
-/// Hear the offers: `LISTEN` on a connection of its own, reconnecting after a failure. After a
-/// reconnect nothing is assumed heard: the next heartbeat makes the node claim anyway.
+/// Hear the offers and take the packets relayed to this node: `LISTEN` on a connection of its
+/// own, reconnecting after a failure. After a reconnect nothing is assumed heard: the relayed
+/// packets are taken at once, and the next heartbeat makes the node claim anyway.
 fn listen(
     config: &Config,
-    channel: &str,
+    table: &str,
+    node: &str,
     report: &dyn Fn(ClusterEvent) -> bool,
     stop: &AtomicBool,
 ) {
+    let (offers, relays) = (channel(table), relay_channel(table));
+    let take = format!(
+        "WITH d AS (DELETE FROM {table}_relay WHERE node = $1 RETURNING seq, job, kind, data) \
+         SELECT job, kind, data FROM d ORDER BY seq"
+    );
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::Acquire) {
         let mut client = match config.connect(NoTls) {
@@ -616,49 +800,208 @@ fn listen(
                 continue;
             }
         };
-        if let Err(e) = client.batch_execute(&format!("LISTEN {channel}")) {
+        if let Err(e) = client.batch_execute(&format!("LISTEN {offers}; LISTEN {relays}")) {
             warn!(error = %e, "LISTEN failed; retrying");
             std::thread::sleep(backoff);
             continue;
         }
         backoff = Duration::from_millis(100);
+        // Packets may have been written while this node was not listening.
+        let mut relayed = true;
         loop {
             if stop.load(Ordering::Acquire) {
                 return;
             }
-            let heard = client
-                .notifications()
-                .timeout_iter(Duration::from_millis(500))
-                .next();
-            match heard {
-                Ok(Some(notification)) => {
-                    if let Some(function) = unhex(notification.payload()) {
-                        if !report(ClusterEvent::Offered(function)) {
+            if std::mem::take(&mut relayed) {
+                match take_relayed(&mut client, &take, node) {
+                    Ok(packets) if packets.is_empty() => {}
+                    Ok(packets) => {
+                        if !report(ClusterEvent::Relayed(packets)) {
                             return;
                         }
                     }
+                    Err(e) => {
+                        warn!(error = %e, "taking relayed work packets failed; reconnecting");
+                        break;
+                    }
                 }
+            }
+            let mut heard = Vec::new();
+            let first = client
+                .notifications()
+                .timeout_iter(Duration::from_millis(500))
+                .next();
+            match first {
+                Ok(Some(notification)) => heard.push(notification),
                 Ok(None) => {
                     // A quiet half second: make sure the connection is still there.
                     if client.is_closed() {
                         break;
                     }
+                    continue;
                 }
                 Err(e) => {
                     warn!(error = %e, "the cluster's LISTEN connection failed; reconnecting");
                     break;
                 }
             }
+            // Whatever else has arrived: one take serves every relay notification.
+            let mut more = client.notifications();
+            let mut pending = more.iter();
+            while let Ok(Some(notification)) = pending.next() {
+                heard.push(notification);
+            }
+            for notification in heard {
+                if notification.channel() == relays {
+                    relayed |= notification.payload() == node;
+                } else if let Some(function) = unhex(notification.payload()) {
+                    if !report(ClusterEvent::Offered(function)) {
+                        return;
+                    }
+                }
+            }
         }
     }
+}
+
+/// Take the packets relayed to `node`, in the order they were written.
+fn take_relayed(
+    client: &mut Client,
+    take: &str,
+    node: &str,
+) -> Result<Vec<Relayed>, postgres::Error> {
+    let rows = client.query(take, &[&node])?;
+    rows.iter()
+        .map(|row| {
+            let kind: i16 = row.try_get(1)?;
+            Ok(Relayed {
+                id: u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0),
+                kind: u8::try_from(kind).unwrap_or(0),
+                data: Bytes::from(row.try_get::<_, Vec<u8>>(2)?),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{JobStore, PostgresStore, StoreOp};
+    use crate::{JobStore, PostgresStore, StoreOp, StoredJob};
 
     const CONNINFO: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+
+    fn job(id: u64, unique: &'static [u8]) -> StoredJob {
+        StoredJob {
+            id,
+            function: Bytes::from_static(b"f"),
+            unique: Bytes::from_static(unique),
+            priority: 1,
+            when_to_run: 0,
+            reducer: Bytes::new(),
+            data: Bytes::from_static(b"d"),
+        }
+    }
+
+    fn node(t: &str, name: &str) -> Node {
+        Node {
+            config: crate::postgres::config(CONNINFO).unwrap(),
+            table: t.to_owned(),
+            settings: ClusterSettings {
+                node: name.into(),
+                lease: Duration::from_secs(10),
+            },
+            link: Link::new("test"),
+            connected_since: None,
+            joined: false,
+            instance: instance_number(),
+            next_claim: 1,
+            lost_claims: Vec::new(),
+        }
+    }
+
+    fn relay(id: u64, kind: u8, data: &'static [u8], last: bool) -> StoreOp {
+        StoreOp::Relay {
+            id,
+            kind,
+            data: Bytes::from_static(data),
+            last,
+        }
+    }
+
+    /// A foreground job offered by one node, joined by a foreground submission on a second and
+    /// by a background one on a third, runs on the third: its packets reach the two watching
+    /// nodes in order, the last one deletes the row, and a watch given up before the end
+    /// leaves nothing behind.
+    #[test]
+    fn work_packets_reach_the_watching_nodes() {
+        let Some(_lock) = gearbox_testkit::services::Service::Postgres.shared() else {
+            return;
+        };
+        let t = gearbox_testkit::services::unique_name("gbr");
+        let mut a = PostgresStore::open_node(CONNINFO, &t, "a", "H:a").unwrap();
+        let mut b = PostgresStore::open_node(CONNINFO, &t, "b", "H:b").unwrap();
+        let mut c = PostgresStore::open_node(CONNINFO, &t, "c", "H:c").unwrap();
+        a.append(&[StoreOp::OfferWatched(job(1, b"u"))]).unwrap();
+        b.append(&[StoreOp::OfferWatched(job(2, b"u"))]).unwrap();
+        let joined = b.coalesced();
+        assert_eq!(joined.len(), 1);
+        assert_eq!((joined[0].id, &joined[0].handle[..]), (2, &b"H:a:1"[..]));
+        c.append(&[StoreOp::Offer(job(3, b"u"))]).unwrap();
+        assert_eq!(c.coalesced().len(), 1);
+        let mut runner = node(&t, "c");
+        runner.beat().unwrap();
+        let claimed = runner.claim(&Bytes::from_static(b"f"), 5).unwrap();
+        assert_eq!(claimed.len(), 1);
+        let claimed = &claimed[0];
+        assert_eq!(claimed.job.id, 1);
+        assert!(claimed.background, "a background submission joined it");
+        assert!(!claimed.watched_here && claimed.watched_elsewhere);
+        c.append(&[relay(1, 28, b"part", false), relay(1, 13, b"result", true)])
+            .unwrap();
+        let mut client = crate::postgres::config(CONNINFO)
+            .unwrap()
+            .connect(NoTls)
+            .unwrap();
+        let take = format!(
+            "WITH d AS (DELETE FROM {t}_relay WHERE node = $1 RETURNING seq, job, kind, data) \
+             SELECT job, kind, data FROM d ORDER BY seq"
+        );
+        for watcher in ["a", "b"] {
+            let packets = take_relayed(&mut client, &take, watcher).unwrap();
+            let seen: Vec<(u64, u8, &[u8])> = packets
+                .iter()
+                .map(|p| (p.id, p.kind, &p.data[..]))
+                .collect();
+            assert_eq!(seen, vec![(1, 28, &b"part"[..]), (1, 13, &b"result"[..])]);
+        }
+        assert!(take_relayed(&mut client, &take, "c").unwrap().is_empty());
+        assert!(a.is_empty().unwrap(), "the last packet deletes the row");
+
+        // A foreground job whose only watcher gives it up before it runs is deleted; one a
+        // second node also watches stays for it.
+        a.append(&[StoreOp::OfferWatched(job(4, b"v"))]).unwrap();
+        a.append(&[StoreOp::OfferWatched(job(5, b"w"))]).unwrap();
+        b.append(&[StoreOp::OfferWatched(job(6, b"w"))]).unwrap();
+        a.append(&[
+            StoreOp::Unwatch {
+                id: 4,
+                give_back: false,
+            },
+            StoreOp::Unwatch {
+                id: 5,
+                give_back: false,
+            },
+        ])
+        .unwrap();
+        let left: Vec<(i64, Vec<String>)> = client
+            .query(&format!("SELECT id, watchers FROM {t} ORDER BY id"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(left, vec![(5, vec!["b".to_owned()])]);
+        a.drop_table().unwrap();
+    }
 
     /// The rows of a claim whose answer never arrived go back to everyone at the next
     /// heartbeat; an answered claim's stay.
@@ -669,35 +1012,13 @@ mod tests {
         };
         let t = gearbox_testkit::services::unique_name("gbl");
         let mut store = PostgresStore::open_node(CONNINFO, &t, "n1", "H:n1").unwrap();
-        let job = |id: u64| StoredJob {
-            id,
-            function: Bytes::from_static(b"f"),
-            unique: Bytes::new(),
-            priority: 1,
-            when_to_run: 0,
-            reducer: Bytes::new(),
-            data: Bytes::from_static(b"d"),
-        };
         store
-            .append(&[StoreOp::Offer(job(1)), StoreOp::Offer(job(2))])
+            .append(&[StoreOp::Offer(job(1, b"")), StoreOp::Offer(job(2, b""))])
             .unwrap();
-        let mut node = Node {
-            config: crate::postgres::config(CONNINFO).unwrap(),
-            table: t.clone(),
-            settings: ClusterSettings {
-                node: "n1".into(),
-                lease: Duration::from_secs(10),
-            },
-            link: Link::new("test"),
-            connected_since: None,
-            joined: false,
-            instance: instance_number(),
-            next_claim: 1,
-            lost_claims: Vec::new(),
-        };
+        let mut node = node(&t, "n1");
         node.beat().unwrap();
         let got = node.claim(&Bytes::from_static(b"f"), 1).unwrap();
-        assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(got.iter().map(|j| j.job.id).collect::<Vec<_>>(), vec![1]);
         // A second claim whose answer is lost: its row is this node's in the table only.
         let mut client = crate::postgres::config(CONNINFO)
             .unwrap()

@@ -17,6 +17,43 @@ pub struct NodeInfo {
     pub uptime: f64,
 }
 
+/// A job a claim took for this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// The job.
+    pub job: StoredJob,
+    /// A background submission made it (or joined it): it outlives its foreground clients,
+    /// and its end is kept as a background job's is.
+    pub background: bool,
+    /// This node watches it: foreground clients of this node wait for it.
+    pub watched_here: bool,
+    /// Other nodes watch it: its work packets are relayed to them.
+    pub watched_elsewhere: bool,
+}
+
+impl ClaimedJob {
+    /// A background job nobody watches.
+    pub fn background(job: StoredJob) -> ClaimedJob {
+        ClaimedJob {
+            job,
+            background: true,
+            watched_here: false,
+            watched_elsewhere: false,
+        }
+    }
+}
+
+/// A work packet another node relayed to this one for a job its clients wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relayed {
+    /// The job's store id.
+    pub id: u64,
+    /// The packet's type number.
+    pub kind: u8,
+    /// The packet's body after the handle and its NUL.
+    pub data: Bytes,
+}
+
 /// What the cluster threads report.
 #[derive(Debug)]
 pub enum ClusterEvent {
@@ -28,10 +65,12 @@ pub enum ClusterEvent {
         /// How many were asked for.
         asked: u32,
         /// The claimed jobs.
-        jobs: Result<Vec<StoredJob>, String>,
+        jobs: Result<Vec<ClaimedJob>, String>,
     },
     /// Another node (or this one) offered jobs of this function.
     Offered(Bytes),
+    /// Work packets relayed to this node, in the order they were written.
+    Relayed(Vec<Relayed>),
     /// A heartbeat went out (or failed). Unowned rows may have appeared without a
     /// notification (a dead node's, or an epoch job come due), so a node with idle workers
     /// claims again.

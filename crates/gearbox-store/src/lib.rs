@@ -30,7 +30,7 @@ use bytes::Bytes;
 
 #[cfg(feature = "postgres")]
 pub use cluster::{Cluster, ClusterSettings, EPOCH_IDS};
-pub use cluster_events::{ClusterEvent, Heartbeat, NodeInfo};
+pub use cluster_events::{ClaimedJob, ClusterEvent, Heartbeat, NodeInfo, Relayed};
 pub use commit::{Commit, Committer, Loaded, StoreEvent};
 pub use delayed::DelayedStore;
 pub use error::StoreError;
@@ -98,6 +98,40 @@ pub enum StoreOp {
     /// unowned, so the node that accepted it does not run it unless it claims it. Outside a
     /// cluster the same as [`StoreOp::Put`].
     Offer(StoredJob),
+    /// Keep a new foreground job for any node of a cluster to claim, as [`StoreOp::Offer`],
+    /// with this node watching it: whichever node runs it relays its work packets here
+    /// ([`StoreOp::Relay`]), where its client waits. Never written outside a cluster.
+    OfferWatched(StoredJob),
+    /// In a cluster: a work packet of the job `id` for the nodes watching it (their
+    /// foreground clients wait for it). The job's last packet (`last`) deletes its row in the
+    /// same statement, so that no node starts watching a job whose end was already relayed.
+    /// Ignored outside a cluster.
+    Relay {
+        /// The job's store id.
+        id: u64,
+        /// The packet's type number (WORK_DATA, WORK_STATUS, WORK_COMPLETE, ...).
+        kind: u8,
+        /// The packet's body after the handle and its NUL (empty for WORK_FAIL).
+        data: Bytes,
+        /// It ends the job (WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION).
+        last: bool,
+    },
+    /// In a cluster: this node no longer needs the job `id` (its last foreground client left
+    /// before it ran): it stops watching it, and with `give_back` no longer owns it either; a
+    /// job nobody else watches, that no background submission joined and that no other node
+    /// has claimed is deleted. Ignored outside a cluster.
+    Unwatch {
+        /// The job's store id.
+        id: u64,
+        /// This node claimed the job and gives it back.
+        give_back: bool,
+    },
+    /// In a cluster: a background submission joined the stored job `id`, which this node
+    /// watches: it stays when its foreground clients leave. Ignored outside a cluster.
+    Adopt {
+        /// The job's store id.
+        id: u64,
+    },
     /// Forget a job: it completed, failed for good, or was cancelled.
     Done {
         /// The job's store id.

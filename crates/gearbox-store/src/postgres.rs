@@ -99,8 +99,17 @@ impl PostgresStore {
         node: &str,
         handle_prefix: &str,
     ) -> Result<PostgresStore, StoreError> {
-        let node = Some((node.to_owned(), handle_prefix.to_owned()));
-        PostgresStore::open_as(conninfo, table, node)
+        let mut store = PostgresStore::open_as(
+            conninfo,
+            table,
+            Some((node.to_owned(), handle_prefix.to_owned())),
+        )?;
+        let t = &store.table;
+        store.link.run(
+            || connect(&store.config, t, store.node.as_ref()),
+            |s| crate::cluster::rejoin(&mut s.client, t, node),
+        )?;
+        Ok(store)
     }
 
     fn open_as(
@@ -143,7 +152,8 @@ impl PostgresStore {
     /// (for tests and for clearing a queue by hand).
     pub fn drop_table(&mut self) -> Result<(), StoreError> {
         let sql = format!(
-            "DROP TABLE IF EXISTS {t}, {t}_records, {t}_nodes; DROP SEQUENCE IF EXISTS {t}_epoch",
+            "DROP TABLE IF EXISTS {t}, {t}_records, {t}_nodes, {t}_relay; \
+             DROP SEQUENCE IF EXISTS {t}_epoch",
             t = self.table
         );
         self.link.run(
@@ -370,6 +380,7 @@ impl JobStore for PostgresStore {
                                 &s.upsert,
                                 &mut params,
                                 origin,
+                                &net.watched,
                                 (&ids, &functions, &uniques),
                             )?;
                         }
@@ -380,6 +391,9 @@ impl JobStore for PostgresStore {
                 }
                 if !offered_functions.is_empty() {
                     tx.execute(&s.notify, &[&offered_functions])?;
+                }
+                if let (Some((node, _)), Some(statements)) = (node, &s.node) {
+                    statements.relay_and_unwatch(&mut tx, node, &net)?;
                 }
                 if !dones.is_empty() {
                     tx.execute(&s.delete, &[&dones])?;

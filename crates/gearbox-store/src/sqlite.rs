@@ -122,7 +122,9 @@ impl JobStore for SqliteStore {
         let put_here: HashSet<u64> = batch
             .iter()
             .filter_map(|op| match op {
-                StoreOp::Put(job) | StoreOp::Offer(job) => Some(job.id),
+                StoreOp::Put(job) | StoreOp::Offer(job) | StoreOp::OfferWatched(job) => {
+                    Some(job.id)
+                }
                 _ => None,
             })
             .collect();
@@ -150,7 +152,9 @@ impl JobStore for SqliteStore {
             ))?;
             for op in batch {
                 match op {
-                    StoreOp::Put(job) | StoreOp::Offer(job) if !done_here.contains(&job.id) => {
+                    StoreOp::Put(job) | StoreOp::Offer(job) | StoreOp::OfferWatched(job)
+                        if !done_here.contains(&job.id) =>
+                    {
                         insert.execute(params![
                             int(job.id),
                             &job.unique[..],

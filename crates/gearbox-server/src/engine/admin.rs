@@ -216,6 +216,7 @@ impl Engine {
             }
             return b"ERR UNKNOWN_JOB\r\n";
         };
+        self.relay_end(job_id, out);
         let job = &self.jobs[job_id];
         for &listener in &job.listeners {
             self.conns

@@ -15,7 +15,9 @@
 
 use bytes::Bytes;
 use gearbox_proto::PacketType;
-use gearbox_store::StoredJob;
+use gearbox_store::ClaimedJob;
+
+use super::job::JobState;
 use rustc_hash::FxHashMap;
 
 use super::function::Sleeper;
@@ -210,19 +212,35 @@ impl Engine {
     /// Jobs this node claimed from the cluster's table: queue them (in the order given) and
     /// wake workers for them. A job already here is left as it is. Their ids are other nodes'
     /// numbers: the handle counter is not moved for them.
-    pub fn claimed(&mut self, jobs: Vec<StoredJob>, now: u64, out: &mut impl Outbox) {
+    ///
+    /// A claimed job other nodes watch relays its packets to them (`relay.rs`); so does one
+    /// this node watches for a job of its own that joined it. This node's own foreground
+    /// offer, waiting here for another node, runs here instead.
+    pub fn claimed(&mut self, jobs: Vec<ClaimedJob>, now: u64, out: &mut impl Outbox) {
         self.now = now;
-        for stored in jobs {
+        for claimed in jobs {
+            let stored = claimed.job;
             if let Some(job) = self.handles.get(&self.jobs, stored.id) {
-                // Still here: an offer whose commit this node has not heard of yet. The row is
-                // this node's now, so the job stays when the commit is reported.
+                if claimed.watched_elsewhere {
+                    self.mark_relaying(stored.id);
+                }
                 if self.jobs[job].committing {
+                    // Still here: an offer whose commit this node has not heard of yet. The
+                    // row is this node's now, so the job stays when the commit is reported.
                     self.cluster.reclaimed.insert(stored.id);
+                } else if self.jobs[job].state == JobState::Elsewhere {
+                    self.take_back(job);
+                    self.counters.claimed += 1;
+                    self.make_runnable(job, stored.when_to_run, now, out);
                 }
                 continue;
             }
+            if claimed.watched_here || claimed.watched_elsewhere {
+                self.mark_relaying(stored.id);
+            }
             let when = stored.when_to_run;
             let job_id = self.revive(stored);
+            self.jobs[job_id].background = claimed.background;
             self.counters.claimed += 1;
             if !self.wait_for_epoch(job_id, when, now) {
                 self.enqueue_back(job_id, out);
@@ -342,16 +360,23 @@ impl Engine {
         self.cluster.joined.remove(&handle_no)
     }
 
-    /// A new job joined an equal one stored by another node: it leaves this node without a
-    /// trace in the store, unless a foreground client joined it here meanwhile (then it runs
-    /// here too, as a job in memory: at least once).
+    /// A new job joined an equal one stored by another node (`handle`): a foreground one
+    /// waits here for that job's packets (`relay.rs`); a background one leaves this node
+    /// without a trace in the store, unless a foreground client joined it here meanwhile
+    /// (then it runs here too, as a job in memory: at least once).
     pub(super) fn leave_joined(
         &mut self,
         job_id: super::ids::JobId,
+        handle: Bytes,
         held: Option<u64>,
         now: u64,
         out: &mut impl Outbox,
     ) {
+        if !self.jobs[job_id].background {
+            if let Some(row) = cluster_handle_number(&handle) {
+                return self.watch_elsewhere(job_id, row, Some(handle), out);
+            }
+        }
         self.jobs[job_id].store_id = 0;
         if self.jobs[job_id].listeners.is_empty() {
             self.remove_job(job_id, out);

@@ -49,6 +49,9 @@ pub enum JobState {
     Queued,
     /// Held by a worker connection.
     Running,
+    /// In a cluster: a foreground job claimed by another node, whose work packets are relayed
+    /// here to its clients (`relay.rs`). In no queue.
+    Elsewhere,
 }
 
 /// Whether a job's workload is in memory (`--resident-jobs`, see `spill.rs`).

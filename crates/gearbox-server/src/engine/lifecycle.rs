@@ -78,6 +78,9 @@ impl Engine {
     /// Forget a job: unlink it from its queue and indexes, fix the counters, free it. The
     /// caller has already told its clients whatever they must hear and detached its worker.
     pub(super) fn remove_job(&mut self, job_id: JobId, out: &mut impl Outbox) {
+        if self.jobs[job_id].state == JobState::Elsewhere {
+            self.forget_elsewhere(job_id, out);
+        }
         let job = &self.jobs[job_id];
         let f = job.function;
         let mut unqueued = None;
@@ -89,6 +92,7 @@ impl Engine {
                 unqueued = Some(p);
             }
             JobState::Running => self.functions[f].running -= 1,
+            JobState::Elsewhere => {}
             JobState::Pending => {
                 self.functions[f].pending[job.priority.index()] -= 1;
                 // Pending and committing: held for its commit (`store.rs`).

@@ -35,6 +35,7 @@ mod outcome;
 mod parse;
 mod policy;
 mod records;
+mod relay;
 mod result;
 mod retry;
 mod schedule;
@@ -283,6 +284,8 @@ pub struct Engine {
     restored_attempts: FxHashMap<u64, u16>,
     /// In a cluster: wanted functions and the nodes (`cluster.rs`).
     cluster: cluster::ClusterState,
+    /// In a cluster: foreground jobs watched here and relayed from here (`relay.rs`).
+    relay: relay::RelayState,
 }
 
 impl Engine {
@@ -328,6 +331,7 @@ impl Engine {
             kept: kept::KeptResults::default(),
             restored_attempts: FxHashMap::default(),
             cluster: cluster::ClusterState::new(cluster),
+            relay: relay::RelayState::default(),
         }
     }
 
@@ -424,8 +428,10 @@ impl Engine {
                 continue;
             }
             job.listeners.retain(|l| *l != id);
-            if job.listeners.is_empty() && !job.background && job.state == JobState::Queued {
+            let waits = matches!(job.state, JobState::Queued | JobState::Elsewhere);
+            if job.listeners.is_empty() && !job.background && waits {
                 self.counters.abandoned += 1;
+                self.give_back(waiting.job, out);
                 self.remove_job(waiting.job, out);
             }
         }

@@ -6,10 +6,10 @@
 
 use gearbox_proto::{Args, Packet, PacketType};
 
-use super::conns::Conns;
 use super::job::JobState;
 use super::outcome::End;
 use super::parse::{atoi_u32, ident};
+use super::relay::{after_handle, deliver};
 use super::retry::Failure;
 use super::stats::Event;
 use super::{ConnId, Engine, Outbox};
@@ -47,13 +47,16 @@ impl Engine {
             };
             return self.conns.error(out, id, "JOB_NOT_FOUND", text);
         };
-        // A failure no client waits for may be tried again under the function's policy.
+        // A failure no client waits for (here or on another node) may be tried again under
+        // the function's policy.
         let failure = match packet.kind {
             T::WorkFail => Some(Failure::Fail),
             T::WorkException => Some(Failure::Exception),
             _ => None,
         };
-        if let Some(failure) = failure.filter(|_| self.jobs[job_id].listeners.is_empty()) {
+        let job = &self.jobs[job_id];
+        let unwatched = job.listeners.is_empty() && !self.relays(job.handle_no);
+        if let Some(failure) = failure.filter(|_| unwatched) {
             if let Some(policy) = self.policy_for(self.jobs[job_id].function, failure) {
                 let handle_no = self.jobs[job_id].handle_no;
                 self.take_from_worker(id, job_id);
@@ -67,66 +70,39 @@ impl Engine {
                 }
             }
         }
-        let job = &mut self.jobs[job_id];
-        match packet.kind {
-            T::WorkStatus => {
-                job.progress = (atoi_u32(args.get(1)), atoi_u32(args.get(2)));
-                relay(&mut self.conns, out, &job.listeners, packet);
-            }
-            T::WorkData | T::WorkWarning => relay(&mut self.conns, out, &job.listeners, packet),
-            T::WorkComplete => {
-                relay(&mut self.conns, out, &job.listeners, packet);
-                self.count(job_id, Event::Completed);
-                self.observe_ran(job_id);
-                self.take_from_worker(id, job_id);
-                let worker = self.worker_label(Some(id));
-                self.job_over(job_id, End::Complete(args.get(1)), &worker, out);
-                self.remove_job(job_id, out);
-            }
-            T::WorkFail => {
-                for &listener in &job.listeners {
-                    self.conns.packet(out, listener, T::WorkFail, &[], handle);
-                }
-                self.count(job_id, Event::Failed);
-                self.observe_ran(job_id);
-                self.take_from_worker(id, job_id);
-                let worker = self.worker_label(Some(id));
-                self.job_over(job_id, End::Failed(Failure::Fail, b""), &worker, out);
-                self.remove_job(job_id, out);
-            }
-            _ => {
-                for &listener in &job.listeners {
-                    let wants = self.conns.get(listener).is_some_and(|c| c.exceptions);
-                    if wants {
-                        self.conns.packet_shared(
-                            out,
-                            listener,
-                            T::WorkException,
-                            &[],
-                            &packet.body,
-                        );
-                    } else {
-                        self.conns.packet(out, listener, T::WorkFail, &[], handle);
-                    }
-                }
-                let handle_no = job.handle_no;
-                self.count(job_id, Event::Exception);
-                self.observe_ran(job_id);
-                self.take_from_worker(id, job_id);
-                let worker = self.worker_label(Some(id));
-                let text = args.get(1);
-                self.job_over(job_id, End::Failed(Failure::Exception, text), &worker, out);
-                self.remove_job(job_id, out);
-                if let Some(conn) = self.conn_mut(id) {
-                    conn.after_exception = Some(handle_no);
-                }
+        if packet.kind == T::WorkStatus {
+            self.jobs[job_id].progress = (atoi_u32(args.get(1)), atoi_u32(args.get(2)));
+        }
+        let job = &self.jobs[job_id];
+        deliver(
+            &mut self.conns,
+            out,
+            &job.listeners,
+            packet.kind,
+            &packet.body,
+            handle,
+        );
+        self.relay_work(job_id, packet.kind, after_handle(packet, args.get(0)), out);
+        let end = match packet.kind {
+            T::WorkComplete => (Event::Completed, End::Complete(args.get(1))),
+            T::WorkFail => (Event::Failed, End::Failed(Failure::Fail, b"")),
+            T::WorkException => (
+                Event::Exception,
+                End::Failed(Failure::Exception, args.get(1)),
+            ),
+            _ => return,
+        };
+        let handle_no = self.jobs[job_id].handle_no;
+        self.count(job_id, end.0);
+        self.observe_ran(job_id);
+        self.take_from_worker(id, job_id);
+        let worker = self.worker_label(Some(id));
+        self.job_over(job_id, end.1, &worker, out);
+        self.remove_job(job_id, out);
+        if packet.kind == T::WorkException {
+            if let Some(conn) = self.conn_mut(id) {
+                conn.after_exception = Some(handle_no);
             }
         }
-    }
-}
-
-fn relay(conns: &mut Conns, out: &mut impl Outbox, listeners: &[ConnId], packet: &Packet) {
-    for &listener in listeners {
-        conns.packet_shared(out, listener, packet.kind, &[], &packet.body);
     }
 }

@@ -290,7 +290,9 @@ impl Engine {
         self.schedules.insert(key, schedule);
         self.arm_schedule(key, self.now);
         match stored {
-            Some(record) => self.store_acknowledged(id, handle_no, record, out),
+            Some(record) => {
+                self.store_answered(id, handle_no, None, StoreOp::PutRecord(record), out)
+            }
             None => {
                 let handle = self.handle_of(handle_no);
                 self.conns

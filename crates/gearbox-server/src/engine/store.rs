@@ -17,7 +17,6 @@ use super::ids::JobId;
 use super::job::{JobState, Priority};
 use super::lifecycle::NewJob;
 use super::{ConnId, Engine, Outbox, StoreOp, StoredJob};
-use gearbox_store::StoredRecord;
 
 /// A durable job whose store write is not committed yet.
 #[derive(Debug)]
@@ -34,6 +33,10 @@ pub(super) struct Storing {
     held: Option<u64>,
     /// In a cluster: the job was offered to every node; once committed it leaves this one.
     offered: bool,
+    /// In a cluster: the offered job is a foreground one this node watches (`relay.rs`).
+    watched: bool,
+    /// The handle the waiters hear instead of the one `handle_no` makes (another node's job).
+    answer: Option<Bytes>,
 }
 
 impl Engine {
@@ -67,15 +70,19 @@ impl Engine {
             waiters: SmallVec::new(),
             held,
             offered,
+            watched: offered && !job.background,
+            answer: None,
         });
-        out.persist(
-            seq,
-            if offered {
-                StoreOp::Offer(stored)
-            } else {
-                StoreOp::Put(stored)
-            },
-        );
+        let op = match (offered, job.background) {
+            (false, _) => StoreOp::Put(stored),
+            (true, true) => StoreOp::Offer(stored),
+            // A foreground job: its clients wait here for the node that runs it (`relay.rs`).
+            (true, false) => {
+                self.offering(true);
+                StoreOp::OfferWatched(stored)
+            }
+        };
+        out.persist(seq, op);
         if held.is_some() {
             // Counted as waiting (in `status` and `prioritystatus`), in no queue yet.
             let job = &mut self.jobs[job_id];
@@ -100,6 +107,25 @@ impl Engine {
         }
     }
 
+    /// In a cluster: whether `job_id` is being offered, so that it leaves this node once its
+    /// write is committed (a foreground one to be watched from here, `watched`). A submission
+    /// of the other kind (foreground for a background job, background for a foreground one)
+    /// does not join it here: it is a job of its own, which the table joins to the stored one
+    /// (watching it from the start, so that no node can finish the job before this one
+    /// watches it, or making it background, so that it outlives its foreground clients).
+    pub(super) fn leaving(&self, job_id: JobId) -> Option<bool> {
+        if !self.config.cluster || !self.jobs[job_id].committing {
+            return None;
+        }
+        let handle_no = self.jobs[job_id].handle_no;
+        self.storing
+            .iter()
+            .rev()
+            .find(|s| s.handle_no == handle_no && s.job == job_id)
+            .filter(|s| s.offered)
+            .map(|s| s.watched)
+    }
+
     /// Answer `id` with the JOB_CREATED for `job_id` once the job's store write commits; until
     /// then everything else bound for `id` waits behind it.
     pub(super) fn defer_created(&mut self, id: ConnId, job_id: JobId) {
@@ -116,14 +142,16 @@ impl Engine {
         self.conns.hold_created(id, handle_no, storing.seq);
     }
 
-    /// Write `record`, which answers a request of `id` (a submitted schedule): `id` hears
-    /// JOB_CREATED naming `handle_no` once the write is committed, or ERROR if it fails, in
-    /// order with everything else bound for it.
-    pub(super) fn store_acknowledged(
+    /// Write `op`, which answers a request of `id` (a submitted schedule's record, a
+    /// background submission joining a job another node runs): `id` hears JOB_CREATED naming
+    /// `handle_no` (or `answer`, another node's handle) once the write is committed, or ERROR
+    /// if it fails, in order with everything else bound for it.
+    pub(super) fn store_answered(
         &mut self,
         id: ConnId,
         handle_no: u64,
-        record: StoredRecord,
+        answer: Option<Bytes>,
+        op: StoreOp,
         out: &mut impl Outbox,
     ) {
         let seq = self.next_seq;
@@ -136,9 +164,11 @@ impl Engine {
             waiters: smallvec::smallvec![id],
             held: None,
             offered: false,
+            watched: false,
+            answer,
         });
         self.conns.hold_created(id, handle_no, seq);
-        out.persist(seq, StoreOp::PutRecord(record));
+        out.persist(seq, op);
     }
 
     /// The store committed (or, with `failure`, failed to commit) every write up to sequence
@@ -159,12 +189,22 @@ impl Engine {
             let Some(storing) = self.storing.pop_front() else {
                 break;
             };
+            if storing.watched {
+                self.offering(false);
+            }
             let live = self
                 .jobs
                 .get(storing.job)
                 .is_some_and(|j| j.handle_no == storing.handle_no);
-            let joined = self.joined_elsewhere(storing.handle_no);
+            let joined = match storing.answer {
+                Some(answer) => Some(answer),
+                None => self.joined_elsewhere(storing.handle_no),
+            };
+            // A foreground job offered to the cluster whose write failed runs here, as a job
+            // in memory: its client hears its own handle.
+            let foreground = live && !self.jobs[storing.job].background;
             let created = match (&reason, &joined) {
+                (Some(_), _) if foreground => Created::Stored,
                 (Some(reason), _) => Created::Failed(reason.clone()),
                 (None, Some(handle)) => Created::Joined(handle.clone()),
                 (None, None) => Created::Stored,
@@ -174,14 +214,14 @@ impl Engine {
                     .settle_created(waiter, storing.seq, created.clone());
                 touched.push(waiter);
             }
-            if live && joined.is_some() && reason.is_none() {
-                self.leave_joined(storing.job, storing.held, now, out);
+            if let (true, Some(handle), None) = (live, joined, &reason) {
+                self.leave_joined(storing.job, handle, storing.held, now, out);
             } else if live
                 && storing.offered
                 && reason.is_none()
                 && !self.reclaimed(storing.handle_no)
             {
-                self.leave_to_cluster(storing.job, storing.held, now, out);
+                self.leave_to_cluster(storing.job, storing.watched, out);
             } else if live {
                 self.settle_job(storing.job, storing.held, reason.is_some(), now, out);
             }
@@ -240,20 +280,14 @@ impl Engine {
         }
     }
 
-    /// An offered job's write is committed: the row is the cluster's now. Unless a foreground
-    /// client joined it meanwhile (then this node takes the row back and runs it), it leaves
-    /// this node without a trace in the store.
-    fn leave_to_cluster(
-        &mut self,
-        job_id: JobId,
-        held: Option<u64>,
-        now: u64,
-        out: &mut impl Outbox,
-    ) {
-        if !self.jobs[job_id].listeners.is_empty() {
-            let row = self.stored_job(job_id, held.unwrap_or(0));
-            self.persist(StoreOp::Put(row), out);
-            return self.settle_job(job_id, held, false, now, out);
+    /// An offered job's write is committed: the row is the cluster's now. A foreground job
+    /// (`watched`) waits here for the packets of the node that runs it (`relay.rs`); a
+    /// background one leaves this node without a trace in the store (no foreground client
+    /// joins it here while it is being offered: see [`Engine::leaving`]).
+    fn leave_to_cluster(&mut self, job_id: JobId, watched: bool, out: &mut impl Outbox) {
+        if watched {
+            let row = self.jobs[job_id].handle_no;
+            return self.watch_elsewhere(job_id, row, None, out);
         }
         self.counters.offered += 1;
         // Its row stays: nothing is deleted for it here.

@@ -74,8 +74,12 @@ impl Engine {
             } else {
                 self.uniques.get(&self.jobs, fn_id, unique)
             };
-            if let Some(existing) = found {
-                return self.join(id, existing, background, out);
+            match found.map(|existing| (existing, self.leaving(existing))) {
+                // A job of the other kind leaving for the cluster: this submission is a job
+                // of its own, which the table joins to it (see `Engine::leaving`).
+                Some((_, Some(watched))) if watched == background => {}
+                Some((existing, _)) => return self.join(id, existing, background, out),
+                None => {}
             }
         }
         if let Err(text) = self.admit(fn_id, priority, packet.body.len()) {
@@ -181,7 +185,8 @@ impl Engine {
         Ok(())
     }
 
-    /// A job was just created: write it to the store if it is durable, let `answer` tell its
+    /// A job was just created: write it to the store if it is durable (or, in a cluster, a
+    /// foreground job that goes to another node's workers, `relay.rs`), let `answer` tell its
     /// submitter (before anything the job causes), then queue it, or leave it waiting for its
     /// epoch or for the commit. A durable job enters its queue when its write is committed,
     /// so no worker runs a job whose submitter may yet hear ERROR (`store.rs`).
@@ -194,7 +199,8 @@ impl Engine {
         out: &mut O,
         answer: impl FnOnce(&mut Engine, &mut O),
     ) {
-        let held = self.config.durable && background && self.store_job(job_id, when, true, out);
+        let stored = background || self.offers_foreground(self.jobs[job_id].function);
+        let held = self.config.durable && stored && self.store_job(job_id, when, true, out);
         answer(self, out);
         if !held {
             self.make_runnable(job_id, when, now, out);
@@ -207,6 +213,9 @@ impl Engine {
     /// be durable for it).
     fn join(&mut self, id: ConnId, job_id: JobId, background: bool, out: &mut impl Outbox) {
         self.count(job_id, Event::Coalesced);
+        if background && self.jobs[job_id].state == JobState::Elsewhere {
+            return self.adopt_elsewhere(id, job_id, out);
+        }
         let job = &mut self.jobs[job_id];
         job.background |= background;
         let stored = job.store_id != 0;
@@ -219,17 +228,30 @@ impl Engine {
             // and stays runnable for its foreground clients meanwhile.
             self.store_job(job_id, 0, false, out);
         }
-        if background && self.jobs[job_id].committing {
+        // A foreground job leaving for the cluster may be stored as another node's equal job,
+        // whose handle every submitter then hears (`relay.rs`).
+        let waits = if background {
+            self.jobs[job_id].committing
+        } else {
+            self.leaving(job_id) == Some(true)
+        };
+        if waits {
             self.defer_created(id, job_id);
         } else {
             self.reply_created(id, job_id, out);
         }
     }
 
+    /// JOB_CREATED naming the job: its own handle, or for a job waiting here for another
+    /// node's equal job, that job's handle, which its clients heard (`relay.rs`).
     fn reply_created(&mut self, id: ConnId, job_id: JobId, out: &mut impl Outbox) {
-        let handle = self.handle_of(self.jobs[job_id].handle_no);
+        let handle_no = self.jobs[job_id].handle_no;
+        let handle = match self.shown_handle(handle_no) {
+            Some(shown) => shown,
+            None => Bytes::copy_from_slice(self.handle_of(handle_no).as_bytes()),
+        };
         self.conns
-            .packet(out, id, PacketType::JobCreated, &[], handle.as_bytes());
+            .packet(out, id, PacketType::JobCreated, &[], &handle);
     }
 
     /// Queue a job now, or arm its timer if its epoch time is still ahead.

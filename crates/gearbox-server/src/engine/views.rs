@@ -170,6 +170,7 @@ impl Engine {
                     JobState::Queued => "queued",
                     JobState::Running => "running",
                     JobState::Pending => "waiting",
+                    JobState::Elsewhere => "elsewhere",
                 },
                 background: job.background,
                 retries: job.retries,

@@ -316,6 +316,7 @@ impl Engine {
 
     /// Give up on a job that is not running: its clients get WORK_FAIL and it is forgotten.
     pub(super) fn fail_job(&mut self, job_id: JobId, out: &mut impl Outbox) {
+        self.relay_end(job_id, out);
         let handle = self.handle_of(self.jobs[job_id].handle_no);
         for &listener in &self.jobs[job_id].listeners {
             self.conns

@@ -1,6 +1,6 @@
 //! The network layer's side of cluster mode: it turns what the engine's workers want into
 //! claims on the shared table, and what the cluster reports (claimed jobs, offers by other
-//! nodes, heartbeats) into engine calls.
+//! nodes, work packets relayed for this node's clients, heartbeats) into engine calls.
 //!
 //! One claim per function is in flight at a time. A claim that comes back short marks its
 //! function dry: nothing more is asked for it until an offer of that function is heard or the
@@ -83,6 +83,9 @@ pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
                             }
                             Err(e) => warn!(error = %e, "claiming jobs from the cluster failed"),
                         }
+                    }
+                    ClusterEvent::Relayed(packets) => {
+                        shared.with_engine(|engine, out, now| engine.relayed(packets, now, out));
                     }
                     ClusterEvent::Offered(function) => {
                         claims.dry.remove(&function);

@@ -5,6 +5,7 @@
 //! schedules fire only on the leader.
 
 use super::*;
+use gearbox_store::ClaimedJob;
 
 fn node() -> Harness {
     Harness::with(node_config())
@@ -146,7 +147,10 @@ fn idle_workers_want_and_claimed_jobs_run_here() {
     };
     // Another node's ids: the handle counter stays in this node's range.
     h.engine.claimed(
-        vec![stored(9 << 40, 0, b"hi"), stored((9 << 40) + 1, 1, b"lo")],
+        vec![
+            ClaimedJob::background(stored(9 << 40, 0, b"hi")),
+            ClaimedJob::background(stored((9 << 40) + 1, 1, b"lo")),
+        ],
         h.now,
         &mut h.out,
     );
@@ -172,8 +176,11 @@ fn idle_workers_want_and_claimed_jobs_run_here() {
         .collect();
     assert_eq!(done, vec![9 << 40], "a claimed job is deleted when done");
     // Claiming a job already here changes nothing.
-    h.engine
-        .claimed(vec![stored((9 << 40) + 1, 1, b"lo")], h.now, &mut h.out);
+    h.engine.claimed(
+        vec![ClaimedJob::background(stored((9 << 40) + 1, 1, b"lo"))],
+        h.now,
+        &mut h.out,
+    );
     assert_eq!(h.grab(W).map(|j| j.2), Some("lo".to_owned()));
     assert_eq!(h.grab(W), None);
     let c = h.connect(2);
@@ -218,7 +225,8 @@ fn an_offer_claimed_back_before_its_commit_is_reported_stays() {
     };
     let (seq, job) = (*seq, job.clone());
     h.send(W, T::CanDo, &[b"f"]);
-    h.engine.claimed(vec![job], h.now, &mut h.out);
+    h.engine
+        .claimed(vec![ClaimedJob::background(job)], h.now, &mut h.out);
     let sent = commit(&mut h, seq);
     assert!(created(&sent, C).starts_with("H:n1:"));
     let (_, _, unique, _) = h.grab(W).expect("the job stayed");

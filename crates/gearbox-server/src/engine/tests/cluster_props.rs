@@ -1,39 +1,53 @@
 //! A cluster node's invariants under random interleavings (issue 14): one node under test and
-//! a fake shared table that another node also claims from. Background submissions with
-//! colliding unique ids, a worker grabbing, sleeping and completing, the table committing
-//! batches (refusing a new job equal to a stored one, as the unique index does), commit
-//! reports reaching the engine late (after claims of the same rows, as the real threads may),
-//! claims by this node (for what its workers want, or at random) and by the other node.
+//! a fake shared table that another node also claims from. Background and foreground
+//! submissions with colliding unique ids, clients leaving, a worker grabbing, sleeping and
+//! completing, the table committing batches (refusing a new job equal to a stored one, as the
+//! unique index does, and then watching it or making it background), commit reports reaching
+//! the engine late (after claims of the same rows, as the real threads may), claims by this
+//! node (for what its workers want, or at random) and by the other node, the other node's
+//! foreground clients joining rows, and the work packets relayed between the nodes arriving
+//! late.
 //!
 //! Checked throughout: this node's worker only ever runs a job whose row this node owns (so
-//! no other node can run it at the same time). Checked at the end, after everything has been
-//! committed, reported, claimed and run: every job whose JOB_CREATED a client received ran
-//! exactly once in the cluster (here or on the other node), nothing ran that nobody was told
-//! of, and neither the table nor the node holds anything.
+//! no other node can run it at the same time), and every reply a client gets is for a
+//! submission it made, in order. Checked at the end, after everything has been committed,
+//! reported, claimed, run and relayed: every job whose JOB_CREATED a client received ran
+//! exactly once in the cluster (here or on the other node); every foreground client still
+//! connected heard exactly one WORK_COMPLETE per submission, under the handle it heard; every
+//! client of the other node that joined a row this node ran heard its end exactly once;
+//! nothing ran that nobody submitted; neither the table nor the node holds anything.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use gearbox_store::Coalesced;
+use gearbox_store::{ClaimedJob, Coalesced, Relayed};
 use proptest::prelude::*;
 
 use super::*;
 
 const WORKER: ConnId = ConnId(1);
 
-fn client(i: u8) -> ConnId {
-    ConnId(10 + u32::from(i % 2))
-}
-
 #[derive(Debug, Clone)]
 enum Action {
-    /// A background submission to `f` (which the worker does from the start) or `g` (which it
-    /// takes up only later, so until then this node offers every `g` job); unique 0 is none,
-    /// else `u<n>`.
+    /// A submission, background or foreground, to `f` (which the worker does from the start)
+    /// or `g` (which it takes up only later, so until then this node offers every `g` job);
+    /// unique 0 is none, else `u<n>`.
     Submit {
         client: u8,
         g: bool,
         unique: u8,
+        foreground: bool,
     },
+    /// A client disconnects (and a new one takes its place): its foreground jobs need not run.
+    Leave {
+        client: u8,
+    },
+    /// A foreground client of the other node submits to `g` with unique `u<n>`: if a row
+    /// holds an equal job, it watches that row.
+    RemoteJoin {
+        unique: u8,
+    },
+    /// The packets relayed to this node arrive.
+    Deliver,
     /// The worker registers `g` too.
     CanDoG,
     Grab,
@@ -60,8 +74,12 @@ enum Action {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        5 => (any::<u8>(), any::<bool>(), 0..4u8)
-            .prop_map(|(client, g, unique)| Action::Submit { client, g, unique }),
+        5 => (any::<u8>(), any::<bool>(), 0..4u8, any::<bool>()).prop_map(
+            |(client, g, unique, foreground)| Action::Submit { client, g, unique, foreground }
+        ),
+        1 => any::<u8>().prop_map(|client| Action::Leave { client }),
+        1 => (1..4u8).prop_map(|unique| Action::RemoteJoin { unique }),
+        2 => Just(Action::Deliver),
         1 => Just(Action::CanDoG),
         3 => Just(Action::Grab),
         1 => Just(Action::PreSleep),
@@ -84,6 +102,12 @@ enum Owner {
 struct Row {
     job: StoredJob,
     owner: Option<Owner>,
+    /// A background submission made or joined it.
+    background: bool,
+    /// This node watches it.
+    watched_here: bool,
+    /// A client of the other node watches it.
+    watched_remote: bool,
 }
 
 struct World {
@@ -94,8 +118,27 @@ struct World {
     /// Committed batches whose report the engine has not had: last sequence number, and the
     /// new jobs the table refused as equal to stored ones.
     reports: VecDeque<(u64, Vec<Coalesced>)>,
-    /// Job ids whose JOB_CREATED a client received.
+    /// Job ids whose background JOB_CREATED a client received.
     acked: Vec<u64>,
+    /// The connection each client slot uses now (a slot that left gets a new one).
+    clients: [ConnId; 2],
+    /// Per connection, the submissions not yet answered, oldest first: foreground or not.
+    asked: BTreeMap<ConnId, VecDeque<bool>>,
+    /// Foreground submissions answered, per (connection, handle heard): WORK_COMPLETEs
+    /// expected and received.
+    waits: BTreeMap<(ConnId, String), (u32, u32)>,
+    /// Connections that left.
+    left: BTreeSet<ConnId>,
+    /// Submissions whose client left before hearing JOB_CREATED (they may run unannounced).
+    unanswered: usize,
+    /// Ids foreground submissions stored or were told (they may run with nobody left).
+    foreground_ids: BTreeSet<u64>,
+    /// Packets relayed to this node, not yet delivered.
+    inbox: Vec<Relayed>,
+    /// Rows the other node's clients watch, and the terminal packets relayed to them.
+    remote_ends: BTreeMap<u64, u32>,
+    /// Rows run by this node's worker.
+    ran_here: BTreeSet<u64>,
     /// Jobs the worker holds, oldest first: (handle, id).
     held: VecDeque<(String, u64)>,
     /// Runs per job id, here and on the other node.
@@ -117,8 +160,7 @@ impl World {
             ..EngineConfig::default()
         });
         h.connect(1);
-        h.connect(10);
-        h.connect(11);
+        let clients = [h.connect(10), h.connect(11)];
         h.send(WORKER, T::CanDo, &[b"f"]);
         World {
             h,
@@ -126,6 +168,15 @@ impl World {
             writes: VecDeque::new(),
             reports: VecDeque::new(),
             acked: Vec::new(),
+            clients,
+            asked: BTreeMap::new(),
+            waits: BTreeMap::new(),
+            left: BTreeSet::new(),
+            unanswered: 0,
+            foreground_ids: BTreeSet::new(),
+            inbox: Vec::new(),
+            remote_ends: BTreeMap::new(),
+            ran_here: BTreeSet::new(),
             held: VecDeque::new(),
             runs: BTreeMap::new(),
         }
@@ -138,8 +189,39 @@ impl World {
             match s {
                 Sent::Persist(seq, op) => self.writes.push_back((seq, op)),
                 Sent::Packet(conn, T::JobCreated, args) if conn != WORKER => {
-                    self.acked
-                        .push(id_of(std::str::from_utf8(&args[0]).unwrap()));
+                    let handle = String::from_utf8(args[0].clone()).unwrap();
+                    let foreground = self.asked.get_mut(&conn).and_then(VecDeque::pop_front);
+                    match foreground {
+                        Some(true) => {
+                            self.foreground_ids.insert(id_of(&handle));
+                            self.waits.entry((conn, handle)).or_default().0 += 1;
+                        }
+                        Some(false) => self.acked.push(id_of(&handle)),
+                        None => {
+                            return Err(TestCaseError::fail(format!(
+                                "JOB_CREATED {handle} to {conn:?}, which asked for nothing"
+                            )))
+                        }
+                    }
+                }
+                Sent::Packet(conn, T::WorkComplete, args) if conn != WORKER => {
+                    let handle = String::from_utf8(args[0].clone()).unwrap();
+                    match self.waits.get_mut(&(conn, handle.clone())) {
+                        Some(wait) => wait.1 += 1,
+                        None => {
+                            return Err(TestCaseError::fail(format!(
+                                "WORK_COMPLETE {handle} to {conn:?}, which was not told of it"
+                            )))
+                        }
+                    }
+                }
+                Sent::Packet(conn, kind @ (T::WorkFail | T::WorkException), args)
+                    if conn != WORKER =>
+                {
+                    return Err(TestCaseError::fail(format!(
+                        "{kind:?} {:?} to {conn:?}",
+                        String::from_utf8_lossy(&args[0])
+                    )))
                 }
                 Sent::Packet(conn, T::Error, args) => {
                     return Err(TestCaseError::fail(format!(
@@ -152,14 +234,16 @@ impl World {
                 Sent::Packet(WORKER, T::JobAssignUniq, args) => {
                     let handle = String::from_utf8(args[0].clone()).unwrap();
                     let id = id_of(&handle);
-                    let owner = self.table.get(&id).and_then(|r| r.owner);
-                    prop_assert_eq!(
-                        owner,
-                        Some(Owner::Here),
-                        "job {} handed to this node's worker while its row is {:?}",
-                        id,
-                        self.table.get(&id)
-                    );
+                    // A foreground job kept here has no row; any other must be this node's.
+                    if let Some(row) = self.table.get(&id) {
+                        prop_assert_eq!(
+                            row.owner,
+                            Some(Owner::Here),
+                            "job {} handed to this node's worker while its row is {:?}",
+                            id,
+                            row
+                        );
+                    }
                     self.held.push_back((handle, id));
                 }
                 _ => {}
@@ -178,6 +262,7 @@ impl World {
                 client: c,
                 g,
                 unique,
+                foreground,
             } => {
                 let unique = if *unique == 0 {
                     String::new()
@@ -185,11 +270,45 @@ impl World {
                     format!("u{unique}")
                 };
                 let function: &[u8] = if *g { b"g" } else { b"f" };
-                self.h.send(
-                    client(*c),
-                    T::SubmitJobBg,
-                    &[function, unique.as_bytes(), b"d"],
-                )
+                let conn = self.clients[usize::from(c % 2)];
+                self.asked.entry(conn).or_default().push_back(*foreground);
+                let kind = if *foreground {
+                    T::SubmitJob
+                } else {
+                    T::SubmitJobBg
+                };
+                self.h
+                    .send(conn, kind, &[function, unique.as_bytes(), b"d"])
+            }
+            Action::Leave { client: c } => {
+                let slot = usize::from(c % 2);
+                let conn = self.clients[slot];
+                self.left.insert(conn);
+                self.unanswered += self.asked.get(&conn).map_or(0, VecDeque::len);
+                let sent = self.h.close(conn);
+                let next = ConnId(conn.0 + 2);
+                self.h.connect(next.0);
+                self.clients[slot] = next;
+                sent
+            }
+            Action::RemoteJoin { unique } => {
+                let unique = format!("u{unique}");
+                if let Some(row) = self
+                    .table
+                    .values_mut()
+                    .find(|r| &r.job.function[..] == b"g" && r.job.unique == unique.as_bytes())
+                {
+                    row.watched_remote = true;
+                    self.remote_ends.entry(row.job.id).or_default();
+                }
+                Vec::new()
+            }
+            Action::Deliver => {
+                let packets = std::mem::take(&mut self.inbox);
+                if !packets.is_empty() {
+                    self.h.engine.relayed(packets, self.h.now, &mut self.h.out);
+                }
+                self.take()
             }
             Action::CanDoG => self.h.send(WORKER, T::CanDo, &[b"g"]),
             Action::Grab => self.h.send(WORKER, T::GrabJobUniq, &[]),
@@ -197,6 +316,7 @@ impl World {
             Action::Complete => match self.held.pop_front() {
                 Some((handle, id)) => {
                     *self.runs.entry(id).or_default() += 1;
+                    self.ran_here.insert(id);
                     self.h
                         .send(WORKER, T::WorkComplete, &[handle.as_bytes(), b"ok"])
                 }
@@ -237,11 +357,52 @@ impl World {
                 break;
             };
             last = Some(seq);
-            let (job, owner) = match op {
-                StoreOp::Put(job) => (job, Some(Owner::Here)),
-                StoreOp::Offer(job) => (job, None),
+            let (job, owner, watched) = match op {
+                StoreOp::Put(job) => (job, Some(Owner::Here), false),
+                StoreOp::Offer(job) => (job, None, false),
+                StoreOp::OfferWatched(job) => {
+                    self.foreground_ids.insert(job.id);
+                    (job, None, true)
+                }
                 StoreOp::Done { id } => {
                     self.table.remove(&id);
+                    continue;
+                }
+                StoreOp::Relay {
+                    id,
+                    kind,
+                    data,
+                    last,
+                } => {
+                    if let Some(row) = self.table.get(&id) {
+                        if row.watched_remote && last {
+                            *self.remote_ends.entry(id).or_default() += 1;
+                        }
+                        if row.watched_here {
+                            self.inbox.push(Relayed { id, kind, data });
+                        }
+                    }
+                    if last {
+                        self.table.remove(&id);
+                    }
+                    continue;
+                }
+                StoreOp::Unwatch { id, give_back } => {
+                    if let Some(row) = self.table.get_mut(&id) {
+                        row.watched_here = false;
+                        if give_back && row.owner == Some(Owner::Here) {
+                            row.owner = None;
+                        }
+                        if !row.background && row.owner.is_none() && !row.watched_remote {
+                            self.table.remove(&id);
+                        }
+                    }
+                    continue;
+                }
+                StoreOp::Adopt { id } => {
+                    if let Some(row) = self.table.get_mut(&id) {
+                        row.background = true;
+                    }
                     continue;
                 }
                 StoreOp::PutRecord(_) | StoreOp::DropRecord { .. } => continue,
@@ -253,17 +414,32 @@ impl World {
             }
             let equal = (!job.unique.is_empty()).then(|| {
                 self.table
-                    .values()
+                    .values_mut()
                     .find(|r| r.job.function == job.function && r.job.unique == job.unique)
-                    .map(|r| r.job.id)
             });
             match equal.flatten() {
-                Some(existing) => coalesced.push(Coalesced {
-                    id: job.id,
-                    handle: Bytes::from(format!("H:n0:{existing}")),
-                }),
+                Some(existing) => {
+                    if watched {
+                        existing.watched_here = true;
+                    } else {
+                        existing.background = true;
+                    }
+                    coalesced.push(Coalesced {
+                        id: job.id,
+                        handle: Bytes::from(format!("H:n0:{}", existing.job.id)),
+                    });
+                }
                 None => {
-                    self.table.insert(job.id, Row { job, owner });
+                    self.table.insert(
+                        job.id,
+                        Row {
+                            job,
+                            owner,
+                            background: !watched,
+                            watched_here: watched,
+                            watched_remote: false,
+                        },
+                    );
                 }
             }
         }
@@ -297,11 +473,24 @@ impl World {
                 Owner::Here => {
                     let row = self.table.get_mut(&id).unwrap();
                     row.owner = Some(Owner::Here);
-                    claimed.push(row.job.clone());
+                    claimed.push(ClaimedJob {
+                        job: row.job.clone(),
+                        background: row.background,
+                        watched_here: row.watched_here,
+                        watched_elsewhere: row.watched_remote,
+                    });
                 }
                 Owner::Remote => {
-                    // The other node runs it and deletes the row.
-                    self.table.remove(&id);
+                    // The other node runs it, relays its end to this node if this node
+                    // watches it, and deletes the row.
+                    let row = self.table.remove(&id).unwrap();
+                    if row.watched_here {
+                        self.inbox.push(Relayed {
+                            id,
+                            kind: T::WorkComplete as u8,
+                            data: Bytes::from_static(b"ok"),
+                        });
+                    }
                     *self.runs.entry(id).or_default() += 1;
                 }
             }
@@ -319,6 +508,8 @@ impl World {
                 && self.reports.is_empty()
                 && self.table.is_empty()
                 && self.held.is_empty()
+                && self.inbox.is_empty()
+                && self.h.admin(WORKER, "show jobs") == ".\n"
             {
                 break;
             }
@@ -328,6 +519,7 @@ impl World {
                 let sent = self.take();
                 self.absorb(sent)?;
             }
+            self.step(&Action::Deliver)?;
             self.claim(Owner::Here, 4);
             let sent = self.take();
             self.absorb(sent)?;
@@ -356,8 +548,29 @@ proptest! {
         for id in &w.acked {
             prop_assert_eq!(w.runs.get(id).copied(), Some(1), "job {} ran {:?} times", id, w.runs.get(id));
         }
+        for ((conn, handle), (expected, heard)) in &w.waits {
+            if !w.left.contains(conn) {
+                prop_assert_eq!(expected, heard, "{:?} heard {} WORK_COMPLETE for {}", conn, heard, handle);
+                prop_assert_eq!(w.runs.get(&id_of(handle)).copied(), Some(1), "job {} ran {:?} times", handle, w.runs.get(&id_of(handle)));
+            }
+        }
+        for (id, ends) in &w.remote_ends {
+            if w.ran_here.contains(id) {
+                prop_assert_eq!(*ends, 1, "the other node's clients of {} heard {} ends", id, ends);
+            }
+        }
+        let unannounced = w
+            .runs
+            .keys()
+            .filter(|id| !w.acked.contains(id) && !w.foreground_ids.contains(id))
+            .count();
+        prop_assert!(
+            unannounced <= w.unanswered,
+            "{} jobs ran that nobody was told of, but only {} submissions went unanswered",
+            unannounced, w.unanswered
+        );
         for (id, runs) in &w.runs {
-            prop_assert!(w.acked.contains(id), "job {} ran {} times, nobody was told of it", id, runs);
+            prop_assert_eq!(*runs, 1, "job {} ran {} times", id, runs);
         }
         prop_assert_eq!(w.h.admin(WORKER, "show jobs"), ".\n", "the node still holds jobs");
     }

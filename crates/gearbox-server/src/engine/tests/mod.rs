@@ -202,9 +202,10 @@ impl Disk {
         for s in sent {
             let Sent::Persist(_, op) = s else { continue };
             match op {
-                StoreOp::Put(job) | StoreOp::Offer(job) => {
+                StoreOp::Put(job) | StoreOp::Offer(job) | StoreOp::OfferWatched(job) => {
                     self.jobs.insert(job.id, job.clone());
                 }
+                StoreOp::Relay { .. } | StoreOp::Unwatch { .. } | StoreOp::Adopt { .. } => {}
                 StoreOp::Done { id } => {
                     self.jobs.remove(id);
                 }

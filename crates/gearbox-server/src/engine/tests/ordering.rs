@@ -402,10 +402,8 @@ impl World {
                             StoreOp::Done { id } if !failed => {
                                 self.rows.remove(&id);
                             }
-                            // No policy is configured here, so no record is written.
-                            StoreOp::Done { .. }
-                            | StoreOp::PutRecord(_)
-                            | StoreOp::DropRecord { .. } => {}
+                            // No policy is configured and no cluster runs here.
+                            _ => {}
                         }
                     }
                     let failure = failed.then_some("disk full");
