@@ -209,14 +209,19 @@ impl World {
                 let (seq, op) = self.out.writes.pop_front()?;
                 if !fail {
                     match op {
-                        StoreOp::Put(job) | StoreOp::Offer(job) => {
+                        StoreOp::Put(job) | StoreOp::Offer(job) | StoreOp::OfferWatched(job) => {
                             self.stored.insert(job.id, job.data.clone());
                         }
                         StoreOp::Done { id } => {
                             self.stored.remove(&id);
                         }
-                        // Records are never read back by the engine while it runs.
-                        StoreOp::PutRecord(_) | StoreOp::DropRecord { .. } => {}
+                        // Records are never read back by the engine while it runs, and the
+                        // cluster's relays and watches do not change what a job holds.
+                        StoreOp::PutRecord(_)
+                        | StoreOp::DropRecord { .. }
+                        | StoreOp::Relay { .. }
+                        | StoreOp::Unwatch { .. }
+                        | StoreOp::Adopt { .. } => {}
                     }
                 }
                 let failure = fail.then_some("disk full");
