@@ -11,7 +11,8 @@
 //! `cancel job`, stops the watch (`StoreOp::Unwatch`); a background submission joining it makes
 //! the row background (`StoreOp::Adopt`), so that it outlives its foreground clients.
 //!
-//! On the node running a job that has a row, each work packet its worker sends is also written
+//! On the node running a job that has a row and is or may be watched (its claim said so, or
+//! its unique id lets other nodes join it), each work packet its worker sends is also written
 //! for the nodes watching the row (`StoreOp::Relay`; the store fans it out to the watchers it
 //! finds in the row when it writes it, so a node that starts watching a job already claimed or
 //! running hears the rest of it), and a job that ends without a terminal packet of its worker
@@ -232,6 +233,14 @@ impl Engine {
         let job = &self.jobs[job_id];
         let (id, handle_no) = (job.store_id, job.handle_no);
         if !self.config.cluster || id == 0 {
+            return;
+        }
+        // Only a row with a unique id can be joined by another node after its claim (the
+        // table's unique index skips the empty one and `-`); any other is watched only if its
+        // claim said so.
+        let unique = job.unique();
+        let joinable = !unique.is_empty() && unique != b"-";
+        if !joinable && !self.relays(handle_no) {
             return;
         }
         let last = terminal(kind);
