@@ -576,9 +576,14 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
                 EXTRACT(EPOCH FROM now() - started)::float8
          FROM {t}_nodes ORDER BY node"
     ))?;
+    // Two scans, each on its partial index: the unowned rows, and the few other nodes hold
+    // (each holds some per worker); a (function, priority) may come twice.
     let waiting = client.prepare(&format!(
-        "SELECT function_name, priority, COUNT(*)::int8 FROM {t} WHERE owner IS NULL \
-         GROUP BY function_name, priority"
+        "SELECT function_name, priority, COUNT(*)::int8, 0::int8 FROM {t} \
+         WHERE owner IS NULL GROUP BY function_name, priority \
+         UNION ALL \
+         SELECT function_name, priority, 0::int8, COUNT(*)::int8 FROM {t} \
+         WHERE owner IS NOT NULL AND owner <> $1 GROUP BY function_name, priority"
     ))?;
     Ok(Session {
         client,
@@ -741,23 +746,27 @@ impl Node {
                         .get(0);
                 }
                 let nodes = s.client.query(&s.nodes, &[])?;
-                let waiting = s.client.query(&s.waiting, &[])?;
+                let waiting = s.client.query(&s.waiting, &[node])?;
                 Ok::<_, postgres::Error>((nodes, waiting, s.leader))
             },
         )?;
-        let waiting = waiting
-            .iter()
-            .map(|row| {
-                let function: Vec<u8> = row.get(0);
-                let priority: i32 = row.get(1);
-                let count: i64 = row.get(2);
-                (
-                    Bytes::from(function),
-                    u8::try_from(priority.clamp(0, 2)).unwrap_or(1),
-                    u64::try_from(count).unwrap_or(0),
-                )
-            })
-            .collect();
+        let counts = |column: usize| -> Vec<(Bytes, u8, u64)> {
+            waiting
+                .iter()
+                .filter_map(|row| {
+                    let count = u64::try_from(row.get::<_, i64>(column)).unwrap_or(0);
+                    let priority: i32 = row.get(1);
+                    (count > 0).then(|| {
+                        (
+                            Bytes::from(row.get::<_, Vec<u8>>(0)),
+                            u8::try_from(priority.clamp(0, 2)).unwrap_or(1),
+                            count,
+                        )
+                    })
+                })
+                .collect()
+        };
+        let (held, waiting) = (counts(3), counts(2));
         let nodes = rows
             .iter()
             .map(|row| NodeInfo {
@@ -770,6 +779,7 @@ impl Node {
             nodes,
             leader,
             waiting,
+            held,
         })
     }
 }

@@ -89,4 +89,7 @@ pub struct Heartbeat {
     /// Jobs waiting unclaimed in the table, by function and priority (0 high, 1 normal, 2
     /// low).
     pub waiting: Vec<(Bytes, u8, u64)>,
+    /// Jobs other nodes hold (claimed or kept: queued there or running), by function and
+    /// priority.
+    pub held: Vec<(Bytes, u8, u64)>,
 }

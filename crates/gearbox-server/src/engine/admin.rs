@@ -73,16 +73,21 @@ impl Engine {
     ) -> Vec<u8> {
         let mut text = Vec::new();
         match command {
-            // In a cluster, the jobs waiting unclaimed in the table are counted as queued too.
+            // In a cluster, the total counts every job of the cluster: this node's (less those
+            // waiting here for another node's, counted with the table), those waiting
+            // unclaimed in the table and those other nodes hold; running and workers are this
+            // node's.
             AdminCommand::Status => {
                 for (_, f) in self.functions.iter() {
                     text.extend_from_slice(&f.name);
-                    let total = f.total as u64 + self.waiting_in_table(&f.name).iter().sum::<u64>();
+                    let total = u64::from(f.total - f.elsewhere)
+                        + self.waiting_in_table(&f.name).iter().sum::<u64>()
+                        + self.held_elsewhere(&f.name);
                     let _ = writeln!(text, "\t{total}\t{}\t{}", f.running, f.workers);
                 }
-                for (name, waiting) in self.only_in_table() {
+                for (name, waiting, held) in self.only_in_table() {
                     text.extend_from_slice(&name);
-                    let _ = writeln!(text, "\t{}\t0\t0", waiting.iter().sum::<u64>());
+                    let _ = writeln!(text, "\t{}\t0\t0", waiting.iter().sum::<u64>() + held);
                 }
                 text.extend_from_slice(b".\n");
             }
@@ -94,7 +99,7 @@ impl Engine {
                         Priority::ALL.map(|p| f.waiting(p) as u64 + table[p.index()]);
                     let _ = writeln!(text, "\t{high}\t{normal}\t{low}\t{}", f.workers);
                 }
-                for (name, [high, normal, low]) in self.only_in_table() {
+                for (name, [high, normal, low], _) in self.only_in_table() {
                     text.extend_from_slice(&name);
                     let _ = writeln!(text, "\t{high}\t{normal}\t{low}\t0");
                 }

@@ -42,6 +42,16 @@ impl Engine {
                     function.running
                 ));
             }
+            let elsewhere = jobs
+                .iter()
+                .filter(|(_, j)| j.state == JobState::Elsewhere)
+                .count();
+            if function.elsewhere as usize != elsewhere {
+                problems.push(format!(
+                    "{name}: elsewhere {} but {elsewhere} jobs wait for other nodes",
+                    function.elsewhere
+                ));
+            }
             for p in Priority::ALL {
                 let queue = &function.queues[p.index()];
                 let mut walked = HashSet::new();

@@ -52,6 +52,8 @@ pub struct ClusterView {
     pub leader: bool,
     /// Jobs waiting unclaimed in the table, by function, per priority (high, normal, low).
     pub waiting: Vec<(Bytes, [u64; 3])>,
+    /// Jobs other nodes hold (queued there or running), by function, per priority.
+    pub held: Vec<(Bytes, [u64; 3])>,
 }
 
 /// A status lookup in the store: who asked, and what.
@@ -72,6 +74,8 @@ pub(super) struct ClusterState {
     pub(super) nodes: Vec<NodeView>,
     /// Jobs waiting unclaimed in the table, as of the last heartbeat.
     pub(super) waiting: std::collections::BTreeMap<Bytes, [u64; 3]>,
+    /// Jobs other nodes hold, as of the last heartbeat.
+    held: std::collections::BTreeMap<Bytes, u64>,
     /// Status lookups in the store, by read-back token.
     lookups: FxHashMap<u64, Lookup>,
     /// In a cluster: this node holds the leader's lock and fires the schedules. `None`
@@ -391,6 +395,11 @@ impl Engine {
         self.set_leader(view.leader);
         self.cluster.nodes = view.nodes;
         self.cluster.waiting = view.waiting.into_iter().collect();
+        self.cluster.held = view
+            .held
+            .into_iter()
+            .map(|(name, counts)| (name, counts.iter().sum()))
+            .collect();
     }
 
     /// This node's figures, in a cluster.
@@ -423,13 +432,28 @@ impl Engine {
         self.cluster.waiting.get(name).copied().unwrap_or_default()
     }
 
-    /// Functions with jobs waiting in the cluster's table that this node does not know.
-    pub(super) fn only_in_table(&self) -> Vec<(Bytes, [u64; 3])> {
-        self.cluster
-            .waiting
-            .iter()
-            .filter(|(name, _)| !self.function_ids.contains_key(&name[..]))
-            .map(|(name, counts)| (name.clone(), *counts))
+    /// Jobs of `name` other nodes hold (queued there or running), as of the last heartbeat.
+    pub(super) fn held_elsewhere(&self, name: &[u8]) -> u64 {
+        if self.cluster.held.is_empty() {
+            return 0;
+        }
+        self.cluster.held.get(name).copied().unwrap_or(0)
+    }
+
+    /// Functions with jobs in the cluster's table that this node does not know: those
+    /// waiting unclaimed, per priority, and those other nodes hold.
+    pub(super) fn only_in_table(&self) -> Vec<(Bytes, [u64; 3], u64)> {
+        let unknown = |name: &Bytes| !self.function_ids.contains_key(&name[..]);
+        let mut names: Vec<&Bytes> = self.cluster.waiting.keys().filter(|n| unknown(n)).collect();
+        names.extend(self.cluster.held.keys().filter(|n| unknown(n)));
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| {
+                let waiting = self.waiting_in_table(name);
+                (name.clone(), waiting, self.held_elsewhere(name))
+            })
             .collect()
     }
 }

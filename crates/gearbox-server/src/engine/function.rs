@@ -71,6 +71,9 @@ pub struct Function {
     pub total: u32,
     /// Jobs held by workers.
     pub running: u32,
+    /// In a cluster: foreground jobs among `total` waiting here for another node
+    /// (`relay.rs`); their rows are counted with the table's.
+    pub elsewhere: u32,
     /// Epoch jobs per priority whose time has not come: counted as queued, in no queue.
     pub pending: [u32; 3],
     /// Connections registered for the function.

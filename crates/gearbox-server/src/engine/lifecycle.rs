@@ -92,7 +92,7 @@ impl Engine {
                 unqueued = Some(p);
             }
             JobState::Running => self.functions[f].running -= 1,
-            JobState::Elsewhere => {}
+            JobState::Elsewhere => self.functions[f].elsewhere -= 1,
             JobState::Pending => {
                 self.functions[f].pending[job.priority.index()] -= 1;
                 // Pending and committing: held for its commit (`store.rs`).

@@ -108,6 +108,7 @@ impl Engine {
         self.functions[job.function].pending[job.priority.index()] -= 1;
         self.held -= 1;
         job.state = JobState::Elsewhere;
+        self.functions[job.function].elsewhere += 1;
         let handle_no = job.handle_no;
         self.relay.watching.entry(row).or_default().push(handle_no);
         if let Some(shown) = shown {
@@ -208,6 +209,7 @@ impl Engine {
         let handle_no = self.jobs[job_id].handle_no;
         self.stop_watching(handle_no, handle_no);
         self.jobs[job_id].store_id = handle_no;
+        self.functions[self.jobs[job_id].function].elsewhere -= 1;
     }
 
     /// A job this node claimed is watched: by other nodes, or by this one for a job of its own

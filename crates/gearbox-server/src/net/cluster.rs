@@ -138,13 +138,17 @@ fn view(node: &str, beat: Heartbeat) -> ClusterView {
             uptime: n.uptime,
         })
         .collect();
-    let mut waiting: std::collections::BTreeMap<Bytes, [u64; 3]> = Default::default();
-    for (function, priority, count) in beat.waiting {
-        waiting.entry(function).or_default()[usize::from(priority.min(2))] += count;
-    }
+    let by_function = |counts: Vec<(Bytes, u8, u64)>| {
+        let mut by: std::collections::BTreeMap<Bytes, [u64; 3]> = Default::default();
+        for (function, priority, count) in counts {
+            by.entry(function).or_default()[usize::from(priority.min(2))] += count;
+        }
+        by.into_iter().collect()
+    };
     ClusterView {
         nodes,
         leader: beat.leader,
-        waiting: waiting.into_iter().collect(),
+        waiting: by_function(beat.waiting),
+        held: by_function(beat.held),
     }
 }

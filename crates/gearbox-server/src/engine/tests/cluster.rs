@@ -5,7 +5,7 @@
 //! schedules fire only on the leader.
 
 use super::*;
-use gearbox_store::ClaimedJob;
+use gearbox_store::{ClaimedJob, Relayed};
 
 fn node() -> Harness {
     Harness::with(node_config())
@@ -233,29 +233,56 @@ fn an_offer_claimed_back_before_its_commit_is_reported_stays() {
     assert_eq!(unique, "u");
 }
 
-/// `status` and `prioritystatus` count the jobs waiting unclaimed in the cluster's table (as
-/// of the last heartbeat) with this node's own, and list functions only the table has.
+/// `status` counts every job of the cluster (as of the last heartbeat): this node's, those
+/// waiting unclaimed in the table and those other nodes hold, with this node's running jobs
+/// and workers; `prioritystatus` counts what waits here and unclaimed in the table. Functions
+/// only the table has are listed. A foreground job waiting here for another node is counted
+/// once, with the table.
 #[test]
-fn status_counts_what_waits_in_the_table() {
+fn status_counts_the_clusters_jobs() {
     let mut h = node();
     h.connect(1);
+    h.connect(2);
     h.send(W, T::CanDo, &[b"f"]);
+    // A foreground job of `g`, which no worker here does: offered, then waiting here.
+    let sent = h.send(C, T::SubmitJob, &[b"g", b"", b"x"]);
+    let seq = sent
+        .iter()
+        .find_map(|s| match s {
+            Sent::Persist(seq, StoreOp::OfferWatched(_)) => Some(*seq),
+            _ => None,
+        })
+        .expect("a foreground job no worker here does is offered");
+    let sent = commit(&mut h, seq);
+    assert!(created(&sent, C).starts_with("H:n1:"));
     h.engine.set_cluster_view(ClusterView {
         nodes: Vec::new(),
         leader: false,
         waiting: vec![
             (Bytes::from_static(b"f"), [1, 2, 0]),
+            (Bytes::from_static(b"g"), [0, 1, 0]),
             (Bytes::from_static(b"other"), [0, 0, 3]),
+        ],
+        held: vec![
+            (Bytes::from_static(b"f"), [0, 4, 0]),
+            (Bytes::from_static(b"elsewhere"), [0, 5, 0]),
         ],
     });
     assert_eq!(
         fields(&h.admin(W, "status")),
-        vec![vec!["f", "3", "0", "1"], vec!["other", "3", "0", "0"]]
+        vec![
+            vec!["f", "7", "0", "1"],
+            vec!["g", "1", "0", "0"],
+            vec!["elsewhere", "5", "0", "0"],
+            vec!["other", "3", "0", "0"]
+        ]
     );
     assert_eq!(
         fields(&h.admin(W, "prioritystatus")),
         vec![
             vec!["f", "1", "2", "0", "1"],
+            vec!["g", "0", "1", "0", "0"],
+            vec!["elsewhere", "0", "0", "0", "0"],
             vec!["other", "0", "0", "3", "0"]
         ]
     );
@@ -289,4 +316,116 @@ fn a_unique_no_job_here_has_is_looked_up_in_the_store() {
     h.engine.loaded(token, Ok(Vec::new()), h.now, &mut h.out);
     let replies = packets_to(&std::mem::take(&mut h.out.sent), C);
     assert_eq!(replies[0].1[1], b"0", "unknown");
+}
+
+/// A foreground job offered to the cluster: its JOB_CREATED waits for the write, then the
+/// packets another node relays reach its clients under their handle (WORK_EXCEPTION only to
+/// a client that asked for exceptions, WORK_FAIL to the other), WORK_STATUS shows in
+/// GET_STATUS, and the last packet ends the job here.
+#[test]
+fn relayed_packets_reach_the_clients_under_their_handle() {
+    let mut h = node();
+    h.connect(2);
+    h.connect(3);
+    let other = ConnId(3);
+    h.send(other, T::OptionReq, &[b"exceptions"]);
+    let sent = h.send(C, T::SubmitJob, &[b"g", b"u", b"x"]);
+    assert!(
+        kinds_to(&sent, C).is_empty(),
+        "JOB_CREATED waits for the write"
+    );
+    let w = writes(&sent);
+    let [(seq, StoreOp::OfferWatched(job))] = w.as_slice() else {
+        panic!("not offered for watching: {w:?}")
+    };
+    let (seq, id) = (*seq, job.id);
+    assert!(h.send(other, T::SubmitJob, &[b"g", b"u", b"x"]).is_empty());
+    let sent = commit(&mut h, seq);
+    let handle = created(&sent, C);
+    assert_eq!(
+        packets_to(&sent, other),
+        vec![(T::JobCreated, vec![handle.clone().into_bytes()])]
+    );
+    let relay = |kind: T, data: &'static [u8]| Relayed {
+        id,
+        kind: kind as u8,
+        data: Bytes::from_static(data),
+    };
+    h.engine.relayed(
+        vec![relay(T::WorkData, b"part"), relay(T::WorkStatus, b"1\x002")],
+        h.now,
+        &mut h.out,
+    );
+    let sent = std::mem::take(&mut h.out.sent);
+    for conn in [C, other] {
+        let got = packets_to(&sent, conn);
+        assert_eq!(
+            got[0],
+            (
+                T::WorkData,
+                vec![handle.clone().into_bytes(), b"part".to_vec()]
+            )
+        );
+        assert_eq!(got[1].0, T::WorkStatus);
+    }
+    let status = packets_to(&h.send(C, T::GetStatus, &[handle.as_bytes()]), C);
+    assert_eq!(
+        status[0].1[1..],
+        [b"1".to_vec(), b"0".to_vec(), b"1".to_vec(), b"2".to_vec()]
+    );
+    h.engine
+        .relayed(vec![relay(T::WorkException, b"oops")], h.now, &mut h.out);
+    let sent = std::mem::take(&mut h.out.sent);
+    assert_eq!(kinds_to(&sent, C), vec![T::WorkFail]);
+    assert_eq!(
+        packets_to(&sent, other),
+        vec![(
+            T::WorkException,
+            vec![handle.clone().into_bytes(), b"oops".to_vec()]
+        )]
+    );
+    assert_eq!(h.admin(W, "show jobs"), ".\n", "the job ended here");
+    assert!(h.engine.audit().is_empty());
+}
+
+/// A claimed job other nodes watch, cancelled here, tells them WORK_FAIL (its last packet,
+/// which deletes its row), as it tells its clients here.
+#[test]
+fn a_cancelled_watched_job_relays_its_failure() {
+    let mut h = node();
+    h.connect(1);
+    h.send(W, T::CanDo, &[b"g"]);
+    let id = (9 << 40) + 3;
+    h.engine.claimed(
+        vec![ClaimedJob {
+            job: StoredJob {
+                id,
+                function: Bytes::from_static(b"g"),
+                unique: Bytes::from_static(b"w"),
+                priority: 1,
+                when_to_run: 0,
+                reducer: Bytes::new(),
+                data: Bytes::from_static(b"d"),
+            },
+            background: false,
+            watched_here: false,
+            watched_elsewhere: true,
+        }],
+        h.now,
+        &mut h.out,
+    );
+    h.out.sent.clear();
+    let handle = format!("H:n1:{id}");
+    let line = Bytes::from(format!("cancel job {handle}"));
+    h.engine.admin(W, &line, &mut h.out);
+    let sent = std::mem::take(&mut h.out.sent);
+    assert!(sent.contains(&Sent::Text(W, "OK\r\n".into())), "{sent:?}");
+    let w = writes(&sent);
+    assert!(
+        w.iter().any(
+            |(_, op)| matches!(op, StoreOp::Relay { id: i, kind, last: true, .. }
+            if *i == id && *kind == T::WorkFail as u8)
+        ),
+        "{w:?}"
+    );
 }

@@ -541,6 +541,8 @@ proptest! {
         let mut w = World::new();
         for action in &actions {
             w.step(action)?;
+            let problems = w.h.engine.audit();
+            prop_assert!(problems.is_empty(), "after {:?}: {:?}", action, problems);
         }
         w.drain()?;
         prop_assert!(w.table.is_empty(), "rows left: {:?}", w.table);
