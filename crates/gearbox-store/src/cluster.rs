@@ -54,7 +54,9 @@ use tracing::{info, warn};
 
 use crate::batch::NetBatch;
 use crate::link::Link;
-use crate::{ClaimedJob, ClusterEvent, Coalesced, Heartbeat, NodeInfo, Relayed, StoreError};
+use crate::{
+    ClaimedJob, ClusterEvent, Coalesced, Heartbeat, NodeInfo, Relayed, StoreError, StoredRecord,
+};
 
 /// Ids a node start may use: its epoch times this.
 pub const EPOCH_IDS: u64 = 1 << 40;
@@ -407,6 +409,9 @@ pub struct ClusterSettings {
     pub node: String,
     /// How long a node's jobs stay its own without a heartbeat.
     pub lease: Duration,
+    /// Kinds of records every node reads again at each heartbeat (the server's schedules:
+    /// any node may write them, and the leader must fire what the others submitted).
+    pub shared_records: Vec<u8>,
 }
 
 enum Request {
@@ -495,6 +500,8 @@ struct Session {
     unclaim: Statement,
     nodes: Statement,
     waiting: Statement,
+    /// The records of the kinds `ClusterSettings::shared_records`.
+    shared: Statement,
     /// This connection holds the leader's lock.
     leader: bool,
 }
@@ -585,8 +592,12 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
          SELECT function_name, priority, 0::int8, COUNT(*)::int8 FROM {t} \
          WHERE owner IS NOT NULL AND owner <> $1 GROUP BY function_name, priority"
     ))?;
+    let shared = client.prepare(&format!(
+        "SELECT kind, key, body FROM {t}_records WHERE kind = ANY($1::int2[])"
+    ))?;
     Ok(Session {
         client,
+        shared,
         claim,
         beat,
         join,
@@ -736,7 +747,13 @@ impl Node {
             }
         }
         let lock = format!("{}:leader", self.table);
-        let (rows, waiting, leader) = self.link.run(
+        let kinds: Vec<i16> = self
+            .settings
+            .shared_records
+            .iter()
+            .map(|&k| i16::from(k))
+            .collect();
+        let (rows, waiting, leader, shared) = self.link.run(
             || session(&self.config, &self.table),
             |s| {
                 if !s.leader {
@@ -747,7 +764,8 @@ impl Node {
                 }
                 let nodes = s.client.query(&s.nodes, &[])?;
                 let waiting = s.client.query(&s.waiting, &[node])?;
-                Ok::<_, postgres::Error>((nodes, waiting, s.leader))
+                let shared = s.client.query(&s.shared, &[&kinds])?;
+                Ok::<_, postgres::Error>((nodes, waiting, s.leader, shared))
             },
         )?;
         let counts = |column: usize| -> Vec<(Bytes, u8, u64)> {
@@ -775,11 +793,22 @@ impl Node {
                 uptime: row.get::<_, f64>(2).max(0.0),
             })
             .collect();
+        let records = shared
+            .iter()
+            .filter_map(|row| {
+                Some(StoredRecord {
+                    kind: u8::try_from(row.get::<_, i16>(0)).ok()?,
+                    key: Bytes::from(row.get::<_, Vec<u8>>(1)),
+                    body: Bytes::from(row.get::<_, Vec<u8>>(2)),
+                })
+            })
+            .collect();
         Ok(Heartbeat {
             nodes,
             leader,
             waiting,
             held,
+            records,
         })
     }
 }
@@ -919,6 +948,7 @@ mod tests {
             settings: ClusterSettings {
                 node: name.into(),
                 lease: Duration::from_secs(10),
+                shared_records: vec![1],
             },
             link: Link::new("test"),
             connected_since: None,
@@ -936,6 +966,37 @@ mod tests {
             data: Bytes::from_static(data),
             last,
         }
+    }
+
+    /// Each heartbeat reads the records of the shared kinds as the table holds them.
+    #[test]
+    fn heartbeats_read_the_shared_records() {
+        let Some(_lock) = gearbox_testkit::services::Service::Postgres.shared() else {
+            return;
+        };
+        let t = gearbox_testkit::services::unique_name("gbs");
+        let mut store = PostgresStore::open_node(CONNINFO, &t, "n1", "H:n1").unwrap();
+        let record = |kind: u8, key: &'static [u8]| StoredRecord {
+            kind,
+            key: Bytes::from_static(key),
+            body: Bytes::from_static(b"b"),
+        };
+        store
+            .append(&[
+                StoreOp::PutRecord(record(1, b"shared")),
+                StoreOp::PutRecord(record(2, b"not shared")),
+            ])
+            .unwrap();
+        let mut node = node(&t, "n1");
+        assert_eq!(node.beat().unwrap().records, vec![record(1, b"shared")]);
+        store
+            .append(&[StoreOp::DropRecord {
+                kind: 1,
+                key: Bytes::from_static(b"shared"),
+            }])
+            .unwrap();
+        assert!(node.beat().unwrap().records.is_empty());
+        store.drop_table().unwrap();
     }
 
     /// A foreground job offered by one node, joined by a foreground submission on a second and

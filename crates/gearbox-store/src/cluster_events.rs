@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::StoredJob;
+use crate::{StoredJob, StoredRecord};
 
 /// A node as its heartbeat row shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,4 +92,7 @@ pub struct Heartbeat {
     /// Jobs other nodes hold (claimed or kept: queued there or running), by function and
     /// priority.
     pub held: Vec<(Bytes, u8, u64)>,
+    /// The records of the kinds the node shares with the others (`ClusterSettings`), as the
+    /// table holds them now.
+    pub records: Vec<StoredRecord>,
 }

@@ -54,6 +54,8 @@ pub struct ClusterView {
     pub waiting: Vec<(Bytes, [u64; 3])>,
     /// Jobs other nodes hold (queued there or running), by function, per priority.
     pub held: Vec<(Bytes, [u64; 3])>,
+    /// The schedule records the shared table holds.
+    pub records: Vec<gearbox_store::StoredRecord>,
 }
 
 /// A status lookup in the store: who asked, and what.
@@ -87,6 +89,8 @@ pub(super) struct ClusterState {
     /// Offered jobs this node claimed back before their commit was reported to it (the
     /// claim and the commit report travel on different threads): they stay.
     reclaimed: rustc_hash::FxHashSet<u64>,
+    /// Submitted schedules the shared table held at the last heartbeat (`schedule.rs`).
+    schedules_seen: std::collections::BTreeSet<u64>,
 }
 
 impl ClusterState {
@@ -389,10 +393,13 @@ impl Engine {
         }
     }
 
-    /// What the last heartbeat showed: the nodes, whether this node leads (fires the
-    /// schedules), what waits unclaimed in the table.
-    pub fn set_cluster_view(&mut self, view: ClusterView) {
+    /// What the last heartbeat showed at `now`: the nodes, whether this node leads (fires the
+    /// schedules), what waits unclaimed in the table and what other nodes hold, the
+    /// cluster's schedules.
+    pub fn set_cluster_view(&mut self, view: ClusterView, now: u64) {
+        self.now = now;
         self.set_leader(view.leader);
+        self.sync_schedules(&view.records, now);
         self.cluster.nodes = view.nodes;
         self.cluster.waiting = view.waiting.into_iter().collect();
         self.cluster.held = view
@@ -430,6 +437,16 @@ impl Engine {
     /// heartbeat (none outside a cluster).
     pub(super) fn waiting_in_table(&self, name: &[u8]) -> [u64; 3] {
         self.cluster.waiting.get(name).copied().unwrap_or_default()
+    }
+
+    /// Submitted schedules the shared table held at the last heartbeat.
+    pub(super) fn cluster_schedules_seen(&self) -> &std::collections::BTreeSet<u64> {
+        &self.cluster.schedules_seen
+    }
+
+    /// The submitted schedules the shared table holds now.
+    pub(super) fn set_cluster_schedules_seen(&mut self, seen: std::collections::BTreeSet<u64>) {
+        self.cluster.schedules_seen = seen;
     }
 
     /// Jobs of `name` other nodes hold (queued there or running), as of the last heartbeat.

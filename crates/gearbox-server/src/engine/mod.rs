@@ -55,6 +55,10 @@ use gearbox_proto::{AdminCommand, Magic, Packet, PacketType};
 use rustc_hash::FxHashMap;
 
 pub use cluster::{ClusterView, NodeView};
+
+/// The kinds of records the nodes of a cluster share while they run (read again at each
+/// heartbeat, `Engine::sync_schedules`): the schedules and their last firings.
+pub const SHARED_RECORD_KINDS: [u8; 2] = [records::SCHEDULE, records::FIRED];
 pub use conn::Peer;
 pub use counters::Counters;
 pub use gearbox_store::{StoreOp, StoredJob};

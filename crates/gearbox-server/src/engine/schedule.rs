@@ -325,36 +325,99 @@ impl Engine {
 
     /// A submitted schedule, read back at start.
     pub(super) fn restore_schedule(&mut self, r: &StoredRecord) -> Result<(), Undecodable> {
-        let handle_no = key_number(&r.key)?;
-        let mut read = Reader::new(&r.body)?;
-        let cron = read.bytes()?;
-        let cron = std::str::from_utf8(&cron).map_err(|_| Undecodable)?;
-        let cron = Cron::parse(cron).map_err(|_| Undecodable)?;
-        let spec = ScheduleSpec {
-            cron,
-            function: read.bytes()?,
-            unique: read.bytes()?,
-            workload: read.bytes()?,
-            priority: priority_from(read.num()?),
-            missed: if read.num()? == 1 {
-                Missed::Once
-            } else {
-                Missed::Skip
-            },
-            zone: None,
-        };
-        let last_fired = read.num()?;
+        let (handle_no, schedule) = decode_schedule(r)?;
         self.next_handle = self.next_handle.max(handle_no.saturating_add(1));
-        let schedule = Schedule {
-            spec,
-            last_fired,
-            next_due: 0,
-        };
         self.schedules
             .insert(ScheduleKey::Submitted(handle_no), schedule);
         Ok(())
     }
 
+    /// In a cluster, the schedule records as the shared table holds them now (any node may
+    /// write them, read at every heartbeat): schedules submitted on other nodes are added and
+    /// armed, changed ones take their new definition, those cancelled elsewhere (seen in the
+    /// table before, gone now) are dropped, and last firings move forward. So the leader fires
+    /// every schedule of the cluster, and a new leader knows the last firings. A schedule
+    /// submitted here whose record is not yet in the table stays.
+    pub fn sync_schedules(&mut self, records: &[StoredRecord], now: u64) {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in records {
+            match r.kind {
+                SCHEDULE => {
+                    let Ok((handle_no, schedule)) = decode_schedule(r) else {
+                        continue;
+                    };
+                    seen.insert(handle_no);
+                    let key = ScheduleKey::Submitted(handle_no);
+                    match self.schedules.get_mut(&key) {
+                        Some(s) if s.spec == schedule.spec => {
+                            s.last_fired = s.last_fired.max(schedule.last_fired);
+                        }
+                        Some(s) => {
+                            s.spec = schedule.spec;
+                            s.last_fired = s.last_fired.max(schedule.last_fired);
+                            self.arm_schedule(key, now);
+                        }
+                        None => {
+                            self.schedules.insert(key, schedule);
+                            self.arm_schedule(key, now);
+                        }
+                    }
+                }
+                FIRED => {
+                    let Ok(last) = Reader::new(&r.body).and_then(|mut read| read.num()) else {
+                        continue;
+                    };
+                    for (key, s) in self.schedules.iter_mut() {
+                        if matches!(key, ScheduleKey::Config(_)) && s.spec.unique == r.key {
+                            s.last_fired = s.last_fired.max(last);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let gone: Vec<u64> = self
+            .cluster_schedules_seen()
+            .difference(&seen)
+            .copied()
+            .collect();
+        for handle_no in gone {
+            self.schedules.remove(&ScheduleKey::Submitted(handle_no));
+        }
+        self.set_cluster_schedules_seen(seen);
+    }
+}
+
+/// A submitted schedule from its record: its handle number and the schedule, not armed.
+fn decode_schedule(r: &StoredRecord) -> Result<(u64, Schedule), Undecodable> {
+    let handle_no = key_number(&r.key)?;
+    let mut read = Reader::new(&r.body)?;
+    let cron = read.bytes()?;
+    let cron = std::str::from_utf8(&cron).map_err(|_| Undecodable)?;
+    let cron = Cron::parse(cron).map_err(|_| Undecodable)?;
+    let spec = ScheduleSpec {
+        cron,
+        function: read.bytes()?,
+        unique: read.bytes()?,
+        workload: read.bytes()?,
+        priority: priority_from(read.num()?),
+        missed: if read.num()? == 1 {
+            Missed::Once
+        } else {
+            Missed::Skip
+        },
+        zone: None,
+    };
+    let last_fired = read.num()?;
+    let schedule = Schedule {
+        spec,
+        last_fired,
+        next_due: 0,
+    };
+    Ok((handle_no, schedule))
+}
+
+impl Engine {
     /// The last firing of a configured schedule, read back at start; a schedule no longer in
     /// the configuration is ignored.
     pub(super) fn restore_fired(&mut self, r: &StoredRecord) -> Result<(), Undecodable> {

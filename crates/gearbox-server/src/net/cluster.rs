@@ -100,7 +100,9 @@ pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
                                     tracing::info!("the cluster's heartbeat works again");
                                     failing = false;
                                 }
-                                shared.engine.borrow_mut().set_cluster_view(view);
+                                shared.with_engine(|engine, _, now| {
+                                    engine.set_cluster_view(view, now);
+                                });
                             }
                             Err(e) => {
                                 // Whoever holds the lock now, it is not safe to assume it
@@ -150,5 +152,6 @@ fn view(node: &str, beat: Heartbeat) -> ClusterView {
         leader: beat.leader,
         waiting: by_function(beat.waiting),
         held: by_function(beat.held),
+        records: beat.records,
     }
 }

@@ -255,19 +255,23 @@ fn status_counts_the_clusters_jobs() {
         .expect("a foreground job no worker here does is offered");
     let sent = commit(&mut h, seq);
     assert!(created(&sent, C).starts_with("H:n1:"));
-    h.engine.set_cluster_view(ClusterView {
-        nodes: Vec::new(),
-        leader: false,
-        waiting: vec![
-            (Bytes::from_static(b"f"), [1, 2, 0]),
-            (Bytes::from_static(b"g"), [0, 1, 0]),
-            (Bytes::from_static(b"other"), [0, 0, 3]),
-        ],
-        held: vec![
-            (Bytes::from_static(b"f"), [0, 4, 0]),
-            (Bytes::from_static(b"elsewhere"), [0, 5, 0]),
-        ],
-    });
+    h.engine.set_cluster_view(
+        ClusterView {
+            nodes: Vec::new(),
+            leader: false,
+            waiting: vec![
+                (Bytes::from_static(b"f"), [1, 2, 0]),
+                (Bytes::from_static(b"g"), [0, 1, 0]),
+                (Bytes::from_static(b"other"), [0, 0, 3]),
+            ],
+            held: vec![
+                (Bytes::from_static(b"f"), [0, 4, 0]),
+                (Bytes::from_static(b"elsewhere"), [0, 5, 0]),
+            ],
+            records: Vec::new(),
+        },
+        h.now,
+    );
     assert_eq!(
         fields(&h.admin(W, "status")),
         vec![
@@ -427,5 +431,70 @@ fn a_cancelled_watched_job_relays_its_failure() {
             if *i == id && *kind == T::WorkFail as u8)
         ),
         "{w:?}"
+    );
+}
+
+/// A schedule submitted to a node that does not lead is fired by the leader, which reads the
+/// cluster's schedule records at every heartbeat; one cancelled on another node (its record
+/// gone) is dropped; a node's own schedule whose record is not in the table yet stays.
+#[test]
+fn the_leader_fires_schedules_submitted_to_other_nodes() {
+    let view = |leader: bool, records: Vec<gearbox_store::StoredRecord>| ClusterView {
+        nodes: Vec::new(),
+        leader,
+        waiting: Vec::new(),
+        held: Vec::new(),
+        records,
+    };
+    let mut other = Harness::with(EngineConfig {
+        handle_prefix: "H:n2".into(),
+        first_handle: 6 << 40,
+        ..node_config()
+    });
+    other.connect(1);
+    other.connect(2);
+    let sent = other.send(
+        C,
+        T::SubmitJobSched,
+        &[b"report", b"s", b"*/5", b"", b"", b"", b"", b"w"],
+    );
+    let record = writes(&sent)
+        .into_iter()
+        .find_map(|(_, op)| match op {
+            StoreOp::PutRecord(r) => Some(r),
+            _ => None,
+        })
+        .expect("the schedule is a record");
+    // Its own record not yet in the table: the schedule stays.
+    other
+        .engine
+        .set_cluster_view(view(false, Vec::new()), other.now);
+    assert_eq!(fields(&other.admin(W, "show scheduled")).len(), 1);
+
+    let mut h = node();
+    h.connect(1);
+    h.engine.start_schedules(h.now);
+    h.engine
+        .set_cluster_view(view(true, vec![record.clone()]), h.now);
+    let listed = fields(&h.admin(W, "show scheduled"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let slot = 300_000 - h.now % 300_000;
+    let sent = h.advance(slot);
+    let fired: Vec<StoredJob> = writes(&sent)
+        .into_iter()
+        .filter_map(|(_, op)| match op {
+            StoreOp::Put(job) | StoreOp::Offer(job) => Some(job),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired.len(), 1, "the leader fired it: {sent:?}");
+    assert_eq!(&fired[0].function[..], b"report");
+    // Cancelled on the other node: its record is gone from the table.
+    h.engine.set_cluster_view(view(true, Vec::new()), h.now);
+    assert_eq!(h.admin(W, "show scheduled"), ".\n");
+    let sent = h.advance(300_000);
+    assert!(
+        writes(&sent).is_empty(),
+        "a cancelled schedule fired: {sent:?}"
     );
 }
