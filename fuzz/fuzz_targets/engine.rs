@@ -220,7 +220,7 @@ impl World {
                         StoreOp::PutRecord(_)
                         | StoreOp::DropRecord { .. }
                         | StoreOp::Relay { .. }
-                        | StoreOp::Unwatch { .. }
+                        | StoreOp::Release { .. }
                         | StoreOp::Adopt { .. } => {}
                     }
                 }

@@ -23,8 +23,8 @@ pub(crate) struct NetBatch<'a> {
     pub watched: Vec<bool>,
     /// Work packets to relay, as (id, kind, data, last), in batch order (never merged).
     pub relays: Vec<(u64, u8, &'a Bytes, bool)>,
-    /// Jobs this node stops watching, in batch order, and whether it gives them back.
-    pub unwatches: Vec<(u64, bool)>,
+    /// Jobs this node releases, in batch order: (id, gives it back, stops watching it).
+    pub releases: Vec<(u64, bool, bool)>,
     /// Watched jobs a background submission joined, in batch order.
     pub adopted: Vec<u64>,
     /// Ids to delete, in batch order.
@@ -52,7 +52,7 @@ impl<'a> NetBatch<'a> {
             StoreOp::Done { id } => Some(Target::Job(*id)),
             StoreOp::PutRecord(r) => Some(Target::Record(r.kind, &r.key)),
             StoreOp::DropRecord { kind, key } => Some(Target::Record(*kind, key)),
-            StoreOp::Relay { .. } | StoreOp::Unwatch { .. } | StoreOp::Adopt { .. } => None,
+            StoreOp::Relay { .. } | StoreOp::Release { .. } | StoreOp::Adopt { .. } => None,
         };
         let mut last: HashMap<Target<'a>, usize> = HashMap::with_capacity(batch.len());
         for (at, op) in batch.iter().enumerate() {
@@ -80,7 +80,11 @@ impl<'a> NetBatch<'a> {
                     data,
                     last,
                 } => net.relays.push((*id, *kind, data, *last)),
-                StoreOp::Unwatch { id, give_back } => net.unwatches.push((*id, *give_back)),
+                StoreOp::Release {
+                    id,
+                    give_back,
+                    unwatch,
+                } => net.releases.push((*id, *give_back, *unwatch)),
                 StoreOp::Adopt { id } => net.adopted.push(*id),
                 StoreOp::Done { id } => net.dones.push(*id),
                 StoreOp::PutRecord(record) => net.record_puts.push(record),

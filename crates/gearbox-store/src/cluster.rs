@@ -108,7 +108,7 @@ pub(crate) struct NodeStatements {
     existing: Statement,
     /// Write work packets for every node watching their jobs, and notify those nodes.
     relay: Statement,
-    /// Delete jobs only this node watched that nobody else needs (see [`StoreOp::Unwatch`]).
+    /// Delete jobs only this node watched that nobody else needs (see [`StoreOp::Release`]).
     unwatch_delete: Statement,
     /// Stop watching jobs.
     unwatch: Statement,
@@ -161,16 +161,20 @@ impl NodeStatements {
             channel = relay_channel(t)
         ))?;
         let unwatch_delete = client.prepare(&format!(
-            "DELETE FROM {t} t USING UNNEST($1::int8[], $3::bool[]) AS u(id, give_back) \
-             WHERE t.id = u.id AND NOT t.background \
+            "DELETE FROM {t} t \
+             USING UNNEST($1::int8[], $3::bool[], $4::bool[]) AS u(id, give_back, unwatch) \
+             WHERE t.id = u.id AND NOT t.background AND u.unwatch \
                AND (t.owner IS NULL OR t.owner = $2 AND u.give_back) \
                AND t.watchers <@ ARRAY[$2]::text[]"
         ))?;
         let unwatch = client.prepare(&format!(
-            "WITH freed AS (UPDATE {t} t SET watchers = array_remove(t.watchers, $2), \
+            "WITH freed AS (UPDATE {t} t SET \
+                              watchers = CASE WHEN u.unwatch \
+                                THEN array_remove(t.watchers, $2) ELSE t.watchers END, \
                               owner = CASE WHEN t.owner = $2 AND u.give_back THEN NULL \
                                 ELSE t.owner END \
-                            FROM UNNEST($1::int8[], $3::bool[]) AS u(id, give_back) \
+                            FROM UNNEST($1::int8[], $3::bool[], $4::bool[]) \
+                              AS u(id, give_back, unwatch) \
                             WHERE t.id = u.id \
                             RETURNING t.function_name, t.owner) \
              SELECT pg_notify('{channel}', f) \
@@ -224,12 +228,13 @@ impl NodeStatements {
         if !net.adopted.is_empty() {
             tx.execute(&self.adopt, &[&ids(&net.adopted)])?;
         }
-        if !net.unwatches.is_empty() {
-            let unwatched: Vec<u64> = net.unwatches.iter().map(|u| u.0).collect();
-            let ids = ids(&unwatched);
-            let give_back: Vec<bool> = net.unwatches.iter().map(|u| u.1).collect();
-            tx.execute(&self.unwatch_delete, &[&ids, node, &give_back])?;
-            tx.query(&self.unwatch, &[&ids, node, &give_back])?;
+        if !net.releases.is_empty() {
+            let released: Vec<u64> = net.releases.iter().map(|r| r.0).collect();
+            let ids = ids(&released);
+            let give_back: Vec<bool> = net.releases.iter().map(|r| r.1).collect();
+            let unwatch: Vec<bool> = net.releases.iter().map(|r| r.2).collect();
+            tx.execute(&self.unwatch_delete, &[&ids, node, &give_back, &unwatch])?;
+            tx.query(&self.unwatch, &[&ids, node, &give_back, &unwatch])?;
         }
         Ok(())
     }
@@ -1054,13 +1059,15 @@ mod tests {
         a.append(&[StoreOp::OfferWatched(job(5, b"w"))]).unwrap();
         b.append(&[StoreOp::OfferWatched(job(6, b"w"))]).unwrap();
         a.append(&[
-            StoreOp::Unwatch {
+            StoreOp::Release {
                 id: 4,
                 give_back: false,
+                unwatch: true,
             },
-            StoreOp::Unwatch {
+            StoreOp::Release {
                 id: 5,
                 give_back: false,
+                unwatch: true,
             },
         ])
         .unwrap();

@@ -116,15 +116,18 @@ pub enum StoreOp {
         /// It ends the job (WORK_COMPLETE, WORK_FAIL, WORK_EXCEPTION).
         last: bool,
     },
-    /// In a cluster: this node no longer needs the job `id` (its last foreground client left
-    /// before it ran): it stops watching it, and with `give_back` no longer owns it either; a
-    /// job nobody else watches, that no background submission joined and that no other node
-    /// has claimed is deleted. Ignored outside a cluster.
-    Unwatch {
+    /// In a cluster: this node no longer needs the job `id` for a client that left before it
+    /// ran: with `give_back` it no longer owns it (it had claimed it), with `unwatch` it no
+    /// longer watches it (no other client here waits for it); a job nobody watches any more,
+    /// that no background submission joined and that no other node has claimed is deleted.
+    /// Ignored outside a cluster.
+    Release {
         /// The job's store id.
         id: u64,
         /// This node claimed the job and gives it back.
         give_back: bool,
+        /// This node stops watching the job.
+        unwatch: bool,
     },
     /// In a cluster: a background submission joined the stored job `id`, which this node
     /// watches: it stays when its foreground clients leave. Ignored outside a cluster.

@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 use super::function::Sleeper;
 use super::parse::parse_decimal;
 use super::status::flag;
-use super::{ConnId, Engine, FnId, Outbox};
+use super::{ConnId, Engine, FnId, Outbox, StoreOp};
 
 /// Jobs a node keeps queued per worker of a function, claimed ahead.
 const PREFETCH: usize = 16;
@@ -217,6 +217,34 @@ impl Engine {
         }
     }
 
+    /// In a cluster, `f` has no worker on this node any more: the stored background jobs of
+    /// `f` queued here go back to the table (offered again, announced) for other nodes'
+    /// workers, rather than wait here for a worker of this node to come back. Jobs a client
+    /// here waits for, and jobs whose workload is not in memory, stay.
+    pub(super) fn unserved(&mut self, f: FnId, out: &mut impl Outbox) {
+        if !self.config.cluster || !self.functions.contains(f) || self.functions[f].workers > 0 {
+            return;
+        }
+        let mut leaving = Vec::new();
+        for p in super::job::Priority::ALL {
+            let mut at = self.functions[f].queues[p.index()].front();
+            while let Some(id) = at {
+                let job = &self.jobs[id];
+                if job.store_id != 0 && job.background && job.listeners.is_empty() && job.ready() {
+                    leaving.push(id);
+                }
+                at = (job.next != super::ids::JobId::NIL).then_some(job.next);
+            }
+        }
+        for id in leaving {
+            let row = self.stored_job(id, 0);
+            self.persist(StoreOp::Offer(row), out);
+            self.jobs[id].store_id = 0;
+            self.counters.offered += 1;
+            self.remove_job(id, out);
+        }
+    }
+
     /// Jobs this node claimed from the cluster's table: queue them (in the order given) and
     /// wake workers for them. A job already here is left as it is. Their ids are other nodes'
     /// numbers: the handle counter is not moved for them.
@@ -370,8 +398,9 @@ impl Engine {
 
     /// A new job joined an equal one stored by another node (`handle`): a foreground one
     /// waits here for that job's packets (`relay.rs`); a background one leaves this node
-    /// without a trace in the store, unless a foreground client joined it here meanwhile
-    /// (then it runs here too, as a job in memory: at least once).
+    /// without a trace in the store, unless a foreground client joined it here meanwhile or a
+    /// worker here already runs it (a foreground job a background submission joined while it
+    /// ran): then it goes on here too, as a job in memory (at least once).
     pub(super) fn leave_joined(
         &mut self,
         job_id: super::ids::JobId,
@@ -386,7 +415,8 @@ impl Engine {
             }
         }
         self.jobs[job_id].store_id = 0;
-        if self.jobs[job_id].listeners.is_empty() {
+        let job = &self.jobs[job_id];
+        if job.listeners.is_empty() && job.state != JobState::Running {
             self.remove_job(job_id, out);
         } else {
             self.settle_job(job_id, held, false, now, out);

@@ -424,6 +424,9 @@ impl Engine {
             self.jobs[job].worker = None;
             self.requeue(job, Failure::Lost, &conn.client_id, out);
         }
+        for ability in &conn.abilities {
+            self.unserved(ability.function, out);
+        }
         for waiting in &conn.waiting {
             let Some(job) = self.jobs.get_mut(waiting.job) else {
                 continue;
@@ -433,9 +436,12 @@ impl Engine {
             }
             job.listeners.retain(|l| *l != id);
             let waits = matches!(job.state, JobState::Queued | JobState::Elsewhere);
-            if job.listeners.is_empty() && !job.background && waits {
+            if job.listeners.is_empty()
+                && !job.background
+                && waits
+                && self.give_back(waiting.job, out)
+            {
                 self.counters.abandoned += 1;
-                self.give_back(waiting.job, out);
                 self.remove_job(waiting.job, out);
             }
         }

@@ -8,7 +8,7 @@
 //! [`JobState::Elsewhere`], in no queue, holding its clients, until the packets relayed by the
 //! node running it arrive ([`Engine::relayed`]): they go to its clients under the handle they
 //! heard, and the last one (COMPLETE, FAIL, EXCEPTION) ends it. Its last client leaving, or
-//! `cancel job`, stops the watch (`StoreOp::Unwatch`); a background submission joining it makes
+//! `cancel job`, stops the watch (`StoreOp::Release`); a background submission joining it makes
 //! the row background (`StoreOp::Adopt`), so that it outlives its foreground clients.
 //!
 //! On the node running a job that has a row and is or may be watched (its claim said so, or
@@ -156,20 +156,23 @@ impl Engine {
     }
 
     /// `job_id`, waiting here for another node, is being forgotten (`remove_job`): unless its
-    /// end was relayed, this node stops watching its own row. It keeps watching a row its job
-    /// joined: another job here whose commit is not reported yet may have joined the same
-    /// row, and a watch dropped cannot be taken up again without missing the job's end (the
-    /// packets of a row nobody here waits for are dropped; the watch ends with the row or
-    /// with this node's next start).
+    /// end was relayed, this node stops watching the row, if no other job here waits for it.
+    /// Nor while an equal foreground job of this node is being offered: the table may join it
+    /// to this row, and a watch dropped cannot be taken up again without missing the job's end
+    /// (the packets of a row nobody here waits for are dropped; the watch ends with the row
+    /// or with this node's next start).
     pub(super) fn forget_elsewhere(&mut self, job_id: JobId, out: &mut impl Outbox) {
-        let (row, shown) = self.watched_row(job_id);
-        let handle_no = self.jobs[job_id].handle_no;
+        let (row, _) = self.watched_row(job_id);
+        let job = &self.jobs[job_id];
+        let (handle_no, function) = (job.handle_no, job.function);
+        let joinable = self.offering_equal(job_id, function);
         self.relay.joined.remove(&handle_no);
-        if self.stop_watching(row, handle_no) && shown.is_none() {
+        if self.stop_watching(row, handle_no) && !joinable {
             self.persist(
-                StoreOp::Unwatch {
+                StoreOp::Release {
                     id: row,
                     give_back: false,
+                    unwatch: true,
                 },
                 out,
             );
@@ -186,21 +189,30 @@ impl Engine {
         self.store_answered(id, handle_no, shown, StoreOp::Adopt { id: row }, out);
     }
 
-    /// A foreground job of this node's with a row (an offer it claimed back) is dropped before
-    /// it ran, its clients gone: the row is not deleted but given back ([`StoreOp::Unwatch`]),
-    /// since submissions on other nodes may have joined it through the table.
-    pub(super) fn give_back(&mut self, job_id: JobId, out: &mut impl Outbox) {
+    /// A foreground job whose clients are gone is to be dropped before it ran: true if it may
+    /// be. One with a row (an offer this node claimed back) does not delete the row but gives
+    /// it back ([`StoreOp::Release`]), since submissions on other nodes may have joined it
+    /// through the table, and still watches it if another job here waits for that row; it
+    /// stays (and runs) while an equal foreground job of this node is being offered, which
+    /// the table may join to it.
+    pub(super) fn give_back(&mut self, job_id: JobId, out: &mut impl Outbox) -> bool {
         let id = self.jobs[job_id].store_id;
         if self.config.cluster && id != 0 {
+            if self.offering_equal(job_id, self.jobs[job_id].function) {
+                return false;
+            }
             self.jobs[job_id].store_id = 0;
+            let unwatch = !self.relay.watching.contains_key(&id);
             self.persist(
-                StoreOp::Unwatch {
+                StoreOp::Release {
                     id,
                     give_back: true,
+                    unwatch,
                 },
                 out,
             );
         }
+        true
     }
 
     /// A job this node claimed was waiting here for another node (this node's own offer,

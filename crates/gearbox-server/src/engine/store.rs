@@ -126,6 +126,22 @@ impl Engine {
             .map(|s| s.watched)
     }
 
+    /// In a cluster: whether a foreground job of `function` with the unique id of `job_id` is
+    /// being offered (its commit not reported yet), so that the table may join it to the row
+    /// `job_id` waits for (`relay.rs`).
+    pub(super) fn offering_equal(&self, job_id: JobId, function: super::FnId) -> bool {
+        let unique = self.jobs[job_id].unique();
+        if unique.is_empty() || unique == b"-" {
+            return false;
+        }
+        self.storing.iter().filter(|s| s.watched).any(|s| {
+            s.job != job_id
+                && self.jobs.get(s.job).is_some_and(|j| {
+                    j.handle_no == s.handle_no && j.function == function && j.unique() == unique
+                })
+        })
+    }
+
     /// Answer `id` with the JOB_CREATED for `job_id` once the job's store write commits; until
     /// then everything else bound for `id` waits behind it.
     pub(super) fn defer_created(&mut self, id: ConnId, job_id: JobId) {

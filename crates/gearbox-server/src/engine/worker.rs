@@ -181,6 +181,7 @@ impl Engine {
                 self.requeue(job, Failure::Lost, &worker, out);
             }
         }
+        self.unserved(f, out);
     }
 
     pub(super) fn reset_abilities(&mut self, id: ConnId, out: &mut impl Outbox) {
@@ -199,6 +200,9 @@ impl Engine {
         for job in held {
             self.jobs[job].worker = None;
             self.requeue(job, Failure::Lost, &worker, out);
+        }
+        for ability in &abilities {
+            self.unserved(ability.function, out);
         }
     }
 

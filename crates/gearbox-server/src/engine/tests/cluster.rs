@@ -498,3 +498,38 @@ fn the_leader_fires_schedules_submitted_to_other_nodes() {
         "a cancelled schedule fired: {sent:?}"
     );
 }
+
+/// The last worker of a function leaving a node gives the stored jobs of it queued there back
+/// to the table (offered again), for other nodes' workers; a job a client here waits for
+/// stays.
+#[test]
+fn jobs_queued_for_a_worker_that_left_go_back_to_the_table() {
+    let mut h = node();
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"f"]);
+    let mut kept = Vec::new();
+    for unique in [&b"a"[..], b"b"] {
+        let sent = h.send(C, T::SubmitJobBg, &[b"f", unique, b"x"]);
+        let w = writes(&sent);
+        let [(seq, StoreOp::Put(job))] = w.as_slice() else {
+            panic!("kept for the worker: {w:?}")
+        };
+        kept.push(job.id);
+        commit(&mut h, *seq);
+    }
+    // A foreground client joins `b`: it stays for that client.
+    h.send(ConnId(2), T::SubmitJob, &[b"f", b"b", b"x"]);
+    let sent = h.close(W);
+    let offered: Vec<u64> = writes(&sent)
+        .into_iter()
+        .filter_map(|(_, op)| match op {
+            StoreOp::Offer(job) => Some(job.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offered, vec![kept[0]]);
+    let listed = fields(&h.admin(ConnId(2), "show jobs"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(h.engine.audit().is_empty());
+}

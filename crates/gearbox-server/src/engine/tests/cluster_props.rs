@@ -50,6 +50,9 @@ enum Action {
     Deliver,
     /// The worker registers `g` too.
     CanDoG,
+    /// The worker disconnects (its jobs go back to their queues, and with no worker left the
+    /// node gives its queued jobs back to the table) and a new one takes its place.
+    WorkerLeaves,
     Grab,
     PreSleep,
     /// The worker completes the oldest job it holds.
@@ -81,6 +84,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (1..4u8).prop_map(|unique| Action::RemoteJoin { unique }),
         2 => Just(Action::Deliver),
         1 => Just(Action::CanDoG),
+        1 => Just(Action::WorkerLeaves),
         3 => Just(Action::Grab),
         1 => Just(Action::PreSleep),
         3 => Just(Action::Complete),
@@ -139,6 +143,8 @@ struct World {
     remote_ends: BTreeMap<u64, u32>,
     /// Rows run by this node's worker.
     ran_here: BTreeSet<u64>,
+    /// The worker does `g`.
+    does_g: bool,
     /// Jobs the worker holds, oldest first: (handle, id).
     held: VecDeque<(String, u64)>,
     /// Runs per job id, here and on the other node.
@@ -177,6 +183,7 @@ impl World {
             inbox: Vec::new(),
             remote_ends: BTreeMap::new(),
             ran_here: BTreeSet::new(),
+            does_g: false,
             held: VecDeque::new(),
             runs: BTreeMap::new(),
         }
@@ -310,7 +317,20 @@ impl World {
                 }
                 self.take()
             }
-            Action::CanDoG => self.h.send(WORKER, T::CanDo, &[b"g"]),
+            Action::CanDoG => {
+                self.does_g = true;
+                self.h.send(WORKER, T::CanDo, &[b"g"])
+            }
+            Action::WorkerLeaves => {
+                let mut sent = self.h.close(WORKER);
+                self.held.clear();
+                self.h.connect(WORKER.0);
+                sent.extend(self.h.send(WORKER, T::CanDo, &[b"f"]));
+                if self.does_g {
+                    sent.extend(self.h.send(WORKER, T::CanDo, &[b"g"]));
+                }
+                sent
+            }
             Action::Grab => self.h.send(WORKER, T::GrabJobUniq, &[]),
             Action::PreSleep => self.h.send(WORKER, T::PreSleep, &[]),
             Action::Complete => match self.held.pop_front() {
@@ -387,13 +407,20 @@ impl World {
                     }
                     continue;
                 }
-                StoreOp::Unwatch { id, give_back } => {
+                StoreOp::Release {
+                    id,
+                    give_back,
+                    unwatch,
+                } => {
                     if let Some(row) = self.table.get_mut(&id) {
-                        row.watched_here = false;
+                        if unwatch {
+                            row.watched_here = false;
+                        }
                         if give_back && row.owner == Some(Owner::Here) {
                             row.owner = None;
                         }
-                        if !row.background && row.owner.is_none() && !row.watched_remote {
+                        if unwatch && !row.background && row.owner.is_none() && !row.watched_remote
+                        {
                             self.table.remove(&id);
                         }
                     }

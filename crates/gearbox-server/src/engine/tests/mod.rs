@@ -205,7 +205,7 @@ impl Disk {
                 StoreOp::Put(job) | StoreOp::Offer(job) | StoreOp::OfferWatched(job) => {
                     self.jobs.insert(job.id, job.clone());
                 }
-                StoreOp::Relay { .. } | StoreOp::Unwatch { .. } | StoreOp::Adopt { .. } => {}
+                StoreOp::Relay { .. } | StoreOp::Release { .. } | StoreOp::Adopt { .. } => {}
                 StoreOp::Done { id } => {
                     self.jobs.remove(id);
                 }
