@@ -25,8 +25,8 @@
 //! token of its own in the rows it takes, and the next heartbeat gives back the rows of the
 //! tokens whose answer was lost.
 //!
-//! Foreground jobs travel the same way. A node offers a foreground job its own workers will not
-//! take soon with itself in the row's `watchers` ([`StoreOp::OfferWatched`]); a foreground
+//! Foreground jobs travel the same way. A node offers a foreground job none of its workers can
+//! take with itself in the row's `watchers` ([`StoreOp::OfferWatched`]); a foreground
 //! submission refused by the unique index adds its node to the equal row's watchers instead.
 //! The node running a watched job writes each of its work packets to `<table>_relay`, once per
 //! watching node, in the transaction that also deletes the row after the last one, and

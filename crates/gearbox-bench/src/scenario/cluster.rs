@@ -3,7 +3,11 @@
 //! and worker `i` on node `i mod k`), measured end to end as `bg` does; then the wake-up
 //! latency across nodes: a worker asleep on the last node, a client on the first submitting
 //! one background job at a time, the time from sending SUBMIT_JOB_BG to the worker receiving
-//! the job. On one server both run against it alone. Fails unless every job completed once.
+//! the job; then foreground jobs across nodes: a client on the first node, a worker on the
+//! last, the time from SUBMIT_JOB to WORK_COMPLETE one job at a time (the worker awake), and
+//! the throughput with a window of jobs in flight (every job has a unique id, as libgearman's
+//! clients give them). On one server all run against it alone. Fails unless every job
+//! completed once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +50,15 @@ pub struct ClusterArgs {
     /// Wake-ups to time.
     #[arg(long, default_value_t = 200)]
     pub wakeups: u64,
+    /// Foreground round trips to time, one at a time.
+    #[arg(long, default_value_t = 200)]
+    pub round_trips: u64,
+    /// Foreground jobs for the throughput across nodes.
+    #[arg(long, default_value_t = 5_000)]
+    pub fg_jobs: u64,
+    /// Foreground jobs in flight for that throughput.
+    #[arg(long, default_value_t = 32)]
+    pub fg_window: u64,
 }
 
 /// Run it.
@@ -56,17 +69,22 @@ pub async fn run(env: &Env, a: &ClusterArgs) -> Result<Record> {
     let mut rec = Record::default();
     throughput(&nodes, a, &mut rec).await?;
     wakeups(&nodes, a, &mut rec).await?;
+    foreground(&nodes, a, &mut rec).await?;
     rec.text(
         "params",
         format!(
-            "nodes={} jobs={} clients={} workers={} payload={} window={} wakeups={}",
+            "nodes={} jobs={} clients={} workers={} payload={} window={} wakeups={} \
+             round_trips={} fg_jobs={} fg_window={}",
             nodes.len(),
             a.jobs,
             a.clients,
             a.workers,
             a.payload,
             a.window,
-            a.wakeups
+            a.wakeups,
+            a.round_trips,
+            a.fg_jobs,
+            a.fg_window
         ),
     );
     Ok(rec)
@@ -139,6 +157,69 @@ async fn wakeups(nodes: &[SocketAddr], a: &ClusterArgs, rec: &mut Record) -> Res
     }
     drop(worker);
     latency_fields(rec, "wake_", &mut latencies);
+    Ok(())
+}
+
+/// Foreground jobs from a client on the first node to a worker on the last: `a.round_trips`
+/// timed one at a time, then `a.fg_jobs` with `a.fg_window` in flight.
+async fn foreground(nodes: &[SocketAddr], a: &ClusterArgs, rec: &mut Record) -> Result<()> {
+    let function = "bench_relay";
+    run::stage("timing foreground jobs across nodes", None);
+    let (assigned, _arrivals) = mpsc::unbounded_channel();
+    let mut worker = Conn::connect(*nodes.last().unwrap_or(&nodes[0])).await?;
+    worker.push(PacketType::CanDo, &[], function.as_bytes());
+    worker.push(PacketType::GrabJobUniq, &[], &[]);
+    worker.flush().await?;
+    let worker = run::spawn("foreground worker".into(), sleeper(worker, assigned));
+    let mut client = Conn::connect(nodes[0]).await?;
+    let submit = |client: &mut Conn, n: u64| {
+        let unique = Decimal::new(n);
+        client.push_head(
+            PacketType::SubmitJob,
+            &[function.as_bytes(), unique.as_bytes()],
+            a.payload,
+        );
+        put_payload(client.out(), n, a.payload);
+    };
+    // The answers a foreground job gets here: JOB_CREATED, then WORK_COMPLETE.
+    async fn completed(client: &mut Conn) -> Result<()> {
+        loop {
+            let p = client.packet().await?;
+            match p.kind {
+                PacketType::JobCreated => {}
+                PacketType::WorkComplete => return Ok(()),
+                other => bail!("a foreground job got {}", other.name()),
+            }
+        }
+    }
+    let mut latencies = Vec::with_capacity(a.round_trips as usize);
+    for n in 0..a.round_trips {
+        submit(&mut client, n);
+        let sent = Instant::now();
+        client.flush().await?;
+        completed(&mut client).await?;
+        latencies.push(u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    latency_fields(rec, "fg_", &mut latencies);
+    let first = a.round_trips;
+    let t0 = Instant::now();
+    let mut next = first;
+    let end = first + a.fg_jobs;
+    while next < end.min(first + a.fg_window) {
+        submit(&mut client, next);
+        next += 1;
+    }
+    client.flush().await?;
+    for _ in 0..a.fg_jobs {
+        completed(&mut client).await?;
+        if next < end {
+            submit(&mut client, next);
+            next += 1;
+            client.flush().await?;
+        }
+    }
+    rec.num("fg_per_s", rate(a.fg_jobs, t0.elapsed().as_secs_f64()));
+    drop(worker);
     Ok(())
 }
 

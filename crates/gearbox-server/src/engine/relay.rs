@@ -1,7 +1,7 @@
 //! Foreground jobs across a cluster's nodes (`--cluster`): the client waits on one node, the
 //! worker runs the job on another, and the work packets travel through the shared table.
 //!
-//! On the client's node a foreground job its own workers will not take soon is offered with
+//! On the client's node a foreground job no worker of that node can take is offered with
 //! this node watching it (`StoreOp::OfferWatched`); its JOB_CREATED waits for the commit, which
 //! may report an equal job stored already (another node's): then the client hears that job's
 //! handle and this node watches it instead. Once committed the job stays here in the state
@@ -60,13 +60,15 @@ pub(super) struct RelayState {
 
 impl Engine {
     /// Whether a new foreground job of `f` goes to the cluster: in a cluster with commits
-    /// acknowledged (so JOB_CREATED can wait for the row), when this node's workers will not
-    /// take it soon.
+    /// acknowledged (so JOB_CREATED can wait for the row), when this node has no worker for
+    /// `f`. A node with one keeps its foreground jobs, as a single server does (in memory, no
+    /// write): a foreground job offered costs its client a few milliseconds (the offer's
+    /// commit, the claim, the relay), so a busy worker here is usually the faster way.
     pub(super) fn offers_foreground(&self, f: FnId) -> bool {
         self.config.cluster
             && self.config.durable
             && !self.config.ack_before_commit
-            && !self.keeps(f)
+            && self.functions[f].workers == 0
     }
 
     /// The store row a job waiting here for another node stands for, and the handle its
