@@ -32,25 +32,15 @@ impl Engine {
                     jobs.len()
                 ));
             }
-            let running = jobs
-                .iter()
-                .filter(|(_, j)| j.state == JobState::Running)
-                .count();
-            if function.running as usize != running {
-                problems.push(format!(
-                    "{name}: running {} but {running} jobs running",
-                    function.running
-                ));
-            }
-            let elsewhere = jobs
-                .iter()
-                .filter(|(_, j)| j.state == JobState::Elsewhere)
-                .count();
-            if function.elsewhere as usize != elsewhere {
-                problems.push(format!(
-                    "{name}: elsewhere {} but {elsewhere} jobs wait for other nodes",
-                    function.elsewhere
-                ));
+            let counted = [
+                ("running", function.running, JobState::Running),
+                ("elsewhere", function.elsewhere, JobState::Elsewhere),
+            ];
+            for (what, count, state) in counted {
+                let found = jobs.iter().filter(|(_, j)| j.state == state).count();
+                if count as usize != found {
+                    problems.push(format!("{name}: {what} {count} but {found} jobs {what}"));
+                }
             }
             for p in Priority::ALL {
                 let queue = &function.queues[p.index()];
