@@ -204,33 +204,25 @@ impl NodeStatements {
         node: &String,
         net: &NetBatch<'_>,
     ) -> Result<(), StoreError> {
+        use crate::postgres::int;
         if !net.relays.is_empty() {
-            let ids: Vec<i64> = net
-                .relays
-                .iter()
-                .map(|r| i64::try_from(r.0).unwrap_or(i64::MAX))
-                .collect();
+            let ids: Vec<i64> = net.relays.iter().map(|r| int(r.0)).collect();
             let kinds: Vec<i16> = net.relays.iter().map(|r| i16::from(r.1)).collect();
             let data: Vec<&[u8]> = net.relays.iter().map(|r| &r.2[..]).collect();
             let ended: Vec<i64> = net
                 .relays
                 .iter()
                 .filter(|r| r.3)
-                .map(|r| i64::try_from(r.0).unwrap_or(i64::MAX))
+                .map(|r| int(r.0))
                 .collect();
             tx.query(&self.relay, &[&ids, &kinds, &data, &ended])?;
         }
-        let ids = |of: &[u64]| -> Vec<i64> {
-            of.iter()
-                .map(|&id| i64::try_from(id).unwrap_or(i64::MAX))
-                .collect()
-        };
         if !net.adopted.is_empty() {
-            tx.execute(&self.adopt, &[&ids(&net.adopted)])?;
+            let ids: Vec<i64> = net.adopted.iter().map(|&id| int(id)).collect();
+            tx.execute(&self.adopt, &[&ids])?;
         }
         if !net.releases.is_empty() {
-            let released: Vec<u64> = net.releases.iter().map(|r| r.0).collect();
-            let ids = ids(&released);
+            let ids: Vec<i64> = net.releases.iter().map(|r| int(r.0)).collect();
             let give_back: Vec<bool> = net.releases.iter().map(|r| r.1).collect();
             let unwatch: Vec<bool> = net.releases.iter().map(|r| r.2).collect();
             tx.execute(&self.unwatch_delete, &[&ids, node, &give_back, &unwatch])?;

@@ -76,7 +76,7 @@ struct Session {
 
 /// Ids and times are far below `i64::MAX`; anything above it is clamped rather than wrapped
 /// into a negative key.
-fn int(value: u64) -> i64 {
+pub(crate) fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 

@@ -16,13 +16,8 @@ impl Engine {
             .filter(|&j| self.may_see(id, self.jobs[j].function));
         let (known, running, num, den) = match found {
             Some(j) => {
-                let job = &self.jobs[j];
-                (
-                    true,
-                    job.state == JobState::Running,
-                    job.progress.0,
-                    job.progress.1,
-                )
+                let (running, num, den) = progress(&self.jobs[j]);
+                (true, running, num, den)
             }
             None if self.status_elsewhere(id, ident(handle), out) => return,
             None => (false, false, 0, 0),
@@ -49,13 +44,8 @@ impl Engine {
         let (known, running, num, den, waiting) = match found {
             Some(j) => {
                 let job = &self.jobs[j];
-                (
-                    true,
-                    job.state == JobState::Running,
-                    job.progress.0,
-                    job.progress.1,
-                    job.listeners.len(),
-                )
+                let (running, num, den) = progress(job);
+                (true, running, num, den, job.listeners.len())
             }
             None if self.status_unique_elsewhere(id, unique, out) => return,
             None => (false, false, 0, 0, 0),
@@ -101,4 +91,13 @@ pub(super) fn flag(value: bool) -> &'static [u8] {
     } else {
         b"0"
     }
+}
+
+/// What a status reply says of a job: whether it runs, and its last WORK_STATUS.
+fn progress(job: &super::job::Job) -> (bool, u32, u32) {
+    (
+        job.state == JobState::Running,
+        job.progress.0,
+        job.progress.1,
+    )
 }

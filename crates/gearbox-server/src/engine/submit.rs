@@ -210,7 +210,9 @@ impl Engine {
     /// A submission matched an existing job: attach a foreground submitter and answer with the
     /// existing handle. A background submitter's answer waits for the job's store write, if one
     /// is pending, and is that write's outcome; a foreground one's does not (the job need not
-    /// be durable for it).
+    /// be durable for it), unless the job is a foreground one being offered to the cluster,
+    /// whose commit may name another node's handle. A background submission joining a job
+    /// another node runs for clients here makes its row background (`relay.rs`).
     fn join(&mut self, id: ConnId, job_id: JobId, background: bool, out: &mut impl Outbox) {
         self.count(job_id, Event::Coalesced);
         if background && self.jobs[job_id].state == JobState::Elsewhere {
