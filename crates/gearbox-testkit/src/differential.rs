@@ -188,11 +188,40 @@ pub struct Session {
     pub norm: Norm,
     /// The transcript: one entry per exchange.
     pub log: Vec<String>,
+    /// Held open for the whole run; see [`settle`].
+    _idle: Conn,
+}
+
+/// gearmand forgets a closed connection asynchronously, so the connection its start was probed
+/// with can still be listed by a scenario's `workers`. Waits, on a connection then held open for
+/// the whole run (so both servers list it alike), until `workers` shows only that connection.
+fn settle(server: &Server) -> Conn {
+    let mut idle = Conn::connect(server.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listing = idle.admin_list("workers");
+        // One connection's line and the closing `.`.
+        if listing.len() == 2 {
+            return idle;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "[{}] other connections stay listed: {:?}",
+            server.kind,
+            listing.iter().map(|l| esc(l)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 impl Session {
     /// Starts a server of `kind` for a run; gearboxd gets `gearboxd_args` too.
     pub fn start(kind: Kind, gearboxd_args: &[&str]) -> Session {
+        Self::launch(kind, gearboxd_args, &[])
+    }
+
+    /// Starts a server of `kind`: gearboxd with `gearboxd_args`, gearmand with `gearmand_args`.
+    fn launch(kind: Kind, gearboxd_args: &[&str], gearmand_args: &[&str]) -> Session {
         // The harness starts gearmand with `--verbose ERROR`; gearboxd gets the same level so
         // `verbose` answers compare (and its own job store, from the harness).
         let server = match kind {
@@ -201,13 +230,15 @@ impl Session {
                 args.extend_from_slice(gearboxd_args);
                 Server::start(kind, &args)
             }
-            Kind::Gearmand => Server::start(kind, &[]),
+            Kind::Gearmand => Server::start(kind, gearmand_args),
         };
+        let idle = settle(&server);
         Session {
             kind,
             server,
             norm: Norm::default(),
             log: Vec::new(),
+            _idle: idle,
         }
     }
 
@@ -376,22 +407,7 @@ pub fn each_with(args: &[&str], scenario: fn(&mut Session)) {
     if !server_available(Kind::Gearmand) {
         return;
     }
-    let start = |kind: Kind| {
-        let server = match kind {
-            Kind::Gearboxd => {
-                let mut all = vec!["--verbose", "ERROR"];
-                all.extend_from_slice(args);
-                Server::start(kind, &all)
-            }
-            Kind::Gearmand => Server::start(kind, args),
-        };
-        Session {
-            kind,
-            server,
-            norm: Norm::default(),
-            log: Vec::new(),
-        }
-    };
+    let start = |kind: Kind| Session::launch(kind, args, args);
     for kind in [Kind::Gearmand, Kind::Gearboxd] {
         scenario(&mut start(kind));
     }
