@@ -111,6 +111,9 @@ impl Outbox for Recorder {
 
     // Never asked for: the fuzzed engine is no cluster node.
     fn find(&mut self, _token: u64, _unique: Bytes) {}
+
+    // Never asked for either.
+    fn cancel(&mut self, _token: u64, _id: u64) {}
 }
 
 struct Input<'a> {

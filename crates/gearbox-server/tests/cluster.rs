@@ -767,3 +767,119 @@ fn libgearmans_foreground_client_gets_another_nodes_result() {
     assert_eq!(out.stdout, "SHOUT");
     assert!(worker.wait(Duration::from_secs(30)).success());
 }
+
+/// `cancel job` answers on every node, whichever node holds the job: with libgearman's
+/// `gearadmin` on one node, a background job waiting in the table is gone for every node, a
+/// foreground client waiting on another node hears WORK_FAIL (and so do the clients of every
+/// node when it is cancelled on one of them), and a job running on a third node's worker is
+/// cancelled there (its late result is refused); over the HTTP API too; a second cancel finds
+/// nothing.
+#[test]
+fn cancel_job_works_from_any_node() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    if !gearbox_testkit::require("gearadmin") {
+        return;
+    }
+    let table = Table::new();
+    let a = node(&table, "x1");
+    let b = node_with(&table, "x2", LEASE, &["--http-listen", "127.0.0.1:0"]);
+    let c = node(&table, "x3");
+    let cancel = |server: &Server, handle: &[u8]| {
+        let out = server.gearadmin(&["--cancel-job", std::str::from_utf8(handle).unwrap()]);
+        (out.stdout, out.stderr)
+    };
+    let ok = ("OK\n".to_owned(), String::new());
+    let unknown = (String::new(), "Error: UNKNOWN_JOB\r\n".to_owned());
+
+    // A background job waiting unclaimed in the table.
+    let waiting = submit(&a, "cx", "waiting");
+    assert_eq!(cancel(&b, &waiting), ok);
+    assert_eq!(
+        cancel(&b, &waiting),
+        unknown,
+        "a second cancel finds nothing"
+    );
+    for n in [&a, &b, &c] {
+        assert_eq!(status(n, &waiting), (false, false));
+    }
+    assert_eq!(table.rows(), 0);
+
+    // A foreground job whose client waits on the first node.
+    let mut client = Conn::connect(a.addr);
+    let r = client.request_req(T::SubmitJob, &[b"cx", b"fg", b"work"]);
+    assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    let fg = r[0].args()[0].clone();
+    assert_eq!(cancel(&b, &fg), ok);
+    let got = until_kind(&mut client, T::WorkFail);
+    assert_eq!(got.len(), 1, "WORK_FAIL alone");
+    assert_eq!(got[0].args(), vec![fg.clone()]);
+
+    // A foreground job two nodes' clients wait for, cancelled on one of them: both hear
+    // WORK_FAIL.
+    let mut first = Conn::connect(a.addr);
+    let r = first.request_req(T::SubmitJob, &[b"cx", b"both", b"work"]);
+    assert!(r[0].is(T::JobCreated), "{}", r[0].describe());
+    let both = r[0].args()[0].clone();
+    let mut second = Conn::connect(b.addr);
+    let r = second.request_req(T::SubmitJob, &[b"cx", b"both", b"work"]);
+    assert_eq!(r[0].args(), vec![both.clone()], "{}", r[0].describe());
+    assert_eq!(cancel(&a, &both), ok);
+    for client in [&mut first, &mut second] {
+        let got = until_kind(client, T::WorkFail);
+        assert_eq!(got.len(), 1, "WORK_FAIL alone");
+        assert_eq!(got[0].args(), vec![both.clone()]);
+    }
+    assert_eq!(table.rows(), 0);
+
+    // A job running on the third node's worker, cancelled over the second node's HTTP API.
+    let running = submit(&a, "cx", "running");
+    let mut worker = Conn::connect(c.addr);
+    worker.send_req(T::CanDo, &[b"cx"]);
+    let until = Instant::now() + Duration::from_secs(20);
+    let assigned = loop {
+        let r = worker.request_req(T::GrabJobUniq, &[]);
+        if r[0].is(T::JobAssignUniq) {
+            break r[0].args();
+        }
+        assert!(Instant::now() < until, "no job reached the worker");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(assigned[2], b"running");
+    assert!(c
+        .admin("status")
+        .iter()
+        .any(|l| l.starts_with("cx\t1\t1\t1")));
+    let url = format!(
+        "http://{}/api/jobs/{}/cancel",
+        b.http[0],
+        std::str::from_utf8(&running).unwrap()
+    );
+    let post = || {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "10",
+                "-X",
+                "POST",
+                "-w",
+                " %{http_code}",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(post(), r#"{"ok":true} 200"#);
+    assert!(post().ends_with(" 404"), "a second cancel finds nothing");
+    let until = Instant::now() + Duration::from_secs(10);
+    while c.admin("status").iter().any(|l| l.starts_with("cx\t1")) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = worker.request_req(T::WorkComplete, &[&assigned[0], b"late"]);
+    assert!(r[0].is(T::Error), "{}", r[0].describe());
+    assert_eq!(r[0].args()[0], b"JOB_NOT_FOUND");
+    assert_eq!(table.rows(), 0, "nothing left in the table");
+}

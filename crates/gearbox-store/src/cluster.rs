@@ -56,6 +56,7 @@ use crate::batch::NetBatch;
 use crate::link::Link;
 use crate::{
     ClaimedJob, ClusterEvent, Coalesced, Heartbeat, NodeInfo, Relayed, StoreError, StoredRecord,
+    CANCEL_RELAY,
 };
 
 /// Ids a node start may use: its epoch times this.
@@ -114,7 +115,12 @@ pub(crate) struct NodeStatements {
     unwatch: Statement,
     /// Mark jobs background.
     adopt: Statement,
+    /// Cancel a job for `cancel job` asked on a node that does not hold it.
+    cancel: Statement,
 }
+
+/// WORK_FAIL's packet type number, which the watchers of a cancelled job hear.
+const WORK_FAIL: i16 = 14;
 
 impl NodeStatements {
     pub(crate) fn prepare(
@@ -185,6 +191,23 @@ impl NodeStatements {
         let adopt = client.prepare(&format!(
             "UPDATE {t} SET background = true WHERE id = ANY($1::int8[])"
         ))?;
+        // The owner (the node holding the job) hears the order to cancel it; every other
+        // watching node hears WORK_FAIL, the end of the job for its clients.
+        let cancel = client.prepare(&format!(
+            "WITH gone AS (DELETE FROM {t} WHERE id = $1 RETURNING owner, watchers), \
+             r AS (INSERT INTO {t}_relay (node, job, kind, data) \
+               SELECT w.node, $1, {WORK_FAIL}, '\\x'::bytea \
+               FROM gone CROSS JOIN LATERAL UNNEST(gone.watchers) AS w(node) \
+               WHERE w.node IS DISTINCT FROM gone.owner \
+               UNION ALL \
+               SELECT gone.owner, $1, {CANCEL_RELAY}, '\\x'::bytea FROM gone \
+               WHERE gone.owner IS NOT NULL \
+               RETURNING node) \
+             SELECT (SELECT count(*) FROM gone), \
+               (SELECT count(pg_notify('{channel}', d.node)) \
+                FROM (SELECT DISTINCT node FROM r) AS d)",
+            channel = relay_channel(t)
+        ))?;
         Ok(NodeStatements {
             insert,
             existing,
@@ -192,7 +215,16 @@ impl NodeStatements {
             unwatch_delete,
             unwatch,
             adopt,
+            cancel,
         })
+    }
+
+    /// Cancel the job `id` for `cancel job` asked on a node that does not hold it (see
+    /// [`JobStore::cancel_elsewhere`](crate::JobStore::cancel_elsewhere)); whether its row
+    /// was there.
+    pub(crate) fn cancel(&self, client: &mut Client, id: u64) -> Result<bool, StoreError> {
+        let row = client.query_one(&self.cancel, &[&crate::postgres::int(id)])?;
+        Ok(row.get::<_, i64>(0) > 0)
     }
 
     /// Relay a batch's work packets (before its deletions: a packet reaches the watchers of
@@ -1070,6 +1102,63 @@ mod tests {
             .map(|r| (r.get(0), r.get(1)))
             .collect();
         assert_eq!(left, vec![(5, vec!["b".to_owned()])]);
+        a.drop_table().unwrap();
+    }
+
+    /// `cancel job` asked on a node that does not hold the job: its row goes, every node
+    /// watching it hears WORK_FAIL, and the node that claimed it hears the order to cancel
+    /// (and no WORK_FAIL, though it watches too); a row that is not there is reported so.
+    #[test]
+    fn a_cancel_elsewhere_tells_the_watchers_and_the_holder() {
+        let Some(_lock) = gearbox_testkit::services::Service::Postgres.shared() else {
+            return;
+        };
+        let t = gearbox_testkit::services::unique_name("gbc");
+        let mut a = PostgresStore::open_node(CONNINFO, &t, "a", "H:a").unwrap();
+        let mut b = PostgresStore::open_node(CONNINFO, &t, "b", "H:b").unwrap();
+        let mut c = PostgresStore::open_node(CONNINFO, &t, "c", "H:c").unwrap();
+        a.append(&[StoreOp::OfferWatched(job(1, b"u"))]).unwrap();
+        b.append(&[StoreOp::OfferWatched(job(2, b"u"))]).unwrap();
+        assert_eq!(b.coalesced().len(), 1, "b watches a's job");
+        let mut runner = node(&t, "b");
+        runner.beat().unwrap();
+        assert_eq!(runner.claim(&Bytes::from_static(b"f"), 5).unwrap().len(), 1);
+
+        assert!(c.cancel_elsewhere(1).unwrap(), "the row was there");
+        assert!(a.is_empty().unwrap(), "the row is gone");
+        assert!(
+            !c.cancel_elsewhere(1).unwrap(),
+            "a second cancel finds nothing"
+        );
+        let mut client = crate::postgres::config(CONNINFO)
+            .unwrap()
+            .connect(NoTls)
+            .unwrap();
+        let take = format!(
+            "WITH d AS (DELETE FROM {t}_relay WHERE node = $1 RETURNING seq, job, kind, data) \
+             SELECT job, kind, data FROM d ORDER BY seq"
+        );
+        let seen = |client: &mut Client, node: &str| -> Vec<(u64, u8)> {
+            take_relayed(client, &take, node)
+                .unwrap()
+                .iter()
+                .map(|p| (p.id, p.kind))
+                .collect()
+        };
+        assert_eq!(seen(&mut client, "a"), vec![(1, 14)], "WORK_FAIL");
+        assert_eq!(seen(&mut client, "b"), vec![(1, CANCEL_RELAY)], "the order");
+        assert!(seen(&mut client, "c").is_empty());
+
+        // A background job nobody claimed or watches: the row goes, nobody hears anything.
+        a.append(&[StoreOp::Offer(job(3, b"bg"))]).unwrap();
+        assert!(c.cancel_elsewhere(3).unwrap());
+        assert!(a.is_empty().unwrap());
+        for n in ["a", "b", "c"] {
+            assert!(seen(&mut client, n).is_empty());
+        }
+        // Outside a cluster every job is in memory: the store has nothing to cancel.
+        let mut single = PostgresStore::open(CONNINFO, &t).unwrap();
+        assert!(!single.cancel_elsewhere(3).unwrap());
         a.drop_table().unwrap();
     }
 

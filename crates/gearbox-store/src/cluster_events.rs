@@ -43,6 +43,11 @@ impl ClaimedJob {
     }
 }
 
+/// The kind of a [`Relayed`] packet that is no work packet but an order to the node holding
+/// the job (its row's owner) to cancel it: `cancel job` asked on another node
+/// ([`JobStore::cancel_elsewhere`](crate::JobStore::cancel_elsewhere)). No packet type is 0.
+pub const CANCEL_RELAY: u8 = 0;
+
 /// A work packet another node relayed to this one for a job its clients wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relayed {

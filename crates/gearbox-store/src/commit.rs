@@ -68,6 +68,8 @@ enum Read {
     Ids(Vec<u64>),
     /// The jobs with this unique id ([`JobStore::find_unique`]).
     Unique(Bytes),
+    /// Cancel this job held elsewhere in the cluster ([`JobStore::cancel_elsewhere`]).
+    Cancel(u64),
 }
 
 /// Handle on the store thread.
@@ -114,6 +116,16 @@ impl Committer {
     pub fn find(&self, token: u64, unique: Bytes) -> Result<(), StoreError> {
         self.tx
             .send(Request::Load(token, Read::Unique(unique)))
+            .map_err(|_| StoreError::Stopped)
+    }
+
+    /// Cancel the job `id` another node of the cluster holds or may claim
+    /// ([`JobStore::cancel_elsewhere`]) once every operation queued so far is written; the
+    /// outcome comes back as [`StoreEvent::Loaded`] with `token`: `id` (with an empty
+    /// workload) if its row was there, nothing if not.
+    pub fn cancel(&self, token: u64, id: u64) -> Result<(), StoreError> {
+        self.tx
+            .send(Request::Load(token, Read::Cancel(id)))
             .map_err(|_| StoreError::Stopped)
     }
 
@@ -196,6 +208,9 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
                 Read::Unique(unique) => store
                     .find_unique(&unique)
                     .map(|ids| ids.into_iter().map(|id| (id, Bytes::new())).collect()),
+                Read::Cancel(id) => store
+                    .cancel_elsewhere(id)
+                    .map(|found| found.then(|| (id, Bytes::new())).into_iter().collect()),
             };
             if let Err(e) = &result {
                 error!(error = %e, "reading from the store failed");

@@ -39,6 +39,10 @@ impl JobStore for DelayedStore {
         self.inner.find_unique(unique)
     }
 
+    fn cancel_elsewhere(&mut self, id: u64) -> Result<bool, StoreError> {
+        self.inner.cancel_elsewhere(id)
+    }
+
     fn coalesced(&mut self) -> Vec<crate::Coalesced> {
         self.inner.coalesced()
     }

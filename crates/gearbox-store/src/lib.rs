@@ -30,7 +30,7 @@ use bytes::Bytes;
 
 #[cfg(feature = "postgres")]
 pub use cluster::{Cluster, ClusterSettings, EPOCH_IDS};
-pub use cluster_events::{ClaimedJob, ClusterEvent, Heartbeat, NodeInfo, Relayed};
+pub use cluster_events::{ClaimedJob, ClusterEvent, Heartbeat, NodeInfo, Relayed, CANCEL_RELAY};
 pub use commit::{Commit, Committer, Loaded, StoreEvent};
 pub use delayed::DelayedStore;
 pub use error::StoreError;
@@ -180,6 +180,14 @@ pub trait JobStore: Send + 'static {
     /// memory) none.
     fn find_unique(&mut self, _unique: &[u8]) -> Result<Vec<u64>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// `cancel job` in a cluster for a job no job of this node is: delete its row, relay
+    /// WORK_FAIL to the nodes watching it and order the node holding it (if any) to cancel
+    /// it ([`CANCEL_RELAY`]). Whether the row was there. Outside a cluster (where every stored
+    /// job is also in memory) false.
+    fn cancel_elsewhere(&mut self, _id: u64) -> Result<bool, StoreError> {
+        Ok(false)
     }
 
     /// The workloads of the jobs `ids` that are still stored, as `(id, data)` in any order; an

@@ -416,6 +416,19 @@ impl JobStore for PostgresStore {
         std::mem::take(&mut self.coalesced)
     }
 
+    fn cancel_elsewhere(&mut self, id: u64) -> Result<bool, StoreError> {
+        if self.node.is_none() {
+            return Ok(false);
+        }
+        self.link.run(
+            || connect(&self.config, &self.table, self.node.as_ref()),
+            |s| match &s.node {
+                Some(statements) => statements.cancel(&mut s.client, id),
+                None => Ok(false),
+            },
+        )
+    }
+
     fn find_unique(&mut self, unique: &[u8]) -> Result<Vec<u64>, StoreError> {
         if self.node.is_none() {
             return Ok(Vec::new());

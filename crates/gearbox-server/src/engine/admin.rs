@@ -7,9 +7,12 @@
 
 use std::io::Write as _;
 
+use bytes::Bytes;
 use gearbox_proto::{AdminCommand, PacketType};
 
-use super::job::Priority;
+use super::cluster::Asker;
+use super::ids::JobId;
+use super::job::{JobState, Priority};
 use super::stats::Event;
 use super::{Action, ConnId, Engine, Outbox};
 
@@ -38,6 +41,15 @@ pub(super) fn utc(secs: i64) -> String {
     )
 }
 
+/// An admin command's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The answer, as the text protocol sends it.
+    Now(Vec<u8>),
+    /// It waits for the store; it comes under this token.
+    Later(u64),
+}
+
 impl Engine {
     pub(super) fn admin_command(
         &mut self,
@@ -45,21 +57,25 @@ impl Engine {
         command: AdminCommand,
         out: &mut impl Outbox,
     ) {
-        let text = match self.admin_refusal(id, &command) {
-            Some(refusal) => refusal,
+        let answer = match self.admin_refusal(id, &command) {
+            Some(refusal) => Answer::Now(refusal),
             None => self.admin_reply(Some(id), command, out),
         };
-        self.conns.text(out, id, &text);
+        // A later answer is held in its place among the connection's replies already.
+        if let Answer::Now(text) = answer {
+            self.conns.text(out, id, &text);
+        }
     }
 
     /// Run an admin command for the operator (the HTTP API), who has every right but
-    /// `shutdown`; the answer as the text protocol would send it.
+    /// `shutdown`; the answer as the text protocol would send it, now or, for one that waits
+    /// for the store, later under its token ([`Engine::take_operator_answers`]).
     pub fn admin_as_operator(
         &mut self,
         command: AdminCommand,
         now: u64,
         out: &mut impl Outbox,
-    ) -> Vec<u8> {
+    ) -> Answer {
         self.now = now;
         self.admin_reply(None, command, out)
     }
@@ -70,7 +86,7 @@ impl Engine {
         asker: Option<ConnId>,
         command: AdminCommand,
         out: &mut impl Outbox,
-    ) -> Vec<u8> {
+    ) -> Answer {
         let mut text = Vec::new();
         match command {
             // In a cluster, the total counts every job of the cluster: this node's (less those
@@ -182,7 +198,10 @@ impl Engine {
                     Err(_) => text.extend_from_slice(TOO_MANY),
                 }
             }
-            AdminCommand::Cancel { handle } => text.extend_from_slice(self.cancel(&handle, out)),
+            AdminCommand::Cancel { handle } => match self.cancel(asker, &handle, out) {
+                Answer::Now(line) => text = line,
+                later => return later,
+            },
             AdminCommand::CreateFunction(name) => match self.function_id(&name) {
                 Ok(_) => text.extend_from_slice(OK),
                 Err(_) => text.extend_from_slice(TOO_MANY),
@@ -207,32 +226,51 @@ impl Engine {
                 }
             }
         }
-        text
+        Answer::Now(text)
     }
 
     /// `cancel job`: clients get WORK_FAIL and are detached, and the job is gone at once, so a
     /// second cancel finds nothing and a worker's late result gets JOB_NOT_FOUND (gearmand keeps
-    /// the job and its clients, who may then see two terminal packets).
-    fn cancel(&mut self, handle: &[u8], out: &mut impl Outbox) -> &'static [u8] {
+    /// the job and its clients, who may then see two terminal packets). In a cluster, a job no
+    /// job here is may be another node's: the answer then waits for the store; and a job that
+    /// waits here for another node's is cancelled in the whole cluster too.
+    fn cancel(&mut self, asker: Option<ConnId>, handle: &[u8], out: &mut impl Outbox) -> Answer {
         let Some(job_id) = self.lookup(handle) else {
             let schedule = self.handle_no(handle);
             if schedule.is_some_and(|n| self.cancel_schedule(n, out)) {
-                return OK;
+                return Answer::Now(OK.to_vec());
             }
-            return b"ERR UNKNOWN_JOB\r\n";
+            return match self.cancel_elsewhere(asker, handle, out) {
+                Some(token) => Answer::Later(token),
+                None => Answer::Now(b"ERR UNKNOWN_JOB\r\n".to_vec()),
+            };
         };
+        let watched = self.jobs[job_id].state == JobState::Elsewhere;
+        let row = watched.then(|| self.watched_row(job_id).0);
+        self.cancel_job(job_id, out);
+        if let Some(row) = row {
+            self.cancel_row(Asker::Nobody, row, out);
+        }
+        Answer::Now(OK.to_vec())
+    }
+
+    /// Cancel `job_id`, asked here or by another node of the cluster (see [`Engine::cancel`]).
+    pub(super) fn cancel_job(&mut self, job_id: JobId, out: &mut impl Outbox) {
         self.relay_end(job_id, out);
+        let handle_no = self.jobs[job_id].handle_no;
+        let handle = self
+            .shown_handle(handle_no)
+            .unwrap_or_else(|| Bytes::copy_from_slice(self.handle_of(handle_no).as_bytes()));
         let job = &self.jobs[job_id];
         for &listener in &job.listeners {
             self.conns
-                .packet(out, listener, PacketType::WorkFail, &[], handle);
+                .packet(out, listener, PacketType::WorkFail, &[], &handle);
         }
         if let Some(worker) = job.worker {
             self.take_from_worker(worker, job_id);
         }
         self.count(job_id, Event::Cancelled);
         self.remove_job(job_id, out);
-        OK
     }
 
     /// `drop function`: refused while the function has workers or any job, queued ones

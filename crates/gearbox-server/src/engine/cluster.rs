@@ -58,13 +58,26 @@ pub struct ClusterView {
     pub records: Vec<gearbox_store::StoredRecord>,
 }
 
-/// A status lookup in the store: who asked, and what.
+/// A lookup in the store: who asked, and what.
 #[derive(Debug)]
 enum Lookup {
     /// GET_STATUS: the handle asked and its number.
     Handle(ConnId, u64, Bytes),
     /// GET_STATUS_UNIQUE: the unique asked.
     Unique(ConnId, Bytes),
+    /// `cancel job` of a job another node may hold.
+    Cancel(Asker),
+}
+
+/// Who waits for the answer of a `cancel job` that the store carries out.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Asker {
+    /// A connection: the answer waits in its place among the connection's replies.
+    Conn(ConnId),
+    /// The operator (the HTTP API): the network layer takes the answer.
+    Operator,
+    /// Nobody: the job was cancelled here already (it waited here for another node's).
+    Nobody,
 }
 
 /// The engine's cluster state.
@@ -78,8 +91,11 @@ pub(super) struct ClusterState {
     pub(super) waiting: std::collections::BTreeMap<Bytes, [u64; 3]>,
     /// Jobs other nodes hold, as of the last heartbeat.
     held: std::collections::BTreeMap<Bytes, u64>,
-    /// Status lookups in the store, by read-back token.
+    /// Lookups in the store, by read-back token.
     lookups: FxHashMap<u64, Lookup>,
+    /// The operator's answers that waited for the store ([`Lookup::Cancel`]), by token, for
+    /// the network layer to take ([`Engine::take_operator_answers`]).
+    operator_answers: Vec<(u64, Vec<u8>)>,
     /// In a cluster: this node holds the leader's lock and fires the schedules. `None`
     /// outside a cluster (a single server fires its own).
     leader: Option<bool>,
@@ -256,6 +272,10 @@ impl Engine {
         self.now = now;
         for claimed in jobs {
             let stored = claimed.job;
+            if self.cancel_ordered_before(stored.id) {
+                // Cancelled on another node before this claim's report came: the row is gone.
+                continue;
+            }
             if let Some(job) = self.handles.get(&self.jobs, stored.id) {
                 if claimed.watched_elsewhere {
                     self.mark_relaying(stored.id);
@@ -307,7 +327,8 @@ impl Engine {
         self.cluster
             .lookups
             .insert(token, Lookup::Handle(id, number, handle));
-        self.conns.hold_lookup(id, token, PacketType::StatusRes);
+        self.conns
+            .hold_lookup(id, token, Some(PacketType::StatusRes));
         out.load(token, vec![number]);
         true
     }
@@ -330,13 +351,53 @@ impl Engine {
             .lookups
             .insert(token, Lookup::Unique(id, unique.clone()));
         self.conns
-            .hold_lookup(id, token, PacketType::StatusResUnique);
+            .hold_lookup(id, token, Some(PacketType::StatusResUnique));
         out.find(token, unique);
         true
     }
 
-    /// Answer the status lookup `token` if it is one: known if the row is still stored (the
-    /// job waits or runs somewhere; which, and its progress, only its node knows).
+    /// `cancel job` for a handle no job here has: in a cluster the job may wait in the shared
+    /// table or be held by another node, so the store deletes its row, tells its watchers and
+    /// orders its holder to cancel it (`JobStore::cancel_elsewhere`). The answer waits for
+    /// that in its place among the asker's replies; for the operator it is taken by the
+    /// network layer ([`Engine::take_operator_answers`]). The token, or `None` outside a
+    /// cluster and for what is no handle of the cluster.
+    pub(super) fn cancel_elsewhere(
+        &mut self,
+        asker: Option<ConnId>,
+        handle: &[u8],
+        out: &mut impl Outbox,
+    ) -> Option<u64> {
+        if !self.config.cluster {
+            return None;
+        }
+        let number = cluster_handle_number(handle)?;
+        let asker = asker.map_or(Asker::Operator, Asker::Conn);
+        Some(self.cancel_row(asker, number, out))
+    }
+
+    /// Have the store cancel the row `id` (see [`Engine::cancel_elsewhere`]); the token its
+    /// answer comes under.
+    pub(super) fn cancel_row(&mut self, asker: Asker, id: u64, out: &mut impl Outbox) -> u64 {
+        let token = self.next_load;
+        self.next_load += 1;
+        self.cluster.lookups.insert(token, Lookup::Cancel(asker));
+        if let Asker::Conn(conn) = asker {
+            self.conns.hold_lookup(conn, token, None);
+        }
+        out.cancel(token, id);
+        token
+    }
+
+    /// The operator's answers that waited for the store, with the token each was promised
+    /// under ([`Engine::admin_as_operator`]).
+    pub fn take_operator_answers(&mut self) -> Vec<(u64, Vec<u8>)> {
+        std::mem::take(&mut self.cluster.operator_answers)
+    }
+
+    /// Answer the lookup `token` if it is one: a status is known if the row is still stored
+    /// (the job waits or runs somewhere; which, and its progress, only its node knows); a
+    /// cancel is done if the row was there.
     pub(super) fn answer_lookup(
         &mut self,
         token: u64,
@@ -366,6 +427,27 @@ impl Engine {
                 let fields: [&[u8]; 5] = [&unique, known, b"0", b"0", b"0"];
                 self.conns.settle_lookup(id, token, &fields, b"0");
                 id
+            }
+            Lookup::Cancel(asker) => {
+                let line: &[u8] = match result {
+                    Ok(rows) if !rows.is_empty() => b"OK\r\n",
+                    Ok(_) => b"ERR UNKNOWN_JOB\r\n",
+                    Err(reason) => {
+                        tracing::warn!(%reason, "a cancel in the cluster's store failed");
+                        b"ERR QUEUE_ERROR the+job+store+failed\r\n"
+                    }
+                };
+                match asker {
+                    Asker::Conn(id) => {
+                        self.conns.settle_lookup(id, token, &[], line);
+                        id
+                    }
+                    Asker::Operator => {
+                        self.cluster.operator_answers.push((token, line.to_vec()));
+                        return true;
+                    }
+                    Asker::Nobody => return true,
+                }
             }
         };
         self.release(id, now, out);

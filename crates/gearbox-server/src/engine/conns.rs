@@ -45,13 +45,13 @@ pub enum Deferred {
     },
     /// An admin answer.
     Text(Bytes),
-    /// A status reply that waits for a lookup in the cluster's store (`cluster.rs`): the
-    /// packet's body once the lookup `token` is answered.
+    /// A reply that waits for a lookup in the cluster's store (`cluster.rs`): the packet's
+    /// body (or the admin answer) once the lookup `token` is answered.
     Lookup {
         /// The lookup.
         token: u64,
-        /// The reply's type.
-        kind: PacketType,
+        /// The reply's packet type; `None` for an admin answer.
+        kind: Option<PacketType>,
         /// Its body, once known.
         body: Option<Bytes>,
     },
@@ -261,8 +261,8 @@ impl Conns {
     }
 
     /// Hold `id`'s output from here on until the lookup `token` is answered with
-    /// [`Conns::settle_lookup`]; then its `kind` reply goes out first.
-    pub fn hold_lookup(&mut self, id: ConnId, token: u64, kind: PacketType) {
+    /// [`Conns::settle_lookup`]; then its `kind` reply (`None`: admin text) goes out first.
+    pub fn hold_lookup(&mut self, id: ConnId, token: u64, kind: Option<PacketType>) {
         if let Some(conn) = self.get_mut(id) {
             conn.deferred.push_back(Deferred::Lookup {
                 token,
@@ -324,7 +324,10 @@ impl Conns {
                     kind,
                     body: Some(body),
                     ..
-                } => out.packet_shared(id, *kind, &[], body),
+                } => match kind {
+                    Some(kind) => out.packet_shared(id, *kind, &[], body),
+                    None => out.text(id, body),
+                },
                 Deferred::Created {
                     handle_no,
                     outcome: Some(Created::Stored),

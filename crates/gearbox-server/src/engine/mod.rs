@@ -54,6 +54,7 @@ use bytes::Bytes;
 use gearbox_proto::{AdminCommand, Magic, Packet, PacketType};
 use rustc_hash::FxHashMap;
 
+pub use admin::Answer;
 pub use cluster::{ClusterView, NodeView};
 
 /// The kinds of records the nodes of a cluster share while they run (read again at each

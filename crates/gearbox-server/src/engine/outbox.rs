@@ -42,4 +42,9 @@ pub trait Outbox {
     /// write persisted so far. The network layer reports the ids through [`Engine::loaded`]
     /// with `token`, each with an empty workload.
     fn find(&mut self, token: u64, unique: Bytes);
+
+    /// Cancel the stored job `id` that another node of the cluster holds or may claim, after
+    /// every write persisted so far. The network layer reports through [`Engine::loaded`] with
+    /// `token`: `id` with an empty workload if its row was there, nothing if not.
+    fn cancel(&mut self, token: u64, id: u64);
 }

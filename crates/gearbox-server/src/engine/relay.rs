@@ -20,11 +20,15 @@
 //! end. A claimed job known to be watched is not retried under a retry policy on failure,
 //! as a job with a client here is not.
 //!
+//! `cancel job` asked on another node deletes the row in the store, which relays WORK_FAIL to
+//! the watching nodes and an order to cancel ([`CANCEL_RELAY`]) to the node that claimed it:
+//! that node cancels the job as if asked itself ([`Engine::cancel_job`]).
+//!
 //! Outside a cluster nothing here runs: the maps stay empty and every hook returns at once.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use gearbox_proto::{Packet, PacketType};
-use gearbox_store::Relayed;
+use gearbox_store::{Relayed, CANCEL_RELAY};
 use smallvec::SmallVec;
 
 use super::conns::Conns;
@@ -73,7 +77,7 @@ impl Engine {
 
     /// The store row a job waiting here for another node stands for, and the handle its
     /// clients heard (`None`: this node's own handle).
-    fn watched_row(&self, job_id: JobId) -> (u64, Option<Bytes>) {
+    pub(super) fn watched_row(&self, job_id: JobId) -> (u64, Option<Bytes>) {
         let handle_no = self.jobs[job_id].handle_no;
         match self.relay.joined.get(&handle_no) {
             Some((row, handle)) => (*row, Some(handle.clone())),
@@ -294,6 +298,10 @@ impl Engine {
         }
         let offering = self.relay.offering > 0;
         for packet in packets {
+            if packet.kind == CANCEL_RELAY {
+                self.cancel_ordered(packet, now, out);
+                continue;
+            }
             let Ok(kind) = PacketType::try_from(u32::from(packet.kind)) else {
                 continue;
             };
@@ -317,6 +325,37 @@ impl Engine {
                 self.hand_relayed(handle_no, kind, &packet.data, out);
             }
         }
+    }
+
+    /// Another node's `cancel job` deleted the row of a job this node holds (its owner): the
+    /// job is cancelled here as if asked here. One whose claim has not been reported yet is
+    /// remembered, so that the claim's report drops it ([`Engine::cancel_ordered_before`]).
+    fn cancel_ordered(&mut self, packet: Relayed, now: u64, out: &mut impl Outbox) {
+        match self.handles.get(&self.jobs, packet.id) {
+            Some(job_id) => self.cancel_job(job_id, out),
+            None => {
+                let early = self
+                    .relay
+                    .early
+                    .entry(packet.id)
+                    .or_insert((now, Vec::new()));
+                early.1.push(packet);
+            }
+        }
+    }
+
+    /// Whether the row `id` was cancelled by another node before this node's claim of it was
+    /// reported ([`Engine::cancel_ordered`]).
+    pub(super) fn cancel_ordered_before(&mut self, id: u64) -> bool {
+        let cancelled = self
+            .relay
+            .early
+            .get(&id)
+            .is_some_and(|(_, packets)| packets.iter().any(|p| p.kind == CANCEL_RELAY));
+        if cancelled {
+            self.relay.early.remove(&id);
+        }
+        cancelled
     }
 
     /// A relayed packet to the clients of the job `handle_no`; a terminal one ends it.

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use super::guard::Rights;
 use super::listen::Caller;
 use super::{AppState, Query};
-use crate::engine::{Engine, Outbox};
+use crate::engine::{Answer, Engine, Outbox};
 
 /// Most jobs one page of `/api/jobs` lists.
 const MAX_PAGE: usize = 1_000;
@@ -53,6 +53,17 @@ pub enum ApiRequest {
 /// An HTTP status and a JSON body.
 pub type ApiAnswer = (u16, Value);
 
+/// The engine's answer to an API request.
+#[derive(Debug)]
+pub enum Answered {
+    /// Here it is.
+    Now(ApiAnswer),
+    /// An action that waits for the store (`cancel` of another cluster node's job): the
+    /// engine gives its admin answer under this token (`Engine::take_operator_answers`), for
+    /// [`admin_reply`].
+    Later(u64),
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -75,7 +86,7 @@ pub fn answer(
     request: ApiRequest,
     now: u64,
     out: &mut impl Outbox,
-) -> ApiAnswer {
+) -> Answered {
     let body = match request {
         ApiRequest::Functions => Value::from_iter(engine.snapshot().functions.iter().map(|f| {
             let s = &f.stats;
@@ -155,11 +166,20 @@ pub fn answer(
         ),
         ApiRequest::Admin(command) => {
             let result = matches!(command, AdminCommand::Result(_));
-            let reply = engine.admin_as_operator(command, now, out);
-            return admin_answer(&String::from_utf8_lossy(&reply), result);
+            return match engine.admin_as_operator(command, now, out) {
+                Answer::Now(reply) => {
+                    Answered::Now(admin_answer(&String::from_utf8_lossy(&reply), result))
+                }
+                Answer::Later(token) => Answered::Later(token),
+            };
         }
     };
-    (200, body)
+    Answered::Now((200, body))
+}
+
+/// An action's admin answer that came later ([`Answered::Later`]) as the API's answer.
+pub fn admin_reply(text: &[u8]) -> ApiAnswer {
+    admin_answer(&String::from_utf8_lossy(text), false)
 }
 
 /// An admin command's one-line answer as JSON: `OK N` is `{"count": N}`, `OK` is

@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-pub use api::{answer, ApiAnswer, ApiRequest};
+pub use api::{admin_reply, answer, Answered, ApiAnswer, ApiRequest};
 pub use listen::HttpSocket;
 pub use metrics::{render, StoreStats, BATCH_BOUNDS, COMMIT_BOUNDS_US};
 

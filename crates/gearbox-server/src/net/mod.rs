@@ -37,7 +37,8 @@ use crate::acl::AclFile;
 use crate::config::ServerConfig;
 use crate::engine::{ConnId, Engine, Outbox, Peer, StoreOp};
 use crate::http::{
-    Http, HttpOptions, HttpSocket, Metrics, Query, StoreStats, BATCH_BOUNDS, COMMIT_BOUNDS_US,
+    Answered, ApiAnswer, Http, HttpOptions, HttpSocket, Metrics, Query, StoreStats, BATCH_BOUNDS,
+    COMMIT_BOUNDS_US,
 };
 use crate::tls::Tls;
 use clock::Clock;
@@ -86,6 +87,8 @@ struct Shared {
     store_lost: Cell<Option<u64>>,
     /// Read-backs that could not even be queued.
     loads_lost: RefCell<Vec<u64>>,
+    /// HTTP API actions whose answer waits for the store, by the engine's token.
+    operator_waiting: RefCell<rustc_hash::FxHashMap<u64, tokio::sync::oneshot::Sender<ApiAnswer>>>,
     /// Unsent output of every connection together.
     unsent: Rc<Unsent>,
     /// `unsent` passed the server-wide budget: cut the slowest readers after this batch.
@@ -184,6 +187,13 @@ impl Outbox for NetOutbox<'_> {
             self.loads_lost.borrow_mut().push(token);
         }
     }
+
+    fn cancel(&mut self, token: u64, id: u64) {
+        let queued = self.store.map(|store| store.cancel(token, id));
+        if !matches!(queued, Some(Ok(()))) {
+            self.loads_lost.borrow_mut().push(token);
+        }
+    }
 }
 
 impl Shared {
@@ -226,6 +236,12 @@ impl Shared {
                     engine.loaded(token, Err("the store thread has stopped".into()), now, out);
                 }
             });
+        }
+        let answers = self.engine.borrow_mut().take_operator_answers();
+        for (token, text) in answers {
+            if let Some(waiting) = self.operator_waiting.borrow_mut().remove(&token) {
+                let _ = waiting.send(crate::http::admin_reply(&text));
+            }
         }
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
         {
@@ -416,6 +432,7 @@ async fn run(
         store: committer,
         store_lost: Cell::new(None),
         loads_lost: RefCell::new(Vec::new()),
+        operator_waiting: RefCell::default(),
         unsent: Rc::new(Unsent::default()),
         over_budget: Cell::new(false),
         store_stats: RefCell::new(StoreStats::default()),
@@ -581,9 +598,17 @@ async fn query_loop(shared: Rc<Shared>, mut queries: tokio::sync::mpsc::Receiver
     while let Some(query) = queries.recv().await {
         match query {
             Query::Api(request, reply) => {
-                let answer = shared
-                    .with_engine(|engine, out, now| crate::http::answer(engine, request, now, out));
-                let _ = reply.send(answer);
+                // A later answer's waiter is registered before `after_engine` looks for answers.
+                shared.with_engine(|engine, out, now| {
+                    match crate::http::answer(engine, request, now, out) {
+                        Answered::Now(answer) => {
+                            let _ = reply.send(answer);
+                        }
+                        Answered::Later(token) => {
+                            shared.operator_waiting.borrow_mut().insert(token, reply);
+                        }
+                    }
+                });
             }
             Query::Metrics(answer) => {
                 let metrics = Metrics {

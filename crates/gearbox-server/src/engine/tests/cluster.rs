@@ -533,3 +533,149 @@ fn jobs_queued_for_a_worker_that_left_go_back_to_the_table() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert!(h.engine.audit().is_empty());
 }
+
+/// `cancel job` of a handle no job here has is asked of the store (which deletes the row,
+/// tells its watchers and orders its holder to cancel it); the answer waits for it in its
+/// place among the connection's replies, and the operator's comes under its token.
+#[test]
+fn cancel_of_another_nodes_job_waits_for_the_store() {
+    let mut h = node();
+    h.connect(2);
+    let ask = |h: &mut Harness, found: Result<Vec<(u64, Bytes)>, String>| {
+        h.engine
+            .admin(C, &Bytes::from_static(b"cancel job H:n2:77"), &mut h.out);
+        let sent = std::mem::take(&mut h.out.sent);
+        let [Sent::Cancel(token, 77)] = sent.as_slice() else {
+            panic!("not asked of the store: {sent:?}")
+        };
+        let token = *token;
+        let sent = h.send(C, T::EchoReq, &[b"after"]);
+        assert!(
+            sent.is_empty(),
+            "the echo waits behind the answer: {sent:?}"
+        );
+        h.engine.loaded(token, found, h.now, &mut h.out);
+        let sent = std::mem::take(&mut h.out.sent);
+        let Some(Sent::Text(C, text)) = sent.first() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(kinds_to(&sent, C), vec![T::EchoRes], "after the answer");
+        text.clone()
+    };
+    assert_eq!(ask(&mut h, Ok(vec![(77, Bytes::new())])), "OK\r\n");
+    assert_eq!(ask(&mut h, Ok(Vec::new())), "ERR UNKNOWN_JOB\r\n");
+    assert!(ask(&mut h, Err("gone".into())).starts_with("ERR QUEUE_ERROR "));
+    // Not a cluster handle: answered at once.
+    assert_eq!(h.admin(C, "cancel job nonsense"), "ERR UNKNOWN_JOB\r\n");
+
+    // The operator (the HTTP API).
+    let command = gearbox_proto::AdminCommand::Cancel {
+        handle: Bytes::from_static(b"H:n3:78"),
+    };
+    let Answer::Later(token) = h.engine.admin_as_operator(command, h.now, &mut h.out) else {
+        panic!("answered before the store did")
+    };
+    assert!(h.engine.take_operator_answers().is_empty());
+    h.engine
+        .loaded(token, Ok(vec![(78, Bytes::new())]), h.now, &mut h.out);
+    assert_eq!(
+        h.engine.take_operator_answers(),
+        vec![(token, b"OK\r\n".to_vec())]
+    );
+
+    // Outside a cluster every job is in memory: an unknown handle is unknown at once.
+    let mut single = Harness::new();
+    single.connect(2);
+    assert_eq!(single.admin(C, "cancel job H:n2:77"), "ERR UNKNOWN_JOB\r\n");
+}
+
+/// The node holding a job another node's `cancel job` deleted hears the order and cancels it
+/// as if asked itself: a running job's late result is refused, a queued one is never handed
+/// out, and one whose claim is reported after the order is dropped.
+#[test]
+fn a_cancel_ordered_by_another_node_ends_the_job_here() {
+    let mut h = node();
+    h.connect(1);
+    h.connect(2);
+    h.send(W, T::CanDo, &[b"f"]);
+    let stored = |id: u64| ClaimedJob {
+        job: StoredJob {
+            id,
+            function: Bytes::from_static(b"f"),
+            unique: Bytes::new(),
+            priority: 1,
+            when_to_run: 0,
+            reducer: Bytes::new(),
+            data: Bytes::from_static(b"d"),
+        },
+        background: false,
+        watched_here: false,
+        watched_elsewhere: true,
+    };
+    let order = |id: u64| {
+        vec![Relayed {
+            id,
+            kind: gearbox_store::CANCEL_RELAY,
+            data: Bytes::new(),
+        }]
+    };
+    let (running, queued, late) = (9 << 40, (9 << 40) + 1, (9 << 40) + 2);
+    h.engine
+        .claimed(vec![stored(running), stored(queued)], h.now, &mut h.out);
+    let (handle, ..) = h.grab(W).expect("the first claimed job");
+    assert_eq!(handle, format!("H:n1:{running}"));
+    h.out.sent.clear();
+
+    h.engine.relayed(order(running), h.now, &mut h.out);
+    h.engine.relayed(order(queued), h.now, &mut h.out);
+    assert_eq!(h.admin(C, "show jobs"), ".\n", "both gone");
+    let sent = h.send(W, T::WorkComplete, &[handle.as_bytes(), b"late"]);
+    assert_eq!(error_code(&sent, W), "JOB_NOT_FOUND");
+    assert_eq!(h.grab(W), None);
+
+    h.engine.relayed(order(late), h.now, &mut h.out);
+    h.engine.claimed(vec![stored(late)], h.now, &mut h.out);
+    assert_eq!(h.grab(W), None, "cancelled before its claim came");
+    assert_eq!(h.admin(C, "status"), "f\t0\t0\t1\n.\n");
+}
+
+/// `cancel job` of a job that waits here for another node's: its client here hears WORK_FAIL
+/// at once, and the store is asked (after this node's watch is released) to cancel the row in
+/// the whole cluster, whose answer nobody waits for.
+#[test]
+fn cancel_of_a_watched_job_cancels_it_in_the_cluster() {
+    let mut h = node();
+    h.connect(1);
+    h.connect(2);
+    let sent = h.send(C, T::SubmitJob, &[b"g", b"u", b"x"]);
+    let w = writes(&sent);
+    let [(seq, StoreOp::OfferWatched(job))] = w.as_slice() else {
+        panic!("not offered for watching: {w:?}")
+    };
+    let (seq, id) = (*seq, job.id);
+    let handle = created(&commit(&mut h, seq), C);
+    let line = Bytes::from(format!("cancel job {handle}"));
+    h.engine.admin(W, &line, &mut h.out);
+    let sent = std::mem::take(&mut h.out.sent);
+    assert!(sent.contains(&Sent::Text(W, "OK\r\n".into())), "{sent:?}");
+    assert_eq!(kinds_to(&sent, C), vec![T::WorkFail]);
+    let release = sent
+        .iter()
+        .position(|s| matches!(s, Sent::Persist(_, StoreOp::Release { id: i, .. }) if *i == id));
+    let cancel = sent
+        .iter()
+        .position(|s| matches!(s, Sent::Cancel(_, i) if *i == id));
+    assert!(
+        matches!((release, cancel), (Some(r), Some(c)) if r < c),
+        "released, then cancelled in the cluster: {sent:?}"
+    );
+    let Some(Sent::Cancel(token, _)) = cancel.map(|c| &sent[c]) else {
+        unreachable!()
+    };
+    h.engine
+        .loaded(*token, Ok(vec![(id, Bytes::new())]), h.now, &mut h.out);
+    assert!(h.out.sent.is_empty(), "nobody waits: {:?}", h.out.sent);
+    assert!(h.engine.take_operator_answers().is_empty());
+    assert_eq!(h.admin(W, "show jobs"), ".\n");
+    assert!(h.engine.audit().is_empty());
+}

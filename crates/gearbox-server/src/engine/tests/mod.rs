@@ -17,6 +17,7 @@ enum Sent {
     Persist(u64, StoreOp),
     Load(u64, Vec<u64>),
     Find(u64, Bytes),
+    Cancel(u64, u64),
 }
 
 #[derive(Default)]
@@ -66,6 +67,10 @@ impl Outbox for Recorder {
 
     fn find(&mut self, token: u64, unique: Bytes) {
         self.sent.push(Sent::Find(token, unique));
+    }
+
+    fn cancel(&mut self, token: u64, id: u64) {
+        self.sent.push(Sent::Cancel(token, id));
     }
 }
 
