@@ -245,8 +245,14 @@ impl Engine {
                 None => Answer::Now(b"ERR UNKNOWN_JOB\r\n".to_vec()),
             };
         };
-        let watched = self.jobs[job_id].state == JobState::Elsewhere;
-        let row = watched.then(|| self.watched_row(job_id).0);
+        // A job waiting here for another node's, or whose row is being written (a claim may
+        // take it before its deletion reaches it), is cancelled in the table too.
+        let job = &self.jobs[job_id];
+        let row = if job.state == JobState::Elsewhere {
+            Some(self.watched_row(job_id).0)
+        } else {
+            (self.config.cluster && job.committing).then_some(job.handle_no)
+        };
         self.cancel_job(job_id, out);
         if let Some(row) = row {
             self.cancel_row(Asker::Nobody, row, out);
@@ -261,10 +267,20 @@ impl Engine {
         let handle = self
             .shown_handle(handle_no)
             .unwrap_or_else(|| Bytes::copy_from_slice(self.handle_of(handle_no).as_bytes()));
+        let offered = self.leaving(job_id).is_some();
         let job = &self.jobs[job_id];
-        for &listener in &job.listeners {
-            self.conns
-                .packet(out, listener, PacketType::WorkFail, &[], &handle);
+        if offered && !job.listeners.is_empty() {
+            // Being offered to the cluster: its clients have not heard JOB_CREATED yet, nor so
+            // which handle it names (an equal job of another node's, if the store finds one).
+            // Their WORK_FAIL waits for the commit report.
+            self.cluster
+                .failed_on_commit
+                .insert(handle_no, job.listeners.to_vec());
+        } else {
+            for &listener in &job.listeners {
+                self.conns
+                    .packet(out, listener, PacketType::WorkFail, &[], &handle);
+            }
         }
         if let Some(worker) = job.worker {
             self.take_from_worker(worker, job_id);

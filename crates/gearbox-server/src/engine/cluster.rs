@@ -105,6 +105,9 @@ pub(super) struct ClusterState {
     /// Offered jobs this node claimed back before their commit was reported to it (the
     /// claim and the commit report travel on different threads): they stay.
     reclaimed: rustc_hash::FxHashSet<u64>,
+    /// Jobs cancelled while their offer was being committed, by handle number: the clients
+    /// whose WORK_FAIL waits for the commit report, which tells the handle they hear.
+    pub(super) failed_on_commit: FxHashMap<u64, Vec<ConnId>>,
     /// Submitted schedules the shared table held at the last heartbeat (`schedule.rs`).
     schedules_seen: std::collections::BTreeSet<u64>,
 }
@@ -273,7 +276,8 @@ impl Engine {
         for claimed in jobs {
             let stored = claimed.job;
             if self.cancel_ordered_before(stored.id) {
-                // Cancelled on another node before this claim's report came: the row is gone.
+                // Cancelled, or removed here, before this claim's report came: the row is
+                // deleted or about to be.
                 continue;
             }
             if let Some(job) = self.handles.get(&self.jobs, stored.id) {

@@ -98,6 +98,12 @@ impl Engine {
                 // Pending and committing: held for its commit (`store.rs`).
                 if job.committing {
                     self.held -= 1;
+                    if self.config.cluster && job.store_id != 0 {
+                        // Removed, not leaving for the cluster: a claim may take its row
+                        // before its deletion is written.
+                        let (id, now) = (job.handle_no, self.now);
+                        self.withdraw(id, now);
+                    }
                 }
             }
         }

@@ -428,6 +428,11 @@ impl Engine {
         for ability in &conn.abilities {
             self.unserved(ability.function, out);
         }
+        if !self.cluster.failed_on_commit.is_empty() {
+            for listeners in self.cluster.failed_on_commit.values_mut() {
+                listeners.retain(|l| *l != id);
+            }
+        }
         for waiting in &conn.waiting {
             let Some(job) = self.jobs.get_mut(waiting.job) else {
                 continue;

@@ -31,6 +31,7 @@ use gearbox_proto::{Packet, PacketType};
 use gearbox_store::{Relayed, CANCEL_RELAY};
 use smallvec::SmallVec;
 
+use super::cluster::Asker;
 use super::conns::Conns;
 use super::ids::JobId;
 use super::job::JobState;
@@ -328,24 +329,36 @@ impl Engine {
     }
 
     /// Another node's `cancel job` deleted the row of a job this node holds (its owner): the
-    /// job is cancelled here as if asked here. One whose claim has not been reported yet is
-    /// remembered, so that the claim's report drops it ([`Engine::cancel_ordered_before`]).
+    /// job is cancelled here as if asked here. One not here any more may have been written
+    /// again after the order left (given back to the table, retried) or not be reported yet
+    /// (its claim): the row is cancelled again, which reaches whoever holds it now, and the
+    /// order is remembered, so that a late claim's report drops the job
+    /// ([`Engine::cancel_ordered_before`]). Each cancel deletes the row, so this ends.
     fn cancel_ordered(&mut self, packet: Relayed, now: u64, out: &mut impl Outbox) {
         match self.handles.get(&self.jobs, packet.id) {
             Some(job_id) => self.cancel_job(job_id, out),
             None => {
-                let early = self
-                    .relay
-                    .early
-                    .entry(packet.id)
-                    .or_insert((now, Vec::new()));
-                early.1.push(packet);
+                self.cancel_row(Asker::Nobody, packet.id, out);
+                self.withdraw(packet.id, now);
             }
         }
     }
 
-    /// Whether the row `id` was cancelled by another node before this node's claim of it was
-    /// reported ([`Engine::cancel_ordered`]).
+    /// Remember that the row `id` must not run here if a claim of it is reported later: it
+    /// was cancelled, or its job was removed while the offer that wrote it was being
+    /// committed (the claim may have taken the row before the job's deletion reached it).
+    pub(super) fn withdraw(&mut self, id: u64, now: u64) {
+        let early = self.relay.early.entry(id).or_default();
+        early.0 = now;
+        early.1.push(Relayed {
+            id,
+            kind: CANCEL_RELAY,
+            data: Bytes::new(),
+        });
+    }
+
+    /// Whether the row `id` was withdrawn before this node's claim of it was reported
+    /// ([`Engine::withdraw`]).
     pub(super) fn cancel_ordered_before(&mut self, id: u64) -> bool {
         let cancelled = self
             .relay

@@ -230,6 +230,9 @@ impl Engine {
                     .settle_created(waiter, storing.seq, created.clone());
                 touched.push(waiter);
             }
+            if !self.cluster.failed_on_commit.is_empty() {
+                self.fail_on_commit(storing.handle_no, &created, &mut touched, out);
+            }
             if let (true, Some(handle), None) = (live, joined, &reason) {
                 self.leave_joined(storing.job, handle, storing.held, now, out);
             } else if live
@@ -246,6 +249,36 @@ impl Engine {
         touched.dedup();
         for id in touched {
             self.release(id, now, out);
+        }
+    }
+
+    /// The commit of a job cancelled while it was being committed is reported: its clients
+    /// hear WORK_FAIL after their JOB_CREATED, under the handle that named (none after an
+    /// ERROR).
+    fn fail_on_commit(
+        &mut self,
+        handle_no: u64,
+        created: &Created,
+        touched: &mut Vec<ConnId>,
+        out: &mut impl Outbox,
+    ) {
+        let Some(listeners) = self.cluster.failed_on_commit.remove(&handle_no) else {
+            return;
+        };
+        let handle = match created {
+            Created::Failed(_) => return,
+            Created::Joined(handle) => handle.clone(),
+            Created::Stored => Bytes::copy_from_slice(self.handle_of(handle_no).as_bytes()),
+        };
+        for listener in listeners {
+            self.conns.packet(
+                out,
+                listener,
+                gearbox_proto::PacketType::WorkFail,
+                &[],
+                &handle,
+            );
+            touched.push(listener);
         }
     }
 

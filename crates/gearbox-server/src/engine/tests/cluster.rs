@@ -633,7 +633,14 @@ fn a_cancel_ordered_by_another_node_ends_the_job_here() {
     assert_eq!(error_code(&sent, W), "JOB_NOT_FOUND");
     assert_eq!(h.grab(W), None);
 
+    // Not here (yet): cancelled in the store again, in case this node wrote the row again
+    // after the order left, and remembered for the claim's report.
     h.engine.relayed(order(late), h.now, &mut h.out);
+    let sent = std::mem::take(&mut h.out.sent);
+    assert!(
+        matches!(sent.as_slice(), [Sent::Cancel(_, id)] if *id == late),
+        "{sent:?}"
+    );
     h.engine.claimed(vec![stored(late)], h.now, &mut h.out);
     assert_eq!(h.grab(W), None, "cancelled before its claim came");
     assert_eq!(h.admin(C, "status"), "f\t0\t0\t1\n.\n");

@@ -5,16 +5,18 @@
 //! unique index does, and then watching it or making it background), commit reports reaching
 //! the engine late (after claims of the same rows, as the real threads may), claims by this
 //! node (for what its workers want, or at random) and by the other node, the other node's
-//! foreground clients joining rows, and the work packets relayed between the nodes arriving
-//! late.
+//! foreground clients joining rows, `cancel job` asked on the other node (which deletes a row,
+//! relays WORK_FAIL to its watchers and orders this node to cancel a row it owns), and the
+//! work packets relayed between the nodes arriving late.
 //!
 //! Checked throughout: this node's worker only ever runs a job whose row this node owns (so
 //! no other node can run it at the same time), and every reply a client gets is for a
 //! submission it made, in order. Checked at the end, after everything has been committed,
 //! reported, claimed, run and relayed: every job whose JOB_CREATED a client received ran
-//! exactly once in the cluster (here or on the other node); every foreground client still
-//! connected heard exactly one WORK_COMPLETE per submission, under the handle it heard; every
-//! client of the other node that joined a row this node ran heard its end exactly once;
+//! exactly once in the cluster (here or on the other node), or at most once if cancelled;
+//! every foreground client still connected heard exactly one end per submission under the
+//! handle it heard (WORK_COMPLETE, or WORK_FAIL for a cancelled job); every client of the
+//! other node that joined a row heard its end exactly once;
 //! nothing ran that nobody submitted; neither the table nor the node holds anything.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -25,6 +27,8 @@ use proptest::prelude::*;
 use super::*;
 
 const WORKER: ConnId = ConnId(1);
+/// The connection asking admin commands.
+const ADMIN: ConnId = ConnId(5);
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -73,6 +77,15 @@ enum Action {
     ClaimRemote {
         n: u8,
     },
+    /// `cancel job` on the other node for the row at `pick` (modulo the rows there are).
+    CancelRemote {
+        pick: u8,
+    },
+    /// `cancel job` on this node for the job with the `pick`th id submitted so far (modulo
+    /// their number): it may be here, in the table, or gone.
+    CancelHere {
+        pick: u8,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -93,6 +106,8 @@ fn action() -> impl Strategy<Value = Action> {
         2 => Just(Action::ClaimWanted),
         1 => (1..4u8).prop_map(|n| Action::ClaimHere { n }),
         1 => (1..4u8).prop_map(|n| Action::ClaimRemote { n }),
+        1 => any::<u8>().prop_map(|pick| Action::CancelRemote { pick }),
+        1 => any::<u8>().prop_map(|pick| Action::CancelHere { pick }),
     ]
 }
 
@@ -139,8 +154,10 @@ struct World {
     foreground_ids: BTreeSet<u64>,
     /// Packets relayed to this node, not yet delivered.
     inbox: Vec<Relayed>,
-    /// Rows the other node's clients watch, and the terminal packets relayed to them.
-    remote_ends: BTreeMap<u64, u32>,
+    /// Rows the other node's clients watch: how many times clients there began watching a
+    /// row of that id (a row may be written again after its end: given back after a cancel
+    /// that crossed it), and the ends they heard.
+    remote_ends: BTreeMap<u64, (u32, u32)>,
     /// Rows run by this node's worker.
     ran_here: BTreeSet<u64>,
     /// The worker does `g`.
@@ -149,6 +166,14 @@ struct World {
     held: VecDeque<(String, u64)>,
     /// Runs per job id, here and on the other node.
     runs: BTreeMap<u64, u32>,
+    /// Jobs (by id) a `cancel job` was asked for, on either node.
+    cancelled: BTreeSet<u64>,
+    /// Every job id the engine wrote, in order.
+    ids: Vec<u64>,
+    /// New jobs the table refused as equal to a stored one: new id → stored id.
+    joins: BTreeMap<u64, u64>,
+    /// The job the worker completed last.
+    completing: Option<u64>,
 }
 
 /// The id in a handle `<prefix>:<id>`.
@@ -166,6 +191,7 @@ impl World {
             ..EngineConfig::default()
         });
         h.connect(1);
+        h.connect(ADMIN.0);
         let clients = [h.connect(10), h.connect(11)];
         h.send(WORKER, T::CanDo, &[b"f"]);
         World {
@@ -186,6 +212,10 @@ impl World {
             does_g: false,
             held: VecDeque::new(),
             runs: BTreeMap::new(),
+            cancelled: BTreeSet::new(),
+            ids: Vec::new(),
+            completing: None,
+            joins: BTreeMap::new(),
         }
     }
 
@@ -194,7 +224,29 @@ impl World {
     fn absorb(&mut self, sent: Vec<Sent>) -> Result<(), TestCaseError> {
         for s in sent {
             match s {
-                Sent::Persist(seq, op) => self.writes.push_back((seq, op)),
+                Sent::Persist(seq, op) => {
+                    if let StoreOp::Put(job) | StoreOp::Offer(job) | StoreOp::OfferWatched(job) =
+                        &op
+                    {
+                        self.ids.push(job.id);
+                    }
+                    self.writes.push_back((seq, op));
+                }
+                // The store cancels after every write queued before, and answers.
+                Sent::Cancel(token, id) => {
+                    self.commit(self.writes.len());
+                    let found = self.cancel_row(id);
+                    let rows = if found {
+                        vec![(id, Bytes::new())]
+                    } else {
+                        Vec::new()
+                    };
+                    self.h
+                        .engine
+                        .loaded(token, Ok(rows), self.h.now, &mut self.h.out);
+                    let sent = self.take();
+                    self.absorb(sent)?;
+                }
                 Sent::Packet(conn, T::JobCreated, args) if conn != WORKER => {
                     let handle = String::from_utf8(args[0].clone()).unwrap();
                     let foreground = self.asked.get_mut(&conn).and_then(VecDeque::pop_front);
@@ -211,13 +263,17 @@ impl World {
                         }
                     }
                 }
-                Sent::Packet(conn, T::WorkComplete, args) if conn != WORKER => {
+                Sent::Packet(conn, kind @ (T::WorkComplete | T::WorkFail), args)
+                    if conn != WORKER
+                        && (kind == T::WorkComplete
+                            || self.was_cancelled(id_of(&String::from_utf8_lossy(&args[0])))) =>
+                {
                     let handle = String::from_utf8(args[0].clone()).unwrap();
                     match self.waits.get_mut(&(conn, handle.clone())) {
                         Some(wait) => wait.1 += 1,
                         None => {
                             return Err(TestCaseError::fail(format!(
-                                "WORK_COMPLETE {handle} to {conn:?}, which was not told of it"
+                                "{kind:?} {handle} to {conn:?}, which was not told of it"
                             )))
                         }
                     }
@@ -230,6 +286,10 @@ impl World {
                         String::from_utf8_lossy(&args[0])
                     )))
                 }
+                // The result of a job cancelled while the worker ran it.
+                Sent::Packet(WORKER, T::Error, args)
+                    if args[0] == b"JOB_NOT_FOUND"
+                        && self.completing.is_some_and(|id| self.was_cancelled(id)) => {}
                 Sent::Packet(conn, T::Error, args) => {
                     return Err(TestCaseError::fail(format!(
                         "ERROR to {conn:?}: {:?}",
@@ -257,6 +317,15 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// Whether a cancel was asked for the job `id` or for a job that joined it.
+    fn was_cancelled(&self, id: u64) -> bool {
+        self.cancelled.contains(&id)
+            || self
+                .joins
+                .iter()
+                .any(|(new, stored)| *stored == id && self.cancelled.contains(new))
     }
 
     fn take(&mut self) -> Vec<Sent> {
@@ -305,8 +374,10 @@ impl World {
                     .values_mut()
                     .find(|r| &r.job.function[..] == b"g" && r.job.unique == unique.as_bytes())
                 {
-                    row.watched_remote = true;
-                    self.remote_ends.entry(row.job.id).or_default();
+                    if !row.watched_remote {
+                        row.watched_remote = true;
+                        self.remote_ends.entry(row.job.id).or_default().0 += 1;
+                    }
                 }
                 Vec::new()
             }
@@ -335,6 +406,7 @@ impl World {
             Action::PreSleep => self.h.send(WORKER, T::PreSleep, &[]),
             Action::Complete => match self.held.pop_front() {
                 Some((handle, id)) => {
+                    self.completing = Some(id);
                     *self.runs.entry(id).or_default() += 1;
                     self.ran_here.insert(id);
                     self.h
@@ -363,6 +435,25 @@ impl World {
             Action::ClaimRemote { n } => {
                 self.claim(Owner::Remote, usize::from(*n));
                 Vec::new()
+            }
+            Action::CancelRemote { pick } => {
+                if !self.table.is_empty() {
+                    let pick = usize::from(*pick) % self.table.len();
+                    let id = *self.table.keys().nth(pick).unwrap();
+                    self.cancelled.insert(id);
+                    self.cancel_row(id);
+                }
+                Vec::new()
+            }
+            Action::CancelHere { pick } => {
+                if self.ids.is_empty() {
+                    return Ok(());
+                }
+                let id = self.ids[usize::from(*pick) % self.ids.len()];
+                self.cancelled.insert(id);
+                let line = Bytes::from(format!("cancel job H:n1:{id}"));
+                self.h.engine.admin(ADMIN, &line, &mut self.h.out);
+                self.take()
             }
         };
         self.absorb(sent)
@@ -396,7 +487,7 @@ impl World {
                 } => {
                     if let Some(row) = self.table.get(&id) {
                         if row.watched_remote && last {
-                            *self.remote_ends.entry(id).or_default() += 1;
+                            self.remote_ends.entry(id).or_default().1 += 1;
                         }
                         if row.watched_here {
                             self.inbox.push(Relayed { id, kind, data });
@@ -451,6 +542,7 @@ impl World {
                     } else {
                         existing.background = true;
                     }
+                    self.joins.insert(job.id, existing.job.id);
                     coalesced.push(Coalesced {
                         id: job.id,
                         handle: Bytes::from(format!("H:n0:{}", existing.job.id)),
@@ -484,6 +576,33 @@ impl World {
         }
     }
 
+    /// `cancel job` of the row `id` as the PostgreSQL store carries it out: the row goes, the
+    /// watchers hear WORK_FAIL, and the owner (if this node) the order to cancel it too.
+    /// Whether the row was there.
+    fn cancel_row(&mut self, id: u64) -> bool {
+        let Some(row) = self.table.remove(&id) else {
+            return false;
+        };
+        if row.watched_remote {
+            self.remote_ends.entry(id).or_default().1 += 1;
+        }
+        if row.watched_here {
+            self.inbox.push(Relayed {
+                id,
+                kind: T::WorkFail as u8,
+                data: Bytes::new(),
+            });
+        }
+        if row.owner == Some(Owner::Here) {
+            self.inbox.push(Relayed {
+                id,
+                kind: gearbox_store::CANCEL_RELAY,
+                data: Bytes::new(),
+            });
+        }
+        true
+    }
+
     /// Claim up to `n` unowned rows, by priority and id.
     fn claim(&mut self, who: Owner, n: usize) {
         let mut ids: Vec<(u8, u64)> = self
@@ -511,6 +630,9 @@ impl World {
                     // The other node runs it, relays its end to this node if this node
                     // watches it, and deletes the row.
                     let row = self.table.remove(&id).unwrap();
+                    if row.watched_remote {
+                        self.remote_ends.entry(id).or_default().1 += 1;
+                    }
                     if row.watched_here {
                         self.inbox.push(Relayed {
                             id,
@@ -574,19 +696,22 @@ proptest! {
         w.drain()?;
         prop_assert!(w.table.is_empty(), "rows left: {:?}", w.table);
         prop_assert!(w.writes.is_empty() && w.held.is_empty());
+        let ran_right = |id: u64| match w.runs.get(&id).copied() {
+            Some(1) => true,
+            None => w.was_cancelled(id),
+            Some(_) => false,
+        };
         for id in &w.acked {
-            prop_assert_eq!(w.runs.get(id).copied(), Some(1), "job {} ran {:?} times", id, w.runs.get(id));
+            prop_assert!(ran_right(*id), "job {} ran {:?} times", id, w.runs.get(id));
         }
         for ((conn, handle), (expected, heard)) in &w.waits {
             if !w.left.contains(conn) {
-                prop_assert_eq!(expected, heard, "{:?} heard {} WORK_COMPLETE for {}", conn, heard, handle);
-                prop_assert_eq!(w.runs.get(&id_of(handle)).copied(), Some(1), "job {} ran {:?} times", handle, w.runs.get(&id_of(handle)));
+                prop_assert_eq!(expected, heard, "{:?} heard {} ends of {}", conn, heard, handle);
+                prop_assert!(ran_right(id_of(handle)), "job {} ran {:?} times", handle, w.runs.get(&id_of(handle)));
             }
         }
-        for (id, ends) in &w.remote_ends {
-            if w.ran_here.contains(id) {
-                prop_assert_eq!(*ends, 1, "the other node's clients of {} heard {} ends", id, ends);
-            }
+        for (id, (watches, ends)) in &w.remote_ends {
+            prop_assert_eq!(watches, ends, "the other node's clients of {} heard {} ends", id, ends);
         }
         let unannounced = w
             .runs
