@@ -114,6 +114,8 @@ impl Outbox for Recorder {
 
     // Never asked for either.
     fn cancel(&mut self, _token: u64, _id: u64) {}
+
+    fn find_record(&mut self, _token: u64, _id: u64, _kind: u8, _key: Bytes) {}
 }
 
 struct Input<'a> {

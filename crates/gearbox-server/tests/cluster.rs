@@ -883,3 +883,65 @@ fn cancel_job_works_from_any_node() {
     assert_eq!(r[0].args()[0], b"JOB_NOT_FOUND");
     assert_eq!(table.rows(), 0, "nothing left in the table");
 }
+
+/// `result HANDLE` answers on every node: pending while the job waits in the table, then
+/// the result the node that ran it kept, over the admin protocol and the HTTP API of a third
+/// node that neither took nor ran the job.
+#[test]
+fn a_kept_result_is_seen_from_any_node() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let dir = gearbox_testkit::TempDir::new("kept");
+    let config = dir.path().join("gearbox.toml");
+    std::fs::write(&config, "[functions.\"kr\"]\nkeep_results = \"1h\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let a = node_with(&table, "k1", LEASE, &["--config", config]);
+    let b = node_with(
+        &table,
+        "k2",
+        LEASE,
+        &["--config", config, "--http-listen", "127.0.0.1:0"],
+    );
+    let c = node_with(&table, "k3", LEASE, &["--config", config]);
+    let handle = submit(&a, "kr", "one");
+    let handle = String::from_utf8(handle).unwrap();
+    assert_eq!(b.admin(&format!("result {handle}")), vec!["OK pending 0"]);
+
+    let mut worker = Conn::connect(c.addr);
+    worker.send_req(T::CanDo, &[b"kr"]);
+    let until = Instant::now() + Duration::from_secs(20);
+    let assigned = loop {
+        let r = worker.request_req(T::GrabJobUniq, &[]);
+        if r[0].is(T::JobAssignUniq) {
+            break r[0].args();
+        }
+        assert!(Instant::now() < until, "no job reached the worker");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    worker.send_req(T::WorkComplete, &[&assigned[0], b"done"]);
+    worker.sync();
+    // "done" in base64.
+    let kept = vec!["OK complete 4 ZG9uZQ==".to_owned()];
+    let until = Instant::now() + Duration::from_secs(10);
+    while b.admin(&format!("result {handle}")) != kept && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(b.admin(&format!("result {handle}")), kept);
+    assert_eq!(c.admin(&format!("result {handle}")), kept, "where it ran");
+    let url = format!("http://{}/api/results/{handle}", b.http[0]);
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", &url])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        r#"{"data_base64":"ZG9uZQ==","size":4,"state":"complete"}"#
+    );
+    assert_eq!(
+        b.admin("result H:k9:12345"),
+        vec!["OK unknown 0"],
+        "no such job anywhere"
+    );
+}

@@ -70,7 +70,12 @@ enum Read {
     Unique(Bytes),
     /// Cancel this job held elsewhere in the cluster ([`JobStore::cancel_elsewhere`]).
     Cancel(u64),
+    /// Whether this job is stored, and this record ([`JobStore::find_record`]).
+    Record(u64, u8, Bytes),
 }
+
+/// In the outcome of [`Committer::find_record`], the row that carries the record's body.
+pub const RECORD_ROW: u64 = u64::MAX;
 
 /// Handle on the store thread.
 pub struct Committer {
@@ -126,6 +131,16 @@ impl Committer {
     pub fn cancel(&self, token: u64, id: u64) -> Result<(), StoreError> {
         self.tx
             .send(Request::Load(token, Read::Cancel(id)))
+            .map_err(|_| StoreError::Stopped)
+    }
+
+    /// Whether the job `id` is still stored and the body of the record `kind`/`key`
+    /// ([`JobStore::find_record`]), once every operation queued so far is written; the outcome
+    /// comes back as [`StoreEvent::Loaded`] with `token`: `id` (with an empty workload) if the
+    /// job is stored, and [`RECORD_ROW`] with the body if the record is.
+    pub fn find_record(&self, token: u64, id: u64, kind: u8, key: Bytes) -> Result<(), StoreError> {
+        self.tx
+            .send(Request::Load(token, Read::Record(id, kind, key)))
             .map_err(|_| StoreError::Stopped)
     }
 
@@ -211,6 +226,14 @@ fn run(mut store: Box<dyn JobStore>, rx: Receiver<Request>, mut on_event: impl F
                 Read::Cancel(id) => store
                     .cancel_elsewhere(id)
                     .map(|found| found.then(|| (id, Bytes::new())).into_iter().collect()),
+                Read::Record(id, kind, key) => store.load(&[id]).and_then(|live| {
+                    let record = store.find_record(kind, &key)?;
+                    Ok(live
+                        .into_iter()
+                        .map(|(id, _)| (id, Bytes::new()))
+                        .chain(record.map(|body| (RECORD_ROW, body)))
+                        .collect())
+                }),
             };
             if let Err(e) = &result {
                 error!(error = %e, "reading from the store failed");

@@ -39,6 +39,10 @@ impl JobStore for DelayedStore {
         self.inner.find_unique(unique)
     }
 
+    fn find_record(&mut self, kind: u8, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        self.inner.find_record(kind, key)
+    }
+
     fn cancel_elsewhere(&mut self, id: u64) -> Result<bool, StoreError> {
         self.inner.cancel_elsewhere(id)
     }

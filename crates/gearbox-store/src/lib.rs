@@ -31,7 +31,7 @@ use bytes::Bytes;
 #[cfg(feature = "postgres")]
 pub use cluster::{Cluster, ClusterSettings, EPOCH_IDS};
 pub use cluster_events::{ClaimedJob, ClusterEvent, Heartbeat, NodeInfo, Relayed, CANCEL_RELAY};
-pub use commit::{Commit, Committer, Loaded, StoreEvent};
+pub use commit::{Commit, Committer, Loaded, StoreEvent, RECORD_ROW};
 pub use delayed::DelayedStore;
 pub use error::StoreError;
 #[cfg(feature = "mysql")]
@@ -180,6 +180,13 @@ pub trait JobStore: Send + 'static {
     /// memory) none.
     fn find_unique(&mut self, _unique: &[u8]) -> Result<Vec<u64>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// The body of the stored record `kind`/`key`, for lookups in a cluster of records
+    /// another node wrote after this node started (every node reads every record when it
+    /// starts). Outside a cluster (where every record is also in memory) none.
+    fn find_record(&mut self, _kind: u8, _key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        Ok(None)
     }
 
     /// `cancel job` in a cluster for a job no job of this node is: delete its row, relay

@@ -416,6 +416,24 @@ impl JobStore for PostgresStore {
         std::mem::take(&mut self.coalesced)
     }
 
+    fn find_record(&mut self, kind: u8, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        if self.node.is_none() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT body FROM {}_records WHERE kind = $1 AND key = $2",
+            self.table
+        );
+        let kind = i16::from(kind);
+        let rows = self.link.run(
+            || connect(&self.config, &self.table, self.node.as_ref()),
+            |s| s.client.query(&sql, &[&kind, &key]),
+        )?;
+        Ok(rows
+            .first()
+            .map(|row| Bytes::from(row.get::<_, Vec<u8>>(0))))
+    }
+
     fn cancel_elsewhere(&mut self, id: u64) -> Result<bool, StoreError> {
         if self.node.is_none() {
             return Ok(false);

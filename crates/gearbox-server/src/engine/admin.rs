@@ -214,7 +214,7 @@ impl Engine {
                 text = self.dead_retry(asker, &selector, now, out);
             }
             AdminCommand::DeadPurge(selector) => text = self.dead_purge(asker, &selector, out),
-            AdminCommand::Result(key) => text = self.result_line(asker, &key),
+            AdminCommand::Result(key) => return self.result_answer(asker, &key, out),
             AdminCommand::Shutdown { graceful } => {
                 if asker.is_some_and(|id| self.permitted(id, Action::Shutdown)) {
                     text.extend_from_slice(OK);

@@ -22,6 +22,7 @@ use rustc_hash::FxHashMap;
 
 use super::function::Sleeper;
 use super::parse::parse_decimal;
+use super::records::{number_key, RESULT};
 use super::status::flag;
 use super::{ConnId, Engine, FnId, Outbox, StoreOp};
 
@@ -67,7 +68,12 @@ enum Lookup {
     Unique(ConnId, Bytes),
     /// `cancel job` of a job another node may hold.
     Cancel(Asker),
+    /// `result HANDLE` of a job another node may hold or have ended: its number.
+    Result(Asker, u64),
 }
+
+/// The answer to an admin command the store could not carry out.
+const STORE_FAILED: &[u8] = b"ERR QUEUE_ERROR the+job+store+failed\r\n";
 
 /// Who waits for the answer of a `cancel job` that the store carries out.
 #[derive(Debug, Clone, Copy)]
@@ -325,14 +331,9 @@ impl Engine {
         let Some(number) = cluster_handle_number(handle) else {
             return false;
         };
-        let token = self.next_load;
-        self.next_load += 1;
         let handle = Bytes::copy_from_slice(handle);
-        self.cluster
-            .lookups
-            .insert(token, Lookup::Handle(id, number, handle));
-        self.conns
-            .hold_lookup(id, token, Some(PacketType::StatusRes));
+        let lookup = Lookup::Handle(id, number, handle);
+        let token = self.begin_lookup(lookup, Some(PacketType::StatusRes));
         out.load(token, vec![number]);
         true
     }
@@ -348,14 +349,9 @@ impl Engine {
         if !self.config.cluster || self.acl.is_some() || unique.is_empty() {
             return false;
         }
-        let token = self.next_load;
-        self.next_load += 1;
         let unique = Bytes::copy_from_slice(unique);
-        self.cluster
-            .lookups
-            .insert(token, Lookup::Unique(id, unique.clone()));
-        self.conns
-            .hold_lookup(id, token, Some(PacketType::StatusResUnique));
+        let lookup = Lookup::Unique(id, unique.clone());
+        let token = self.begin_lookup(lookup, Some(PacketType::StatusResUnique));
         out.find(token, unique);
         true
     }
@@ -383,13 +379,46 @@ impl Engine {
     /// Have the store cancel the row `id` (see [`Engine::cancel_elsewhere`]); the token its
     /// answer comes under.
     pub(super) fn cancel_row(&mut self, asker: Asker, id: u64, out: &mut impl Outbox) -> u64 {
+        let token = self.begin_lookup(Lookup::Cancel(asker), None);
+        out.cancel(token, id);
+        token
+    }
+
+    /// `result HANDLE` for a handle neither a job nor a result here has: in a cluster the job
+    /// may wait in the table or run elsewhere, or have ended on another node, which kept its
+    /// result in the shared records table; both are looked up, and the answer waits as a
+    /// cancel's does ([`Engine::cancel_elsewhere`]). `None` outside a cluster, for what is no
+    /// handle of the cluster, and under an access list (as [`Engine::status_elsewhere`]).
+    pub(super) fn result_elsewhere(
+        &mut self,
+        asker: Option<ConnId>,
+        handle: &[u8],
+        out: &mut impl Outbox,
+    ) -> Option<u64> {
+        if !self.config.cluster || self.acl.is_some() {
+            return None;
+        }
+        let number = cluster_handle_number(handle)?;
+        let asker = asker.map_or(Asker::Operator, Asker::Conn);
+        let token = self.begin_lookup(Lookup::Result(asker, number), None);
+        out.find_record(token, number, RESULT, number_key(number));
+        Some(token)
+    }
+
+    /// Register `lookup` under a new token; a connection asking holds its replies from here
+    /// until the answer, a `kind` packet (`None`: admin text).
+    fn begin_lookup(&mut self, lookup: Lookup, kind: Option<PacketType>) -> u64 {
         let token = self.next_load;
         self.next_load += 1;
-        self.cluster.lookups.insert(token, Lookup::Cancel(asker));
-        if let Asker::Conn(conn) = asker {
-            self.conns.hold_lookup(conn, token, None);
+        let conn = match &lookup {
+            Lookup::Handle(id, ..) | Lookup::Unique(id, _) => Some(*id),
+            Lookup::Cancel(Asker::Conn(id)) | Lookup::Result(Asker::Conn(id), _) => Some(*id),
+            Lookup::Cancel(_) | Lookup::Result(..) => None,
+        };
+        if let Some(id) = conn {
+            self.conns.hold_lookup(id, token, kind);
         }
-        out.cancel(token, id);
+        self.cluster.lookups.insert(token, lookup);
         token
     }
 
@@ -401,7 +430,8 @@ impl Engine {
 
     /// Answer the lookup `token` if it is one: a status is known if the row is still stored
     /// (the job waits or runs somewhere; which, and its progress, only its node knows); a
-    /// cancel is done if the row was there.
+    /// cancel is done if the row was there; a result is the record's, or pending while the
+    /// row is stored.
     pub(super) fn answer_lookup(
         &mut self,
         token: u64,
@@ -419,42 +449,45 @@ impl Engine {
                 false
             }
         };
-        let id = match lookup {
+        let (asker, line) = match lookup {
             Lookup::Handle(id, number, handle) => {
                 let known = flag(found(Some(number)));
                 let fields: [&[u8]; 4] = [&handle, known, b"0", b"0"];
                 self.conns.settle_lookup(id, token, &fields, b"0");
-                id
+                self.release(id, now, out);
+                return true;
             }
             Lookup::Unique(id, unique) => {
                 let known = flag(found(None));
                 let fields: [&[u8]; 5] = [&unique, known, b"0", b"0", b"0"];
                 self.conns.settle_lookup(id, token, &fields, b"0");
-                id
+                self.release(id, now, out);
+                return true;
             }
             Lookup::Cancel(asker) => {
                 let line: &[u8] = match result {
                     Ok(rows) if !rows.is_empty() => b"OK\r\n",
                     Ok(_) => b"ERR UNKNOWN_JOB\r\n",
-                    Err(reason) => {
-                        tracing::warn!(%reason, "a cancel in the cluster's store failed");
-                        b"ERR QUEUE_ERROR the+job+store+failed\r\n"
-                    }
+                    Err(_) => STORE_FAILED,
                 };
-                match asker {
-                    Asker::Conn(id) => {
-                        self.conns.settle_lookup(id, token, &[], line);
-                        id
-                    }
-                    Asker::Operator => {
-                        self.cluster.operator_answers.push((token, line.to_vec()));
-                        return true;
-                    }
-                    Asker::Nobody => return true,
-                }
+                (asker, line.to_vec())
             }
+            Lookup::Result(asker, number) => match result {
+                Ok(rows) => (asker, self.stored_result_line(number, rows, now)),
+                Err(_) => (asker, STORE_FAILED.to_vec()),
+            },
         };
-        self.release(id, now, out);
+        if let Err(reason) = result {
+            tracing::warn!(%reason, "a lookup in the cluster's store failed");
+        }
+        match asker {
+            Asker::Conn(id) => {
+                self.conns.settle_lookup(id, token, &[], &line);
+                self.release(id, now, out);
+            }
+            Asker::Operator => self.cluster.operator_answers.push((token, line)),
+            Asker::Nobody => {}
+        }
         true
     }
 

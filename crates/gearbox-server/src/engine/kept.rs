@@ -12,12 +12,12 @@
 use base64::Engine as _;
 use bytes::Bytes;
 use gearbox_proto::ResultKey;
-use gearbox_store::{StoreOp, StoredRecord};
+use gearbox_store::{StoreOp, StoredRecord, RECORD_ROW};
 use rustc_hash::FxHashMap;
 
 use super::records::{key_number, number_key, Reader, Undecodable, Writer, RESULT};
 use super::timer::{Timer, TimerKind};
-use super::{ConnId, Engine, Outbox};
+use super::{Answer, ConnId, Engine, Outbox};
 
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +97,35 @@ impl KeptResults {
     }
 }
 
+impl Kept {
+    fn decode(body: &Bytes) -> Result<Kept, Undecodable> {
+        let mut read = Reader::new(body)?;
+        Ok(Kept {
+            function: read.bytes()?,
+            unique: read.bytes()?,
+            ended: Ended::from_code(read.num()?)?,
+            size: read.num()?,
+            data: read.bytes()?,
+            expires: read.num()?,
+        })
+    }
+
+    /// The `result` answer for it.
+    fn line(&self) -> Vec<u8> {
+        let mut line = format!("OK {} {}", self.ended.name(), self.size).into_bytes();
+        if !self.data.is_empty() {
+            line.push(b' ');
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&self.data);
+            line.extend_from_slice(encoded.as_bytes());
+        }
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+}
+
+const PENDING: &[u8] = b"OK pending 0\r\n";
+const UNKNOWN: &[u8] = b"OK unknown 0\r\n";
+
 fn record(handle_no: u64, k: &Kept) -> StoredRecord {
     Writer::new()
         .bytes(&k.function)
@@ -174,23 +203,54 @@ impl Engine {
         _now: u64,
     ) -> Result<(), Undecodable> {
         let handle_no = key_number(&r.key)?;
-        let mut read = Reader::new(&r.body)?;
-        let kept = Kept {
-            function: read.bytes()?,
-            unique: read.bytes()?,
-            ended: Ended::from_code(read.num()?)?,
-            size: read.num()?,
-            data: read.bytes()?,
-            expires: read.num()?,
-        };
-        self.next_handle = self.next_handle.max(handle_no.saturating_add(1));
+        let kept = Kept::decode(&r.body)?;
+        self.handle_seen(handle_no);
         self.arm_expiry(handle_no, kept.expires);
         self.kept.insert(handle_no, kept);
         Ok(())
     }
 
-    /// `result HANDLE` / `result FUNCTION UNIQUE`.
-    pub(super) fn result_line(&self, conn: Option<ConnId>, key: &ResultKey) -> Vec<u8> {
+    /// `result HANDLE` / `result FUNCTION UNIQUE`. In a cluster, a handle neither a job nor a
+    /// result here has is looked up in the store: the job may wait or run elsewhere, or have
+    /// ended on another node, which kept its result.
+    pub(super) fn result_answer(
+        &mut self,
+        conn: Option<ConnId>,
+        key: &ResultKey,
+        out: &mut impl Outbox,
+    ) -> Answer {
+        let line = self.result_line(conn, key);
+        if let (None, ResultKey::Handle(handle)) = (&line, key) {
+            if let Some(token) = self.result_elsewhere(conn, handle, out) {
+                return Answer::Later(token);
+            }
+        }
+        Answer::Now(line.unwrap_or_else(|| UNKNOWN.to_vec()))
+    }
+
+    /// The answer to a `result` lookup in the store for the job `handle_no` (see
+    /// [`Engine::result_answer`]): `rows` holds the job's id if it is stored, and the result's
+    /// record as [`RECORD_ROW`].
+    pub(super) fn stored_result_line(
+        &self,
+        handle_no: u64,
+        rows: &[(u64, Bytes)],
+        now: u64,
+    ) -> Vec<u8> {
+        let kept = rows
+            .iter()
+            .find(|(row, _)| *row == RECORD_ROW)
+            .and_then(|(_, body)| Kept::decode(body).ok())
+            .filter(|k| k.expires > now);
+        match kept {
+            Some(k) => k.line(),
+            None if rows.iter().any(|(row, _)| *row == handle_no) => PENDING.to_vec(),
+            None => UNKNOWN.to_vec(),
+        }
+    }
+
+    /// The answer from what this node knows, if it knows the job or its result.
+    fn result_line(&self, conn: Option<ConnId>, key: &ResultKey) -> Option<Vec<u8>> {
         let (live, kept) = match key {
             ResultKey::Handle(handle) => {
                 let handle_no = self.handle_no(handle);
@@ -210,18 +270,11 @@ impl Engine {
             }
         };
         match (live, kept) {
-            (Some(f), _) if self.visible(conn, &f) => b"OK pending 0\r\n".to_vec(),
-            (None, Some(k)) if self.visible(conn, &k.function) => {
-                let mut line = format!("OK {} {}", k.ended.name(), k.size).into_bytes();
-                if !k.data.is_empty() {
-                    line.push(b' ');
-                    let encoded = base64::engine::general_purpose::STANDARD.encode(&k.data);
-                    line.extend_from_slice(encoded.as_bytes());
-                }
-                line.extend_from_slice(b"\r\n");
-                line
-            }
-            _ => b"OK unknown 0\r\n".to_vec(),
+            (Some(f), _) if self.visible(conn, &f) => Some(PENDING.to_vec()),
+            (None, Some(k)) if self.visible(conn, &k.function) => Some(k.line()),
+            // Known here, but not to this asker: as if unknown, and not looked up elsewhere.
+            (Some(_), _) | (None, Some(_)) => Some(UNKNOWN.to_vec()),
+            (None, None) => None,
         }
     }
 }

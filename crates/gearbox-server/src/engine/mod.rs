@@ -610,6 +610,16 @@ impl Engine {
         }
     }
 
+    /// A handle number read back from the store at start: new handles stay above it. In a
+    /// cluster, this start's range of ids (`EngineConfig::first_handle`) is above every
+    /// earlier start's already, and a higher number belongs to a node started since, whose
+    /// range this node must not enter.
+    pub(super) fn handle_seen(&mut self, handle_no: u64) {
+        if !self.config.cluster {
+            self.next_handle = self.next_handle.max(handle_no.saturating_add(1));
+        }
+    }
+
     fn handle_of(&self, handle_no: u64) -> HandleBuf {
         format_handle(&self.handle_prefix, handle_no)
     }

@@ -47,4 +47,10 @@ pub trait Outbox {
     /// every write persisted so far. The network layer reports through [`Engine::loaded`] with
     /// `token`: `id` with an empty workload if its row was there, nothing if not.
     fn cancel(&mut self, token: u64, id: u64);
+
+    /// Look up whether the job `id` is stored and the record `kind`/`key` (in a cluster:
+    /// another node's), after every write persisted so far. The network layer reports through
+    /// [`Engine::loaded`] with `token`: `id` with an empty workload if the job is stored, and
+    /// `gearbox_store::RECORD_ROW` with the record's body if it is stored.
+    fn find_record(&mut self, token: u64, id: u64, kind: u8, key: Bytes);
 }

@@ -326,7 +326,7 @@ impl Engine {
     /// A submitted schedule, read back at start.
     pub(super) fn restore_schedule(&mut self, r: &StoredRecord) -> Result<(), Undecodable> {
         let (handle_no, schedule) = decode_schedule(r)?;
-        self.next_handle = self.next_handle.max(handle_no.saturating_add(1));
+        self.handle_seen(handle_no);
         self.schedules
             .insert(ScheduleKey::Submitted(handle_no), schedule);
         Ok(())

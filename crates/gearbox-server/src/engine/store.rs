@@ -353,7 +353,7 @@ impl Engine {
         self.now = now;
         // New jobs take their store ids from the handle counter: keep it above every id in the
         // store, whatever the clock said at start.
-        self.next_handle = self.next_handle.max(stored.id.saturating_add(1));
+        self.handle_seen(stored.id);
         let when = stored.when_to_run;
         let job_id = self.revive(stored);
         self.counters.restored += 1;

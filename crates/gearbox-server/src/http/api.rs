@@ -58,10 +58,10 @@ pub type ApiAnswer = (u16, Value);
 pub enum Answered {
     /// Here it is.
     Now(ApiAnswer),
-    /// An action that waits for the store (`cancel` of another cluster node's job): the
-    /// engine gives its admin answer under this token (`Engine::take_operator_answers`), for
-    /// [`admin_reply`].
-    Later(u64),
+    /// A command that waits for the store (in a cluster: `cancel` of another node's job, a
+    /// result another node kept): the engine gives its admin answer under this token
+    /// (`Engine::take_operator_answers`), for [`admin_reply`], with whether it is a `result`.
+    Later(u64, bool),
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -170,16 +170,16 @@ pub fn answer(
                 Answer::Now(reply) => {
                     Answered::Now(admin_answer(&String::from_utf8_lossy(&reply), result))
                 }
-                Answer::Later(token) => Answered::Later(token),
+                Answer::Later(token) => Answered::Later(token, result),
             };
         }
     };
     Answered::Now((200, body))
 }
 
-/// An action's admin answer that came later ([`Answered::Later`]) as the API's answer.
-pub fn admin_reply(text: &[u8]) -> ApiAnswer {
-    admin_answer(&String::from_utf8_lossy(text), false)
+/// An admin answer that came later ([`Answered::Later`]) as the API's answer.
+pub fn admin_reply(text: &[u8], result: bool) -> ApiAnswer {
+    admin_answer(&String::from_utf8_lossy(text), result)
 }
 
 /// An admin command's one-line answer as JSON: `OK N` is `{"count": N}`, `OK` is

@@ -87,8 +87,10 @@ struct Shared {
     store_lost: Cell<Option<u64>>,
     /// Read-backs that could not even be queued.
     loads_lost: RefCell<Vec<u64>>,
-    /// HTTP API actions whose answer waits for the store, by the engine's token.
-    operator_waiting: RefCell<rustc_hash::FxHashMap<u64, tokio::sync::oneshot::Sender<ApiAnswer>>>,
+    /// HTTP API requests whose answer waits for the store, by the engine's token, with
+    /// whether each is a `result`.
+    operator_waiting:
+        RefCell<rustc_hash::FxHashMap<u64, (tokio::sync::oneshot::Sender<ApiAnswer>, bool)>>,
     /// Unsent output of every connection together.
     unsent: Rc<Unsent>,
     /// `unsent` passed the server-wide budget: cut the slowest readers after this batch.
@@ -194,6 +196,15 @@ impl Outbox for NetOutbox<'_> {
             self.loads_lost.borrow_mut().push(token);
         }
     }
+
+    fn find_record(&mut self, token: u64, id: u64, kind: u8, key: Bytes) {
+        let queued = self
+            .store
+            .map(|store| store.find_record(token, id, kind, key));
+        if !matches!(queued, Some(Ok(()))) {
+            self.loads_lost.borrow_mut().push(token);
+        }
+    }
 }
 
 impl Shared {
@@ -239,8 +250,8 @@ impl Shared {
         }
         let answers = self.engine.borrow_mut().take_operator_answers();
         for (token, text) in answers {
-            if let Some(waiting) = self.operator_waiting.borrow_mut().remove(&token) {
-                let _ = waiting.send(crate::http::admin_reply(&text));
+            if let Some((waiting, result)) = self.operator_waiting.borrow_mut().remove(&token) {
+                let _ = waiting.send(crate::http::admin_reply(&text, result));
             }
         }
         let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
@@ -604,8 +615,11 @@ async fn query_loop(shared: Rc<Shared>, mut queries: tokio::sync::mpsc::Receiver
                         Answered::Now(answer) => {
                             let _ = reply.send(answer);
                         }
-                        Answered::Later(token) => {
-                            shared.operator_waiting.borrow_mut().insert(token, reply);
+                        Answered::Later(token, result) => {
+                            shared
+                                .operator_waiting
+                                .borrow_mut()
+                                .insert(token, (reply, result));
                         }
                     }
                 });

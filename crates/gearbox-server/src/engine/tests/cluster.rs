@@ -686,3 +686,29 @@ fn cancel_of_a_watched_job_cancels_it_in_the_cluster() {
     assert_eq!(h.admin(W, "show jobs"), ".\n");
     assert!(h.engine.audit().is_empty());
 }
+
+/// What a node reads back at start may carry ids of nodes started since (their records are
+/// in the shared table): its handle counter stays in its own range.
+#[test]
+fn ids_read_back_keep_the_handle_counter_in_this_starts_range() {
+    let mut h = node();
+    h.engine.restore(
+        StoredJob {
+            id: (9 << 40) + 7,
+            function: Bytes::from_static(b"f"),
+            unique: Bytes::new(),
+            priority: 1,
+            when_to_run: 0,
+            reducer: Bytes::new(),
+            data: Bytes::from_static(b"d"),
+        },
+        h.now,
+    );
+    h.connect(2);
+    let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"x"]);
+    let w = writes(&sent);
+    let [(_, StoreOp::Offer(job))] = w.as_slice() else {
+        panic!("{w:?}")
+    };
+    assert_eq!(job.id, 5 << 40, "the next id of this start's range");
+}

@@ -18,6 +18,7 @@ enum Sent {
     Load(u64, Vec<u64>),
     Find(u64, Bytes),
     Cancel(u64, u64),
+    FindRecord(u64, u64, u8, Bytes),
 }
 
 #[derive(Default)]
@@ -71,6 +72,10 @@ impl Outbox for Recorder {
 
     fn cancel(&mut self, token: u64, id: u64) {
         self.sent.push(Sent::Cancel(token, id));
+    }
+
+    fn find_record(&mut self, token: u64, id: u64, kind: u8, key: Bytes) {
+        self.sent.push(Sent::FindRecord(token, id, kind, key));
     }
 }
 

@@ -314,3 +314,84 @@ fn a_stored_jobs_attempts_and_backoff_survive_a_restart_with_its_handle() {
         "{disk:?}"
     );
 }
+
+/// In a cluster, `result HANDLE` for a job neither held nor ended here is looked up in the
+/// store, in its place among the asker's replies: the result another node kept (until it
+/// expires), pending while the job's row is stored, unknown otherwise; the operator's
+/// answer comes under its token.
+#[test]
+fn a_result_another_node_kept_is_looked_up_in_the_store() {
+    // The node that ran the job and kept its result.
+    let (mut other, mut disk) = started(config(0, 60_000, 1024));
+    let handle = submit_committed(&mut other, &mut disk, "u", "x");
+    assert!(other.grab(W).is_some());
+    work(
+        &mut other,
+        &mut disk,
+        T::WorkComplete,
+        &[handle.as_bytes(), b"done"],
+    );
+    let number: u64 = handle.rsplit(':').next().unwrap().parse().unwrap();
+    let body = disk
+        .records
+        .get(&(RESULT, super::super::records::number_key(number)))
+        .expect("the result's record")
+        .clone();
+
+    let mut h = Harness::with(EngineConfig {
+        handle_prefix: "H:n1".into(),
+        durable: true,
+        cluster: true,
+        first_handle: 5 << 40,
+        ..EngineConfig::default()
+    });
+    h.connect(2);
+    let ask = |h: &mut Harness, rows: Vec<(u64, Bytes)>| {
+        let line = Bytes::from(format!("result H:n2:{number}"));
+        h.engine.admin(C, &line, &mut h.out);
+        let sent = std::mem::take(&mut h.out.sent);
+        let [Sent::FindRecord(token, id, RESULT, _)] = sent.as_slice() else {
+            panic!("not looked up: {sent:?}")
+        };
+        assert_eq!(*id, number);
+        let token = *token;
+        assert!(
+            h.send(C, T::EchoReq, &[b"after"]).is_empty(),
+            "the echo waits"
+        );
+        h.engine.loaded(token, Ok(rows), h.now, &mut h.out);
+        let sent = std::mem::take(&mut h.out.sent);
+        assert_eq!(kinds_to(&sent, C), vec![T::EchoRes], "after the answer");
+        match sent.first() {
+            Some(Sent::Text(C, text)) => text.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let kept = format!(
+        "OK complete 4 {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode("done")
+    );
+    let record = (gearbox_store::RECORD_ROW, body.clone());
+    assert_eq!(ask(&mut h, vec![record.clone()]), kept);
+    assert_eq!(
+        ask(&mut h, vec![(number, Bytes::new())]),
+        "OK pending 0\r\n"
+    );
+    assert_eq!(ask(&mut h, Vec::new()), "OK unknown 0\r\n");
+    h.now += 60_001;
+    assert_eq!(ask(&mut h, vec![record]), "OK unknown 0\r\n", "expired");
+
+    // The operator (the HTTP API).
+    let command = gearbox_proto::AdminCommand::Result(gearbox_proto::ResultKey::Handle(
+        Bytes::from(format!("H:n2:{number}")),
+    ));
+    let Answer::Later(token) = h.engine.admin_as_operator(command, h.now, &mut h.out) else {
+        panic!("answered before the store did")
+    };
+    h.engine
+        .loaded(token, Ok(vec![(number, Bytes::new())]), h.now, &mut h.out);
+    assert_eq!(
+        h.engine.take_operator_answers(),
+        vec![(token, b"OK pending 0\r\n".to_vec())]
+    );
+}
