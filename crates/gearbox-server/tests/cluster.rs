@@ -115,6 +115,20 @@ fn status(server: &Server, handle: &[u8]) -> (bool, bool) {
     (args[1] == b"1", args[2] == b"1")
 }
 
+/// Grab on `worker` (polling, as many workers do) until a job comes, for at most 20 s: its
+/// JOB_ASSIGN_UNIQ's arguments.
+fn grab_within(worker: &mut Conn) -> Vec<Vec<u8>> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = worker.request_req(T::GrabJobUniq, &[]);
+        if r[0].is(T::JobAssignUniq) {
+            return r[0].args();
+        }
+        assert!(Instant::now() < until, "no job reached the worker");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A worker on `server` for `function` that grabs (polling, as many workers do) until it has
 /// `count` jobs or `deadline` passes; completes each unless `hold`. The uniques it got.
 fn work(
@@ -674,15 +688,7 @@ fn foreground_jobs_run_on_another_nodes_worker() {
     // The worker, on the third node, gets the one job.
     let mut w = Conn::connect(c.addr);
     w.send_req(T::CanDo, &[b"fgx"]);
-    let until = Instant::now() + Duration::from_secs(20);
-    let assigned = loop {
-        let r = w.request_req(T::GrabJobUniq, &[]);
-        if r[0].is(T::JobAssignUniq) {
-            break r[0].args();
-        }
-        assert!(Instant::now() < until, "no job reached the worker");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let assigned = grab_within(&mut w);
     assert_eq!(assigned[2], b"same");
     assert_eq!(assigned[3], b"payload");
     let theirs = assigned[0].clone();
@@ -837,15 +843,7 @@ fn cancel_job_works_from_any_node() {
     let running = submit(&a, "cx", "running");
     let mut worker = Conn::connect(c.addr);
     worker.send_req(T::CanDo, &[b"cx"]);
-    let until = Instant::now() + Duration::from_secs(20);
-    let assigned = loop {
-        let r = worker.request_req(T::GrabJobUniq, &[]);
-        if r[0].is(T::JobAssignUniq) {
-            break r[0].args();
-        }
-        assert!(Instant::now() < until, "no job reached the worker");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let assigned = grab_within(&mut worker);
     assert_eq!(assigned[2], b"running");
     assert!(c
         .admin("status")
@@ -911,15 +909,7 @@ fn a_kept_result_is_seen_from_any_node() {
 
     let mut worker = Conn::connect(c.addr);
     worker.send_req(T::CanDo, &[b"kr"]);
-    let until = Instant::now() + Duration::from_secs(20);
-    let assigned = loop {
-        let r = worker.request_req(T::GrabJobUniq, &[]);
-        if r[0].is(T::JobAssignUniq) {
-            break r[0].args();
-        }
-        assert!(Instant::now() < until, "no job reached the worker");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let assigned = grab_within(&mut worker);
     worker.send_req(T::WorkComplete, &[&assigned[0], b"done"]);
     worker.sync();
     // "done" in base64.

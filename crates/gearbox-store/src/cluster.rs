@@ -853,10 +853,7 @@ fn listen(
     stop: &AtomicBool,
 ) {
     let (offers, relays) = (channel(table), relay_channel(table));
-    let take = format!(
-        "WITH d AS (DELETE FROM {table}_relay WHERE node = $1 RETURNING seq, job, kind, data) \
-         SELECT job, kind, data FROM d ORDER BY seq"
-    );
+    let take = take_relayed_sql(table);
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::Acquire) {
         let mut client = match config.connect(NoTls) {
@@ -933,6 +930,14 @@ fn listen(
 }
 
 /// Take the packets relayed to `node`, in the order they were written.
+/// The statement of [`take_relayed`]: a node's packets, deleted, in the order written.
+fn take_relayed_sql(table: &str) -> String {
+    format!(
+        "WITH d AS (DELETE FROM {table}_relay WHERE node = $1 RETURNING seq, job, kind, data) \
+         SELECT job, kind, data FROM d ORDER BY seq"
+    )
+}
+
 fn take_relayed(
     client: &mut Client,
     take: &str,
@@ -986,6 +991,13 @@ mod tests {
             next_claim: 1,
             lost_claims: Vec::new(),
         }
+    }
+
+    fn client() -> Client {
+        crate::postgres::config(CONNINFO)
+            .unwrap()
+            .connect(NoTls)
+            .unwrap()
     }
 
     fn relay(id: u64, kind: u8, data: &'static [u8], last: bool) -> StoreOp {
@@ -1058,14 +1070,8 @@ mod tests {
         assert!(!claimed.watched_here && claimed.watched_elsewhere);
         c.append(&[relay(1, 28, b"part", false), relay(1, 13, b"result", true)])
             .unwrap();
-        let mut client = crate::postgres::config(CONNINFO)
-            .unwrap()
-            .connect(NoTls)
-            .unwrap();
-        let take = format!(
-            "WITH d AS (DELETE FROM {t}_relay WHERE node = $1 RETURNING seq, job, kind, data) \
-             SELECT job, kind, data FROM d ORDER BY seq"
-        );
+        let mut client = client();
+        let take = take_relayed_sql(&t);
         for watcher in ["a", "b"] {
             let packets = take_relayed(&mut client, &take, watcher).unwrap();
             let seen: Vec<(u64, u8, &[u8])> = packets
@@ -1130,14 +1136,8 @@ mod tests {
             !c.cancel_elsewhere(1).unwrap(),
             "a second cancel finds nothing"
         );
-        let mut client = crate::postgres::config(CONNINFO)
-            .unwrap()
-            .connect(NoTls)
-            .unwrap();
-        let take = format!(
-            "WITH d AS (DELETE FROM {t}_relay WHERE node = $1 RETURNING seq, job, kind, data) \
-             SELECT job, kind, data FROM d ORDER BY seq"
-        );
+        let mut client = client();
+        let take = take_relayed_sql(&t);
         let seen = |client: &mut Client, node: &str| -> Vec<(u64, u8)> {
             take_relayed(client, &take, node)
                 .unwrap()
@@ -1185,10 +1185,7 @@ mod tests {
         let got = node.claim(&Bytes::from_static(b"f"), 1).unwrap();
         assert_eq!(got.iter().map(|j| j.job.id).collect::<Vec<_>>(), vec![1]);
         // A second claim whose answer is lost: its row is this node's in the table only.
-        let mut client = crate::postgres::config(CONNINFO)
-            .unwrap()
-            .connect(NoTls)
-            .unwrap();
+        let mut client = client();
         client
             .execute(
                 &format!("UPDATE {t} SET owner = 'n1', claim = 77 WHERE id = 2"),

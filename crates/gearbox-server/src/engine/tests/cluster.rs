@@ -11,13 +11,26 @@ fn node() -> Harness {
     Harness::with(node_config())
 }
 
-fn node_config() -> EngineConfig {
+pub(super) fn node_config() -> EngineConfig {
     EngineConfig {
         handle_prefix: "H:n1".into(),
         durable: true,
         cluster: true,
         first_handle: 5 << 40,
         ..EngineConfig::default()
+    }
+}
+
+/// A stored job of `function` with workload `d`, at normal priority, due at once.
+fn stored_job(id: u64, function: &'static [u8], unique: &'static [u8]) -> StoredJob {
+    StoredJob {
+        id,
+        function: Bytes::from_static(function),
+        unique: Bytes::from_static(unique),
+        priority: 1,
+        when_to_run: 0,
+        reducer: Bytes::new(),
+        data: Bytes::from_static(b"d"),
     }
 }
 
@@ -137,13 +150,8 @@ fn idle_workers_want_and_claimed_jobs_run_here() {
     assert_eq!(h.engine.demand(b"f"), 16);
 
     let stored = |id: u64, priority: u8, unique: &'static [u8]| StoredJob {
-        id,
-        function: Bytes::from_static(b"f"),
-        unique: Bytes::from_static(unique),
         priority,
-        when_to_run: 0,
-        reducer: Bytes::new(),
-        data: Bytes::from_static(b"d"),
+        ..stored_job(id, b"f", unique)
     };
     // Another node's ids: the handle counter stays in this node's range.
     h.engine.claimed(
@@ -402,15 +410,7 @@ fn a_cancelled_watched_job_relays_its_failure() {
     let id = (9 << 40) + 3;
     h.engine.claimed(
         vec![ClaimedJob {
-            job: StoredJob {
-                id,
-                function: Bytes::from_static(b"g"),
-                unique: Bytes::from_static(b"w"),
-                priority: 1,
-                when_to_run: 0,
-                reducer: Bytes::new(),
-                data: Bytes::from_static(b"d"),
-            },
+            job: stored_job(id, b"g", b"w"),
             background: false,
             watched_here: false,
             watched_elsewhere: true,
@@ -599,15 +599,7 @@ fn a_cancel_ordered_by_another_node_ends_the_job_here() {
     h.connect(2);
     h.send(W, T::CanDo, &[b"f"]);
     let stored = |id: u64| ClaimedJob {
-        job: StoredJob {
-            id,
-            function: Bytes::from_static(b"f"),
-            unique: Bytes::new(),
-            priority: 1,
-            when_to_run: 0,
-            reducer: Bytes::new(),
-            data: Bytes::from_static(b"d"),
-        },
+        job: stored_job(id, b"f", b""),
         background: false,
         watched_here: false,
         watched_elsewhere: true,
@@ -692,18 +684,8 @@ fn cancel_of_a_watched_job_cancels_it_in_the_cluster() {
 #[test]
 fn ids_read_back_keep_the_handle_counter_in_this_starts_range() {
     let mut h = node();
-    h.engine.restore(
-        StoredJob {
-            id: (9 << 40) + 7,
-            function: Bytes::from_static(b"f"),
-            unique: Bytes::new(),
-            priority: 1,
-            when_to_run: 0,
-            reducer: Bytes::new(),
-            data: Bytes::from_static(b"d"),
-        },
-        h.now,
-    );
+    h.engine
+        .restore(stored_job((9 << 40) + 7, b"f", b""), h.now);
     h.connect(2);
     let sent = h.send(C, T::SubmitJobBg, &[b"f", b"", b"x"]);
     let w = writes(&sent);

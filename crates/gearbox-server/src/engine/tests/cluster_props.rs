@@ -183,13 +183,7 @@ fn id_of(handle: &str) -> u64 {
 
 impl World {
     fn new() -> World {
-        let mut h = Harness::with(EngineConfig {
-            handle_prefix: "H:n1".into(),
-            durable: true,
-            cluster: true,
-            first_handle: 5 << 40,
-            ..EngineConfig::default()
-        });
+        let mut h = Harness::with(super::cluster::node_config());
         h.connect(1);
         h.connect(ADMIN.0);
         let clients = [h.connect(10), h.connect(11)];
@@ -583,16 +577,7 @@ impl World {
         let Some(row) = self.table.remove(&id) else {
             return false;
         };
-        if row.watched_remote {
-            self.remote_ends.entry(id).or_default().1 += 1;
-        }
-        if row.watched_here {
-            self.inbox.push(Relayed {
-                id,
-                kind: T::WorkFail as u8,
-                data: Bytes::new(),
-            });
-        }
+        self.end_row(&row, T::WorkFail, b"");
         if row.owner == Some(Owner::Here) {
             self.inbox.push(Relayed {
                 id,
@@ -601,6 +586,22 @@ impl World {
             });
         }
         true
+    }
+
+    /// A row ended with `kind`: the other node's clients watching it hear it, and so does
+    /// this node if it watches it (relayed).
+    fn end_row(&mut self, row: &Row, kind: T, data: &'static [u8]) {
+        let id = row.job.id;
+        if row.watched_remote {
+            self.remote_ends.entry(id).or_default().1 += 1;
+        }
+        if row.watched_here {
+            self.inbox.push(Relayed {
+                id,
+                kind: kind as u8,
+                data: Bytes::from_static(data),
+            });
+        }
     }
 
     /// Claim up to `n` unowned rows, by priority and id.
@@ -630,16 +631,7 @@ impl World {
                     // The other node runs it, relays its end to this node if this node
                     // watches it, and deletes the row.
                     let row = self.table.remove(&id).unwrap();
-                    if row.watched_remote {
-                        self.remote_ends.entry(id).or_default().1 += 1;
-                    }
-                    if row.watched_here {
-                        self.inbox.push(Relayed {
-                            id,
-                            kind: T::WorkComplete as u8,
-                            data: Bytes::from_static(b"ok"),
-                        });
-                    }
+                    self.end_row(&row, T::WorkComplete, b"ok");
                     *self.runs.entry(id).or_default() += 1;
                 }
             }

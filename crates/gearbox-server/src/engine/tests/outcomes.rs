@@ -338,13 +338,7 @@ fn a_result_another_node_kept_is_looked_up_in_the_store() {
         .expect("the result's record")
         .clone();
 
-    let mut h = Harness::with(EngineConfig {
-        handle_prefix: "H:n1".into(),
-        durable: true,
-        cluster: true,
-        first_handle: 5 << 40,
-        ..EngineConfig::default()
-    });
+    let mut h = Harness::with(super::cluster::node_config());
     h.connect(2);
     let ask = |h: &mut Harness, rows: Vec<(u64, Bytes)>| {
         let line = Bytes::from(format!("result H:n2:{number}"));
