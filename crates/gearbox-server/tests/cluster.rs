@@ -935,3 +935,55 @@ fn a_kept_result_is_seen_from_any_node() {
         "no such job anywhere"
     );
 }
+
+/// Dead letters are the cluster's: one buried on the node whose worker failed the job is
+/// listed on another at its next heartbeat, retried there (the job runs again, on the first
+/// node's worker), and then leaves the first node's list too.
+#[test]
+fn dead_letters_are_seen_and_retried_from_any_node() {
+    let Some(_lock) = Service::Postgres.shared() else {
+        return;
+    };
+    let table = Table::new();
+    let dir = gearbox_testkit::TempDir::new("dead");
+    let config = dir.path().join("gearbox.toml");
+    std::fs::write(
+        &config,
+        "[functions.\"dl\"]\nretries = 0\ndead_letter = true\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let a = node_with(&table, "d1", LEASE, &["--config", config]);
+    let b = node_with(&table, "d2", LEASE, &["--config", config]);
+    submit(&a, "dl", "doomed");
+    let mut worker = Conn::connect(b.addr);
+    worker.send_req(T::CanDo, &[b"dl"]);
+    let assigned = grab_within(&mut worker);
+    assert_eq!(assigned[2], b"doomed");
+    worker.send_req(T::WorkFail, &[&assigned[0]]);
+    worker.sync();
+    let listed = |server: &Server| {
+        server
+            .admin("dead list")
+            .into_iter()
+            .filter(|l| l.contains("\tdl\t"))
+            .count()
+    };
+    assert_eq!(listed(&b), 1, "buried where it failed");
+    let until = Instant::now() + Duration::from_secs(10);
+    while listed(&a) == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(listed(&a), 1, "seen from the other node");
+    assert_eq!(a.admin("dead retry all"), vec!["OK 1"]);
+    assert_eq!(listed(&a), 0);
+    let again = grab_within(&mut worker);
+    assert_eq!(again[2], b"doomed", "runs again");
+    worker.send_req(T::WorkComplete, &[&again[0], b"ok"]);
+    worker.sync();
+    let until = Instant::now() + Duration::from_secs(10);
+    while listed(&b) > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(listed(&b), 0, "gone from the node that buried it");
+}

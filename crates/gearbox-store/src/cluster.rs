@@ -441,6 +441,9 @@ pub struct ClusterSettings {
     /// Kinds of records every node reads again at each heartbeat (the server's schedules:
     /// any node may write them, and the leader must fire what the others submitted).
     pub shared_records: Vec<u8>,
+    /// Kinds of records every node follows at each heartbeat by their keys, reading the
+    /// bodies of new keys only (the server's dead letters: many, and large).
+    pub synced_records: Vec<u8>,
 }
 
 enum Request {
@@ -490,6 +493,7 @@ impl Cluster {
             instance: instance_number(),
             next_claim: 1,
             lost_claims: Vec::new(),
+            synced: HashSet::new(),
         };
         // The first heartbeat before anything else, so a bad setting fails the start.
         node.beat()?;
@@ -531,6 +535,10 @@ struct Session {
     waiting: Statement,
     /// The records of the kinds `ClusterSettings::shared_records`.
     shared: Statement,
+    /// The keys of the records of the kinds `ClusterSettings::synced_records`.
+    synced_keys: Statement,
+    /// The records of the given kinds and keys.
+    records_by_key: Statement,
     /// This connection holds the leader's lock.
     leader: bool,
 }
@@ -551,6 +559,9 @@ struct Node {
     /// Tokens of claims whose answer never arrived: their rows may be this node's in the
     /// table without the server knowing them, so the next heartbeat gives them back.
     lost_claims: Vec<i64>,
+    /// The keys of the synced records (`ClusterSettings::synced_records`) the last
+    /// heartbeat saw: their bodies were reported then or before.
+    synced: HashSet<(u8, Bytes)>,
 }
 
 /// A number for this process, different from any other's that may share a node name: the
@@ -624,9 +635,19 @@ fn session(config: &Config, t: &str) -> Result<Session, StoreError> {
     let shared = client.prepare(&format!(
         "SELECT kind, key, body FROM {t}_records WHERE kind = ANY($1::int2[])"
     ))?;
+    let synced_keys = client.prepare(&format!(
+        "SELECT kind, key FROM {t}_records WHERE kind = ANY($1::int2[])"
+    ))?;
+    let records_by_key = client.prepare(&format!(
+        "SELECT r.kind, r.key, r.body FROM {t}_records r \
+         JOIN UNNEST($1::int2[], $2::bytea[]) AS u(kind, key) \
+           ON r.kind = u.kind AND r.key = u.key"
+    ))?;
     Ok(Session {
         client,
         shared,
+        synced_keys,
+        records_by_key,
         claim,
         beat,
         join,
@@ -782,7 +803,15 @@ impl Node {
             .iter()
             .map(|&k| i16::from(k))
             .collect();
-        let (rows, waiting, leader, shared) = self.link.run(
+        let synced_kinds: Vec<i16> = self
+            .settings
+            .synced_records
+            .iter()
+            .map(|&k| i16::from(k))
+            .collect();
+        let known = &self.synced;
+        let read_at = Instant::now();
+        let (rows, waiting, leader, shared, synced, fetched) = self.link.run(
             || session(&self.config, &self.table),
             |s| {
                 if !s.leader {
@@ -794,7 +823,24 @@ impl Node {
                 let nodes = s.client.query(&s.nodes, &[])?;
                 let waiting = s.client.query(&s.waiting, &[node])?;
                 let shared = s.client.query(&s.shared, &[&kinds])?;
-                Ok::<_, postgres::Error>((nodes, waiting, s.leader, shared))
+                let synced: HashSet<(u8, Bytes)> = s
+                    .client
+                    .query(&s.synced_keys, &[&synced_kinds])?
+                    .iter()
+                    .filter_map(|row| {
+                        let kind = u8::try_from(row.get::<_, i16>(0)).ok()?;
+                        Some((kind, Bytes::from(row.get::<_, Vec<u8>>(1))))
+                    })
+                    .collect();
+                let new: Vec<&(u8, Bytes)> = synced.difference(known).collect();
+                let fetched = if new.is_empty() {
+                    Vec::new()
+                } else {
+                    let kinds: Vec<i16> = new.iter().map(|(k, _)| i16::from(*k)).collect();
+                    let keys: Vec<&[u8]> = new.iter().map(|(_, key)| &key[..]).collect();
+                    s.client.query(&s.records_by_key, &[&kinds, &keys])?
+                };
+                Ok::<_, postgres::Error>((nodes, waiting, s.leader, shared, synced, fetched))
             },
         )?;
         let counts = |column: usize| -> Vec<(Bytes, u8, u64)> {
@@ -824,6 +870,7 @@ impl Node {
             .collect();
         let records = shared
             .iter()
+            .chain(&fetched)
             .filter_map(|row| {
                 Some(StoredRecord {
                     kind: u8::try_from(row.get::<_, i16>(0)).ok()?,
@@ -832,12 +879,15 @@ impl Node {
                 })
             })
             .collect();
+        self.synced = synced;
         Ok(Heartbeat {
             nodes,
             leader,
             waiting,
             held,
             records,
+            synced: self.synced.iter().cloned().collect(),
+            read_at,
         })
     }
 }
@@ -983,6 +1033,7 @@ mod tests {
                 node: name.into(),
                 lease: Duration::from_secs(10),
                 shared_records: vec![1],
+                synced_records: vec![3],
             },
             link: Link::new("test"),
             connected_since: None,
@@ -990,6 +1041,7 @@ mod tests {
             instance: instance_number(),
             next_claim: 1,
             lost_claims: Vec::new(),
+            synced: HashSet::new(),
         }
     }
 
@@ -1009,7 +1061,8 @@ mod tests {
         }
     }
 
-    /// Each heartbeat reads the records of the shared kinds as the table holds them.
+    /// Each heartbeat reads the records of the shared kinds as the table holds them, and the
+    /// keys of the synced kinds with the bodies of new ones.
     #[test]
     fn heartbeats_read_the_shared_records() {
         let Some(_lock) = gearbox_testkit::services::Service::Postgres.shared() else {
@@ -1037,6 +1090,25 @@ mod tests {
             }])
             .unwrap();
         assert!(node.beat().unwrap().records.is_empty());
+
+        // Synced kinds: every key at each heartbeat, a body only the first time.
+        store
+            .append(&[StoreOp::PutRecord(record(3, b"synced"))])
+            .unwrap();
+        let key = (3, Bytes::from_static(b"synced"));
+        let beat = node.beat().unwrap();
+        assert_eq!(beat.records, vec![record(3, b"synced")]);
+        assert_eq!(beat.synced, vec![key.clone()]);
+        let beat = node.beat().unwrap();
+        assert!(beat.records.is_empty(), "its body was reported");
+        assert_eq!(beat.synced, vec![key]);
+        store
+            .append(&[StoreOp::DropRecord {
+                kind: 3,
+                key: Bytes::from_static(b"synced"),
+            }])
+            .unwrap();
+        assert!(node.beat().unwrap().synced.is_empty());
         store.drop_table().unwrap();
     }
 

@@ -98,6 +98,12 @@ pub struct Heartbeat {
     /// priority.
     pub held: Vec<(Bytes, u8, u64)>,
     /// The records of the kinds the node shares with the others (`ClusterSettings`), as the
-    /// table holds them now.
+    /// table holds them now, and of the kinds it follows by key, those whose keys are new
+    /// since the last heartbeat.
     pub records: Vec<StoredRecord>,
+    /// The keys of every record of the kinds the node follows by key, as the table holds
+    /// them now.
+    pub synced: Vec<(u8, Bytes)>,
+    /// When the heartbeat began reading: what was written before is in what it read.
+    pub read_at: std::time::Instant,
 }

@@ -55,8 +55,12 @@ pub struct ClusterView {
     pub waiting: Vec<(Bytes, [u64; 3])>,
     /// Jobs other nodes hold (queued there or running), by function, per priority.
     pub held: Vec<(Bytes, [u64; 3])>,
-    /// The schedule records the shared table holds.
+    /// The schedule records the shared table holds, and the dead letters new to it.
     pub records: Vec<gearbox_store::StoredRecord>,
+    /// The keys of every dead letter the shared table holds.
+    pub synced: Vec<(u8, Bytes)>,
+    /// When the heartbeat began reading the table (engine milliseconds).
+    pub read_at: u64,
 }
 
 /// A lookup in the store: who asked, and what.
@@ -549,6 +553,7 @@ impl Engine {
         self.now = now;
         self.set_leader(view.leader);
         self.sync_schedules(&view.records, now);
+        self.sync_dead_letters(&view.synced, &view.records, view.read_at);
         self.cluster.nodes = view.nodes;
         self.cluster.waiting = view.waiting.into_iter().collect();
         self.cluster.held = view

@@ -7,8 +7,12 @@
 //!
 //! Dead letters are kept in memory as well as in the store, so the set is bounded only by
 //! the operator's purges; nothing here sends to a worker or a waiting client.
+//!
+//! In a cluster the records table is shared: every node follows the dead letters there at
+//! each heartbeat (`Engine::sync_dead_letters`), so each lists, shows, retries and purges
+//! those of every node, and one retried or purged on one node leaves the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 
 use base64::Engine as _;
@@ -48,6 +52,22 @@ pub(super) struct DeadLetter {
 pub(super) struct DeadLetters {
     by_id: BTreeMap<u64, DeadLetter>,
     next_id: u64,
+    /// In a cluster: the ids the shared table held at the last heartbeat.
+    seen: BTreeSet<u64>,
+    /// In a cluster: ids retried or purged here whose record may still be in the table (its
+    /// deletion not yet written when a heartbeat reads it): not taken in again.
+    dropped: BTreeSet<u64>,
+    /// In a cluster: this node's dead letters no heartbeat has seen in the table yet.
+    pub(super) own: BTreeMap<u64, Written>,
+}
+
+/// Where the write of a node's own dead letter is.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Written {
+    /// Not reported yet: the write's sequence number.
+    Pending(u64),
+    /// Committed, reported at this time (engine milliseconds).
+    At(u64),
 }
 
 impl DeadLetters {
@@ -101,6 +121,23 @@ fn priority_from(code: u64) -> Priority {
     }
 }
 
+fn decode(r: &StoredRecord) -> Result<(u64, DeadLetter), Undecodable> {
+    let id = key_number(&r.key)?;
+    let mut read = Reader::new(&r.body)?;
+    let letter = DeadLetter {
+        function: read.bytes()?,
+        unique: read.bytes()?,
+        workload: read.bytes()?,
+        priority: priority_from(read.num()?),
+        attempts: u32::try_from(read.num()?).unwrap_or(u32::MAX),
+        failure: Failure::from_code(read.num()?)?,
+        detail: read.bytes()?,
+        worker: read.bytes()?,
+        failed_at: read.num()?,
+    };
+    Ok((id, letter))
+}
+
 fn record(id: u64, d: &DeadLetter) -> StoredRecord {
     Writer::new()
         .bytes(&d.function)
@@ -128,6 +165,9 @@ impl Engine {
         self.dead.next_id = self.dead.next_id.max(floor);
         let id = self.dead.next_id;
         self.dead.next_id += 1;
+        if self.config.cluster && self.config.durable {
+            self.dead.own.insert(id, Written::Pending(self.next_seq));
+        }
         if self.config.durable {
             self.persist(StoreOp::PutRecord(record(id, &letter)), out);
         }
@@ -143,22 +183,70 @@ impl Engine {
     }
 
     pub(super) fn restore_dead_letter(&mut self, r: &StoredRecord) -> Result<(), Undecodable> {
-        let id = key_number(&r.key)?;
-        let mut read = Reader::new(&r.body)?;
-        let letter = DeadLetter {
-            function: read.bytes()?,
-            unique: read.bytes()?,
-            workload: read.bytes()?,
-            priority: priority_from(read.num()?),
-            attempts: u32::try_from(read.num()?).unwrap_or(u32::MAX),
-            failure: Failure::from_code(read.num()?)?,
-            detail: read.bytes()?,
-            worker: read.bytes()?,
-            failed_at: read.num()?,
-        };
-        self.dead.next_id = self.dead.next_id.max(id + 1);
+        let (id, letter) = decode(r)?;
+        if self.config.cluster {
+            // Numbered in its node's range; this start's is above every earlier one.
+            self.dead.seen.insert(id);
+        } else {
+            self.dead.next_id = self.dead.next_id.max(id + 1);
+        }
         self.dead.by_id.insert(id, letter);
         Ok(())
+    }
+
+    /// The store reported its writes up to `through` (failed, unless `ok`): this node's dead
+    /// letters written by then are in the table from now on (a failed one never will be, and
+    /// stays this node's alone).
+    pub(super) fn dead_letters_written(&mut self, through: u64, ok: bool, now: u64) {
+        self.dead.own.retain(|_, written| match *written {
+            Written::Pending(seq) if seq <= through => {
+                *written = Written::At(now);
+                ok
+            }
+            _ => true,
+        });
+    }
+
+    /// In a cluster, the dead letters as the shared table holds them now (read from
+    /// `read_at`): `keys` of all, and among `records` those new since the last heartbeat.
+    /// Another node's new ones are taken in; those gone since they were seen (retried or
+    /// purged on another node) are dropped, and so are this node's own written before the
+    /// read and not in it; its own not written yet stay.
+    pub fn sync_dead_letters(
+        &mut self,
+        keys: &[(u8, Bytes)],
+        records: &[StoredRecord],
+        read_at: u64,
+    ) {
+        let in_table: BTreeSet<u64> = keys
+            .iter()
+            .filter(|(kind, _)| *kind == DEAD_LETTER)
+            .filter_map(|(_, key)| key_number(key).ok())
+            .collect();
+        self.dead.dropped.retain(|id| in_table.contains(id));
+        for r in records.iter().filter(|r| r.kind == DEAD_LETTER) {
+            match decode(r) {
+                Ok((id, _)) if self.dead.dropped.contains(&id) => {}
+                Ok((id, letter)) => {
+                    self.dead.by_id.entry(id).or_insert(letter);
+                }
+                Err(_) => tracing::warn!("skipping an undecodable dead letter of another node"),
+            }
+        }
+        let mut gone: Vec<u64> = self.dead.seen.difference(&in_table).copied().collect();
+        self.dead.own.retain(|id, written| match *written {
+            _ if in_table.contains(id) => false,
+            // Written before the read began (with a margin for the clocks' rounding).
+            Written::At(at) if at + 5 < read_at => {
+                gone.push(*id);
+                false
+            }
+            _ => true,
+        });
+        for id in gone {
+            self.dead.by_id.remove(&id);
+        }
+        self.dead.seen = in_table;
     }
 
     /// The ids a selector names, in id order, limited to the functions `id` may see.
@@ -283,6 +371,9 @@ impl Engine {
     }
 
     fn unbury(&mut self, id: u64, out: &mut impl Outbox) {
+        if self.config.cluster {
+            self.dead.dropped.insert(id);
+        }
         if self.dead.by_id.remove(&id).is_some() && self.config.durable {
             self.persist(
                 StoreOp::DropRecord {

@@ -60,6 +60,10 @@ pub use cluster::{ClusterView, NodeView};
 /// The kinds of records the nodes of a cluster share while they run (read again at each
 /// heartbeat, `Engine::sync_schedules`): the schedules and their last firings.
 pub const SHARED_RECORD_KINDS: [u8; 2] = [records::SCHEDULE, records::FIRED];
+
+/// The kinds of records the nodes of a cluster follow by key while they run (bodies read for
+/// new keys only, `Engine::sync_dead_letters`): the dead letters.
+pub const SYNCED_RECORD_KINDS: [u8; 1] = [records::DEAD_LETTER];
 pub use conn::Peer;
 pub use counters::Counters;
 pub use gearbox_store::{StoreOp, StoredJob};

@@ -199,6 +199,9 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         self.now = now;
+        if !self.dead.own.is_empty() {
+            self.dead_letters_written(through, failure.is_none(), now);
+        }
         let reason = failure.map(|e| Bytes::from(format!("Job could not be stored: {e}")));
         let mut touched: Vec<ConnId> = Vec::new();
         while self.storing.front().is_some_and(|s| s.seq <= through) {

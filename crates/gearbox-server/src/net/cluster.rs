@@ -95,7 +95,12 @@ pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
                     ClusterEvent::Heartbeat(nodes) => {
                         match nodes {
                             Ok(beat) => {
-                                let view = view(&link.node, beat);
+                                let read_ms = beat.read_at.elapsed().as_millis();
+                                let read_at = shared
+                                    .clock
+                                    .now()
+                                    .saturating_sub(u64::try_from(read_ms).unwrap_or(u64::MAX));
+                                let view = view(&link.node, beat, read_at);
                                 if failing {
                                     tracing::info!("the cluster's heartbeat works again");
                                     failing = false;
@@ -129,7 +134,7 @@ pub(super) async fn cluster_loop(shared: Rc<Shared>, mut link: ClusterLink) {
 
 /// What a heartbeat tells the engine: the nodes (this one marked if it leads), whether this
 /// node leads, and what waits in the table by function and priority.
-fn view(node: &str, beat: Heartbeat) -> ClusterView {
+fn view(node: &str, beat: Heartbeat, read_at: u64) -> ClusterView {
     let nodes = beat
         .nodes
         .into_iter()
@@ -153,5 +158,7 @@ fn view(node: &str, beat: Heartbeat) -> ClusterView {
         waiting: by_function(beat.waiting),
         held: by_function(beat.held),
         records: beat.records,
+        synced: beat.synced,
+        read_at,
     }
 }

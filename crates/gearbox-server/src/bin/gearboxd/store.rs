@@ -110,6 +110,7 @@ pub fn open_node(args: &Args, node: &str) -> Result<Node> {
         node: node.to_owned(),
         lease: Duration::from_secs(args.cluster_lease.max(1)),
         shared_records: gearbox_server::engine::SHARED_RECORD_KINDS.to_vec(),
+        synced_records: gearbox_server::engine::SYNCED_RECORD_KINDS.to_vec(),
     };
     let cluster = Cluster::start(conninfo, table, settings, move |event| {
         sender.send(event).is_ok()

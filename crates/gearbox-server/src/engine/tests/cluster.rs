@@ -272,6 +272,8 @@ fn status_counts_the_clusters_jobs() {
                 (Bytes::from_static(b"g"), [0, 1, 0]),
                 (Bytes::from_static(b"other"), [0, 0, 3]),
             ],
+            synced: Vec::new(),
+            read_at: 0,
             held: vec![
                 (Bytes::from_static(b"f"), [0, 4, 0]),
                 (Bytes::from_static(b"elsewhere"), [0, 5, 0]),
@@ -445,6 +447,8 @@ fn the_leader_fires_schedules_submitted_to_other_nodes() {
         waiting: Vec::new(),
         held: Vec::new(),
         records,
+        synced: Vec::new(),
+        read_at: 0,
     };
     let mut other = Harness::with(EngineConfig {
         handle_prefix: "H:n2".into(),

@@ -7,6 +7,7 @@ use base64::Engine as _;
 
 use super::super::records::{ATTEMPTS, DEAD_LETTER, RESULT};
 use super::*;
+use gearbox_store::StoredRecord;
 
 fn config(retries: u16, keep_results_ms: u64, max_result_bytes: u32) -> EngineConfig {
     let mut retry_policies = RetryPolicies::default();
@@ -388,4 +389,99 @@ fn a_result_another_node_kept_is_looked_up_in_the_store() {
         h.engine.take_operator_answers(),
         vec![(token, b"OK pending 0\r\n".to_vec())]
     );
+}
+
+/// In a cluster every node follows the dead letters in the shared table at each heartbeat:
+/// another node's is listed and can be retried here; once it leaves the table (retried or
+/// purged anywhere) it leaves every node; one retried here is not taken in again while its
+/// deletion is on its way; a node's own not yet in the table stays.
+#[test]
+fn in_a_cluster_every_node_follows_the_dead_letters_of_the_others() {
+    let node = |prefix: &str, epoch: u64| EngineConfig {
+        handle_prefix: prefix.into(),
+        cluster: true,
+        first_handle: epoch << 40,
+        ..config(0, 0, 0)
+    };
+    let (mut n2, mut disk) = started(node("H:n2", 6));
+    let handle = submit_committed(&mut n2, &mut disk, "u", "data");
+    assert!(n2.grab(W).is_some());
+    work(&mut n2, &mut disk, T::WorkFail, &[handle.as_bytes()]);
+    let (key, body) = disk
+        .records
+        .iter()
+        .find(|((kind, _), _)| *kind == DEAD_LETTER)
+        .map(|((_, key), body)| (key.clone(), body.clone()))
+        .expect("a dead letter");
+    let id = super::super::records::key_number(&key).unwrap();
+    assert_eq!(id >> 40, 6, "numbered in its node's range");
+    let record = StoredRecord {
+        kind: DEAD_LETTER,
+        key: key.clone(),
+        body,
+    };
+    let view = |synced: Vec<(u8, Bytes)>, records: Vec<StoredRecord>| ClusterView {
+        synced,
+        records,
+        ..ClusterView::default()
+    };
+    let in_table = vec![(DEAD_LETTER, key.clone())];
+    n2.engine
+        .set_cluster_view(view(in_table.clone(), vec![record.clone()]), n2.now);
+
+    let (mut n1, _) = started(node("H:n1", 5));
+    assert_eq!(n1.admin(C, "dead list"), ".\n");
+    n1.engine
+        .set_cluster_view(view(in_table.clone(), vec![record.clone()]), n1.now);
+    let listed = fields(&n1.admin(C, "dead list"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0][0], id.to_string());
+    let shown = n1.admin(C, &format!("dead show {id}"));
+    let workload = format!(
+        "workload\t{}",
+        base64::engine::general_purpose::STANDARD.encode("data")
+    );
+    assert!(shown.lines().any(|l| l == workload), "{shown}");
+
+    // Retried here: a new job of this node, and the record's deletion.
+    n1.engine
+        .admin(C, &Bytes::from(format!("dead retry {id}")), &mut n1.out);
+    let sent = std::mem::take(&mut n1.out.sent);
+    assert!(sent.contains(&Sent::Text(C, "OK 1\r\n".into())), "{sent:?}");
+    assert!(sent.iter().any(|s| matches!(s,
+        Sent::Persist(_, StoreOp::DropRecord { kind: DEAD_LETTER, key: k }) if *k == key)));
+    // A heartbeat that still sees the record does not bring it back.
+    n1.engine
+        .set_cluster_view(view(in_table.clone(), vec![record.clone()]), n1.now);
+    assert_eq!(n1.admin(C, "dead list"), ".\n");
+    // Gone from the table: gone from the node that buried it.
+    n2.engine
+        .set_cluster_view(view(Vec::new(), Vec::new()), n2.now);
+    assert_eq!(n2.admin(C, "dead list"), ".\n");
+
+    // A node's own dead letter stays while its write is on its way, and while no heartbeat
+    // that read the table after it was written has missed it; then it was retried or purged
+    // elsewhere before this node saw it in the table.
+    let handle = submit_committed(&mut n2, &mut disk, "v", "data");
+    assert!(n2.grab(W).is_some());
+    let sent = n2.send(W, T::WorkFail, &[handle.as_bytes()]);
+    let read_at = |read_at: u64| ClusterView {
+        read_at,
+        ..ClusterView::default()
+    };
+    n2.engine.set_cluster_view(read_at(n2.now + 60_000), n2.now);
+    assert_eq!(
+        fields(&n2.admin(C, "dead list")).len(),
+        1,
+        "not written yet"
+    );
+    n2.commit_all(&mut disk, &sent);
+    n2.engine.set_cluster_view(read_at(n2.now), n2.now);
+    assert_eq!(
+        fields(&n2.admin(C, "dead list")).len(),
+        1,
+        "read before it was written"
+    );
+    n2.engine.set_cluster_view(read_at(n2.now + 1_000), n2.now);
+    assert_eq!(n2.admin(C, "dead list"), ".\n", "gone from the table");
 }
