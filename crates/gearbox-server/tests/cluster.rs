@@ -115,6 +115,16 @@ fn status(server: &Server, handle: &[u8]) -> (bool, bool) {
     (args[1] == b"1", args[2] == b"1")
 }
 
+/// A configuration file holding `text`, in a directory that lives as long as the first
+/// value: its path.
+fn config_file(text: &str) -> (gearbox_testkit::TempDir, String) {
+    let dir = gearbox_testkit::TempDir::new("config");
+    let path = dir.path().join("gearbox.toml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
 /// Grab on `worker` (polling, as many workers do) until a job comes, for at most 20 s: its
 /// JOB_ASSIGN_UNIQ's arguments.
 fn grab_within(worker: &mut Conn) -> Vec<Vec<u8>> {
@@ -891,10 +901,8 @@ fn a_kept_result_is_seen_from_any_node() {
         return;
     };
     let table = Table::new();
-    let dir = gearbox_testkit::TempDir::new("kept");
-    let config = dir.path().join("gearbox.toml");
-    std::fs::write(&config, "[functions.\"kr\"]\nkeep_results = \"1h\"\n").unwrap();
-    let config = config.to_str().unwrap();
+    let (_dir, config) = config_file("[functions.\"kr\"]\nkeep_results = \"1h\"\n");
+    let config = config.as_str();
     let a = node_with(&table, "k1", LEASE, &["--config", config]);
     let b = node_with(
         &table,
@@ -945,14 +953,8 @@ fn dead_letters_are_seen_and_retried_from_any_node() {
         return;
     };
     let table = Table::new();
-    let dir = gearbox_testkit::TempDir::new("dead");
-    let config = dir.path().join("gearbox.toml");
-    std::fs::write(
-        &config,
-        "[functions.\"dl\"]\nretries = 0\ndead_letter = true\n",
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
+    let (_dir, config) = config_file("[functions.\"dl\"]\nretries = 0\ndead_letter = true\n");
+    let config = config.as_str();
     let a = node_with(&table, "d1", LEASE, &["--config", config]);
     let b = node_with(&table, "d2", LEASE, &["--config", config]);
     submit(&a, "dl", "doomed");
